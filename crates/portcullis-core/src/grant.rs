@@ -43,7 +43,9 @@ impl fmt::Display for GrantType {
 
 /// An unknown grant type name.
 #[derive(Debug, thiserror::Error)]
-#[error("unknown grant type {0:?} (expected client_credentials, refresh_token or authorization_code)")]
+#[error(
+    "unknown grant type {0:?} (expected client_credentials, refresh_token or authorization_code)"
+)]
 pub struct UnknownGrantType(pub String);
 
 impl FromStr for GrantType {

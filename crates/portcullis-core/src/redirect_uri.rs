@@ -22,7 +22,9 @@ impl RedirectUri {
         if s.len() > 2000 {
             return err("longer than 2000 characters");
         }
-        if s.bytes().any(|c| c <= b' ' || c == 0x7f || c == b'"' || c == b'<' || c == b'>') {
+        if s.bytes()
+            .any(|c| c <= b' ' || c == 0x7f || c == b'"' || c == b'<' || c == b'>')
+        {
             return err("contains spaces, quotes or control characters");
         }
         if s.contains('#') {
@@ -31,7 +33,10 @@ impl RedirectUri {
         let Some((scheme, rest)) = s.split_once(':') else {
             return err("not an absolute URI");
         };
-        let scheme_ok = scheme.bytes().next().is_some_and(|c| c.is_ascii_alphabetic())
+        let scheme_ok = scheme
+            .bytes()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic())
             && scheme
                 .bytes()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'));

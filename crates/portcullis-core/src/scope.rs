@@ -14,7 +14,10 @@ pub const RESERVED: [&str; 2] = ["admin", "introspect"];
 /// The scopes a fresh database starts with, with their descriptions.
 pub const BUILT_IN: [(&str, &str); 4] = [
     ("upload-data", "Send data records to the resource API"),
-    ("view-indicator", "Read indicators computed from uploaded data"),
+    (
+        "view-indicator",
+        "Read indicators computed from uploaded data",
+    ),
     ("introspect", "Introspect any client's tokens (RFC 7662)"),
     ("admin", "Use the admin API"),
 ];
@@ -28,7 +31,9 @@ pub struct ScopeName(String);
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ScopeError {
     /// Not `[a-z0-9][a-z0-9:._-]{0,63}`.
-    #[error("invalid scope name {0:?}: use 1-64 characters of a-z 0-9 : . _ - starting with a letter or digit")]
+    #[error(
+        "invalid scope name {0:?}: use 1-64 characters of a-z 0-9 : . _ - starting with a letter or digit"
+    )]
     Malformed(String),
     /// An empty list.
     #[error("scope is empty")]
@@ -42,7 +47,9 @@ impl ScopeName {
     /// Parses one scope name.
     pub fn parse(s: &str) -> Result<Self, ScopeError> {
         let b = s.as_bytes();
-        let ok_first = b.first().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+        let ok_first = b
+            .first()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
         let ok_rest = b.iter().all(|c| {
             c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b':' | b'.' | b'_' | b'-')
         });

@@ -10,9 +10,7 @@ use crate::{CryptoError, b64};
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize, PublicKeyComponents};
-use aws_lc_rs::signature::{
-    self, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, ParsedPublicKey,
-};
+use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, ParsedPublicKey};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -197,7 +195,9 @@ impl SigningKey {
             Algorithm::RS256 => {
                 let k = RsaKeyPair::from_pkcs8(der).map_err(key_err("RSA key"))?;
                 if k.public_modulus_len() < 256 {
-                    return Err(CryptoError::Key("RSA keys must be at least 2048 bits".into()));
+                    return Err(CryptoError::Key(
+                        "RSA keys must be at least 2048 bits".into(),
+                    ));
                 }
                 let p = k.public_key();
                 jwk.n = Some(b64::encode(p.modulus().big_endian_without_leading_zero()));
@@ -205,9 +205,8 @@ impl SigningKey {
                 KeyPair::Rsa(k)
             }
             Algorithm::ES256 => {
-                let k =
-                    EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, der)
-                        .map_err(key_err("P-256 key"))?;
+                let k = EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, der)
+                    .map_err(key_err("P-256 key"))?;
                 // Uncompressed SEC1 point: 0x04 || x (32) || y (32).
                 let point = k.public_key().as_ref();
                 if point.len() != 65 {
@@ -389,7 +388,8 @@ pub fn verify_jws<'k>(
     find_key: impl FnOnce(&str) -> Option<&'k VerifyingKey>,
 ) -> Result<Vec<u8>, JwsError> {
     let mut parts = token.splitn(4, '.');
-    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(JwsError::Malformed);
     };
@@ -402,10 +402,7 @@ pub fn verify_jws<'k>(
     if !matches!(header.typ, Some("at+jwt" | "application/at+jwt")) {
         return Err(JwsError::WrongType);
     }
-    let key = header
-        .kid
-        .and_then(find_key)
-        .ok_or(JwsError::UnknownKey)?;
+    let key = header.kid.and_then(find_key).ok_or(JwsError::UnknownKey)?;
     if header.alg != key.alg().as_str() {
         return Err(JwsError::AlgorithmMismatch);
     }
@@ -441,7 +438,8 @@ mod tests {
         for alg in [Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA] {
             let (der, key) = SigningKey::generate(alg).unwrap();
             let token = key.sign_jwt(&claims()).unwrap();
-            let jwk: JwtJwk = serde_json::from_value(serde_json::to_value(key.jwk()).unwrap()).unwrap();
+            let jwk: JwtJwk =
+                serde_json::from_value(serde_json::to_value(key.jwk()).unwrap()).unwrap();
             let dk = DecodingKey::from_jwk(&jwk).unwrap();
             let jalg: jsonwebtoken::Algorithm = alg.as_str().parse().unwrap();
             let mut v = Validation::new(jalg);
@@ -468,18 +466,34 @@ mod tests {
         let (h, rest) = token.split_once('.').unwrap();
         let (p, _s) = rest.split_once('.').unwrap();
 
-        let none_header = b64::encode(format!(r#"{{"alg":"none","kid":"{}","typ":"at+jwt"}}"#, vk.kid()));
-        assert_eq!(verify_jws(&format!("{none_header}.{p}."), find), Err(JwsError::AlgorithmMismatch));
+        let none_header = b64::encode(format!(
+            r#"{{"alg":"none","kid":"{}","typ":"at+jwt"}}"#,
+            vk.kid()
+        ));
+        assert_eq!(
+            verify_jws(&format!("{none_header}.{p}."), find),
+            Err(JwsError::AlgorithmMismatch)
+        );
 
-        let tampered = format!("{h}.{}.{}", b64::encode(r#"{"sub":"admin","exp":4000000000}"#), _s);
+        let tampered = format!(
+            "{h}.{}.{}",
+            b64::encode(r#"{"sub":"admin","exp":4000000000}"#),
+            _s
+        );
         assert_eq!(verify_jws(&tampered, find), Err(JwsError::BadSignature));
 
         let (_, other) = SigningKey::generate(Algorithm::ES256).unwrap();
         let foreign = other.sign_jwt(&claims()).unwrap();
         assert_eq!(verify_jws(&foreign, find), Err(JwsError::UnknownKey));
 
-        let jwt_typ = b64::encode(format!(r#"{{"alg":"ES256","kid":"{}","typ":"JWT"}}"#, vk.kid()));
-        assert_eq!(verify_jws(&format!("{jwt_typ}.{p}.{_s}"), find), Err(JwsError::WrongType));
+        let jwt_typ = b64::encode(format!(
+            r#"{{"alg":"ES256","kid":"{}","typ":"JWT"}}"#,
+            vk.kid()
+        ));
+        assert_eq!(
+            verify_jws(&format!("{jwt_typ}.{p}.{_s}"), find),
+            Err(JwsError::WrongType)
+        );
 
         for bad in ["", "a.b", "a.b.c.d", "!!.!!.!!", "e30.e30.e30"] {
             assert!(verify_jws(bad, find).is_err(), "{bad}");

@@ -71,9 +71,8 @@ impl MasterKey {
     pub fn load_or_create(path: &Path) -> Result<(Self, MasterKeySource), CryptoError> {
         match std::fs::read_to_string(path) {
             Ok(text) => {
-                let key = Self::from_base64(&text).map_err(|e| {
-                    CryptoError::MasterKey(format!("{}: {e}", path.display()))
-                })?;
+                let key = Self::from_base64(&text)
+                    .map_err(|e| CryptoError::MasterKey(format!("{}: {e}", path.display())))?;
                 let loose = std::fs::metadata(path)
                     .map(|m| m.permissions().mode() & 0o077 != 0)
                     .unwrap_or(false);
@@ -156,7 +155,6 @@ pub fn generate_base64() -> Result<String, CryptoError> {
     let raw: [u8; 32] = random_bytes()?;
     Ok(STANDARD.encode(raw))
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -1,1 +1,126 @@
-//! placeholder
+//! Persistence for Portcullis: one [`Store`] trait, one implementation per backend.
+//!
+//! Handlers never see SQL; they call the trait. Each backend has its own numbered
+//! migrations (`migrations/<backend>/NNNN_name.sql`, the same numbers everywhere),
+//! applied by [`Store::migrate`] and never edited once released.
+
+mod migrate;
+pub mod model;
+pub mod sqlite;
+
+pub use model::*;
+pub use sqlite::SqliteStore;
+
+use async_trait::async_trait;
+use portcullis_core::{Client, ClientId, ClientStatus};
+use std::sync::Arc;
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The row does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// A uniqueness or reference rule was broken.
+    #[error("{0}")]
+    Conflict(String),
+    /// The database failed or returned data we cannot read.
+    #[error("database error: {0}")]
+    Backend(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::RowNotFound => Self::NotFound("row".into()),
+            sqlx::Error::Database(d) if d.is_unique_violation() => {
+                Self::Conflict("already exists".into())
+            }
+            sqlx::Error::Database(d) if d.is_foreign_key_violation() => {
+                Self::Conflict("refers to something that does not exist".into())
+            }
+            _ => Self::Backend(e.to_string()),
+        }
+    }
+}
+
+/// Shorthand.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A shared store.
+pub type DynStore = Arc<dyn Store>;
+
+/// Everything Portcullis persists.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Applies pending migrations; returns how many ran.
+    async fn migrate(&self) -> StoreResult<usize>;
+    /// Whether the database answers (readiness).
+    async fn ping(&self) -> StoreResult<()>;
+
+    /// A server setting (e.g. the last issuer), if recorded.
+    async fn get_setting(&self, key: &str) -> StoreResult<Option<String>>;
+    /// Records a server setting.
+    async fn put_setting(&self, key: &str, value: &str) -> StoreResult<()>;
+
+    /// Registers a scope; `Conflict` if it exists.
+    async fn create_scope(&self, scope: &ScopeRecord) -> StoreResult<()>;
+    /// Every scope, by name.
+    async fn list_scopes(&self) -> StoreResult<Vec<ScopeRecord>>;
+
+    /// Creates a client with its first secret (a hash).
+    async fn create_client(&self, client: &Client, secret_hash: &[u8; 32]) -> StoreResult<()>;
+    /// One client.
+    async fn get_client(&self, id: &ClientId) -> StoreResult<Option<Client>>;
+    /// A client with its currently valid secret hashes, for authentication.
+    async fn get_client_auth(&self, id: &ClientId, now: i64) -> StoreResult<Option<ClientAuth>>;
+    /// Every client, oldest first.
+    async fn list_clients(&self) -> StoreResult<Vec<Client>>;
+    /// Enables or disables a client.
+    async fn set_client_status(
+        &self,
+        id: &ClientId,
+        status: ClientStatus,
+        now: i64,
+    ) -> StoreResult<()>;
+    /// Deletes a client and everything it owns.
+    async fn delete_client(&self, id: &ClientId) -> StoreResult<()>;
+    /// Adds a new secret; older ones stay valid until `old_valid_until` (now = at once).
+    async fn rotate_client_secret(
+        &self,
+        id: &ClientId,
+        new_hash: &[u8; 32],
+        old_valid_until: i64,
+        now: i64,
+    ) -> StoreResult<()>;
+
+    /// Stores a new signing key and makes it current (the previous current one
+    /// becomes `previous`, verifying until `previous_retire_after`).
+    async fn add_signing_key(&self, key: &StoredKey, previous_retire_after: i64)
+    -> StoreResult<()>;
+    /// Every key that is not retired, current first.
+    async fn signing_keys(&self) -> StoreResult<Vec<StoredKey>>;
+
+    /// Number of admin users.
+    async fn count_admin_users(&self) -> StoreResult<i64>;
+    /// Creates an admin user; `Conflict` if the name is taken.
+    async fn create_admin_user(&self, name: &str, password_hash: &str, now: i64)
+    -> StoreResult<()>;
+    /// Replaces an admin user's password; `NotFound` if absent.
+    async fn set_admin_password(
+        &self,
+        name: &str,
+        password_hash: &str,
+        now: i64,
+    ) -> StoreResult<()>;
+
+    /// Durably records a new grant: its family, its first refresh token (if any)
+    /// and its label's last-issued time. Concurrent calls are group-committed.
+    async fn record_grant(&self, grant: NewGrant) -> StoreResult<()>;
+    /// Token families of a client (optionally of one label), newest first.
+    async fn list_families(
+        &self,
+        client: &ClientId,
+        label: Option<&str>,
+    ) -> StoreResult<Vec<FamilyRecord>>;
+}

@@ -1,0 +1,85 @@
+//! Opening the database and first-start set-up (SPEC §1): schema, a signing key,
+//! and a first admin user whose generated password is shown once.
+
+use crate::keyring::{KeyringError, create_signing_key};
+use portcullis_crypto::{Algorithm, MasterKey, password};
+use portcullis_store::sqlite::sqlite_path;
+use portcullis_store::{DynStore, SqliteStore, StoreError};
+use std::sync::Arc;
+
+/// Name of the first admin user.
+pub const FIRST_ADMIN: &str = "admin";
+
+/// Why start-up failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BootstrapError {
+    /// The database URL is not one we can open.
+    #[error("{0}")]
+    DatabaseUrl(String),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Keys failed.
+    #[error(transparent)]
+    Keys(#[from] KeyringError),
+    /// Password hashing failed.
+    #[error(transparent)]
+    Crypto(#[from] portcullis_crypto::CryptoError),
+}
+
+/// Opens the store named by `database_url` (without migrating).
+pub async fn open_store(database_url: &str) -> Result<DynStore, BootstrapError> {
+    if let Some(path) = sqlite_path(database_url) {
+        return Ok(Arc::new(SqliteStore::open(&path).await?));
+    }
+    if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
+        return Err(BootstrapError::DatabaseUrl(
+            "PostgreSQL support is not built yet; use sqlite://PATH".into(),
+        ));
+    }
+    Err(BootstrapError::DatabaseUrl(format!(
+        "unsupported database URL {:?} (expected sqlite://PATH)",
+        database_url.split('@').next_back().unwrap_or_default()
+    )))
+}
+
+/// What first-start set-up did.
+#[derive(Debug, Default)]
+pub struct Bootstrapped {
+    /// Migrations applied now.
+    pub migrations: usize,
+    /// Id of a signing key created now.
+    pub created_key: Option<String>,
+    /// A first admin created now: name and one-time password.
+    pub first_admin: Option<(String, String)>,
+}
+
+/// Migrates, and on an empty database creates a signing key and the first admin.
+pub async fn prepare(
+    store: &DynStore,
+    master: &MasterKey,
+    alg: Algorithm,
+    now: i64,
+    longest_token_secs: i64,
+) -> Result<Bootstrapped, BootstrapError> {
+    let mut done = Bootstrapped {
+        migrations: store.migrate().await?,
+        ..Bootstrapped::default()
+    };
+    let keys = store.signing_keys().await?;
+    if !keys.iter().any(|k| k.state == "current") {
+        done.created_key =
+            Some(create_signing_key(store, master, alg, now, longest_token_secs).await?);
+    }
+    if store.count_admin_users().await? == 0 {
+        let pw = password::generate_password()?;
+        let hash = password::hash_password(&pw)?;
+        match store.create_admin_user(FIRST_ADMIN, &hash, now).await {
+            Ok(()) => done.first_admin = Some((FIRST_ADMIN.into(), pw)),
+            // Another node created it first: fine.
+            Err(StoreError::Conflict(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(done)
+}

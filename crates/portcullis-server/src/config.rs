@@ -1,0 +1,44 @@
+//! Resolved server settings (SPEC §1). The binary layers defaults, the TOML file,
+//! `PORTCULLIS_*` variables and flags into these; the server only reads them.
+
+use portcullis_core::Ttl;
+use portcullis_crypto::Algorithm;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Everything `serve` needs to know.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Address to bind (port 0: any free port).
+    pub listen: SocketAddr,
+    /// `sqlite://…` or `postgres://…`.
+    pub database_url: String,
+    /// `iss`; `None`: `http://<bound address>`.
+    pub issuer: Option<String>,
+    /// `aud`; `None`: the issuer.
+    pub audience: Option<String>,
+    /// Default access token lifetime.
+    pub access_token_ttl: Ttl,
+    /// Default refresh token lifetime.
+    pub refresh_token_ttl: Ttl,
+    /// Algorithm for newly created signing keys.
+    pub signing_alg: Algorithm,
+    /// Master key file (`None` when the key came from `PORTCULLIS_MASTER_KEY`).
+    pub master_key_file: Option<PathBuf>,
+}
+
+/// The defaults of SPEC §1.
+pub mod defaults {
+    /// `--listen`.
+    pub const LISTEN: &str = "127.0.0.1:8080";
+    /// `--database-url`.
+    pub const DATABASE_URL: &str = "sqlite://portcullis-data/portcullis.db";
+    /// `--access-token-ttl`.
+    pub const ACCESS_TOKEN_TTL: &str = "1d";
+    /// `--refresh-token-ttl`.
+    pub const REFRESH_TOKEN_TTL: &str = "365d";
+    /// `--signing-alg`.
+    pub const SIGNING_ALG: &str = "RS256";
+    /// Where data lives when the database is not a SQLite file.
+    pub const DATA_DIR: &str = "portcullis-data";
+}

@@ -1,0 +1,174 @@
+//! Protocol errors as HTTP responses.
+//!
+//! - [`OAuthResponseError`]: RFC 6749 §5.2 JSON (`invalid_client` is 401 with
+//!   `WWW-Authenticate: Basic` when Basic was tried; too many failures is 429).
+//! - [`BearerError`]: RFC 6750 §3 (`WWW-Authenticate: Bearer realm="portcullis", …`).
+//! - Anything unexpected becomes an opaque 500 whose detail is logged, never sent.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use portcullis_core::{OAuthError, OAuthErrorCode};
+use portcullis_store::StoreError;
+use serde_json::json;
+
+/// Headers every token endpoint response carries (RFC 6749 §5.1).
+pub fn no_store(resp: &mut Response) {
+    let h = resp.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+}
+
+/// An OAuth endpoint error.
+#[derive(Debug)]
+pub enum OAuthResponseError {
+    /// A protocol error; `basic_tried` adds `WWW-Authenticate: Basic` to `invalid_client`.
+    Protocol {
+        /// The error.
+        error: OAuthError,
+        /// Whether the client tried HTTP Basic.
+        basic_tried: bool,
+    },
+    /// Too many failed authentications: 429 with `Retry-After`.
+    TooManyAttempts {
+        /// Seconds until the block lifts.
+        retry_after: u64,
+    },
+    /// Body over the limit: 413.
+    TooLarge,
+    /// Something broke; logged, answered with an opaque 500.
+    Internal(String),
+}
+
+impl From<OAuthError> for OAuthResponseError {
+    fn from(error: OAuthError) -> Self {
+        Self::Protocol {
+            error,
+            basic_tried: false,
+        }
+    }
+}
+
+impl From<StoreError> for OAuthResponseError {
+    fn from(e: StoreError) -> Self {
+        Self::Internal(e.to_string())
+    }
+}
+
+impl From<portcullis_crypto::CryptoError> for OAuthResponseError {
+    fn from(e: portcullis_crypto::CryptoError) -> Self {
+        Self::Internal(e.to_string())
+    }
+}
+
+fn body(code: &str, description: &str) -> axum::Json<serde_json::Value> {
+    axum::Json(json!({"error": code, "error_description": description}))
+}
+
+impl IntoResponse for OAuthResponseError {
+    fn into_response(self) -> Response {
+        let mut resp = match self {
+            Self::Protocol { error, basic_tried } => {
+                // RFC 6749 §5.2: invalid_client is 401; everything else 400.
+                let status = if error.code == OAuthErrorCode::InvalidClient {
+                    StatusCode::UNAUTHORIZED
+                } else {
+                    StatusCode::BAD_REQUEST
+                };
+                let mut r = (status, body(error.code.as_str(), &error.description)).into_response();
+                if error.code == OAuthErrorCode::InvalidClient && basic_tried {
+                    r.headers_mut().insert(
+                        header::WWW_AUTHENTICATE,
+                        HeaderValue::from_static("Basic realm=\"portcullis\""),
+                    );
+                }
+                r
+            }
+            Self::TooManyAttempts { retry_after } => {
+                let mut r = (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    body(
+                        "invalid_client",
+                        &format!(
+                            "too many failed client authentications; retry in {retry_after} s"
+                        ),
+                    ),
+                )
+                    .into_response();
+                if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
+                    r.headers_mut().insert(header::RETRY_AFTER, v);
+                }
+                r
+            }
+            Self::TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                body("invalid_request", "the request body is larger than 64 KiB"),
+            )
+                .into_response(),
+            Self::Internal(detail) => {
+                tracing::error!(%detail, "internal error on an OAuth endpoint");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    body("server_error", "internal error"),
+                )
+                    .into_response()
+            }
+        };
+        no_store(&mut resp);
+        resp
+    }
+}
+
+/// RFC 6750 §3.1 error codes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BearerError {
+    /// 400: e.g. a token in both the header and the query.
+    InvalidRequest(String),
+    /// 401: missing, malformed, expired, revoked, wrongly signed…
+    InvalidToken(String),
+    /// 403: the token lacks `scope`.
+    InsufficientScope(String),
+    /// 500, logged.
+    Internal(String),
+}
+
+fn quote_safe(s: &str) -> String {
+    // RFC 6750 §3: error_description is %x20-21 / %x23-5B / %x5D-7E.
+    s.chars()
+        .filter(|c| (' '..='~').contains(c) && *c != '"' && *c != '\\')
+        .collect()
+}
+
+impl IntoResponse for BearerError {
+    fn into_response(self) -> Response {
+        let (status, code, desc, scope) = match self {
+            Self::InvalidRequest(d) => (StatusCode::BAD_REQUEST, "invalid_request", d, None),
+            Self::InvalidToken(d) => (StatusCode::UNAUTHORIZED, "invalid_token", d, None),
+            Self::InsufficientScope(s) => (
+                StatusCode::FORBIDDEN,
+                "insufficient_scope",
+                format!("this request needs the {s} scope"),
+                Some(s),
+            ),
+            Self::Internal(detail) => {
+                tracing::error!(%detail, "internal error on the resource API");
+                return (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    body("server_error", "internal error"),
+                )
+                    .into_response();
+            }
+        };
+        let mut challenge = format!(
+            "Bearer realm=\"portcullis\", error=\"{code}\", error_description=\"{}\"",
+            quote_safe(&desc)
+        );
+        if let Some(s) = scope {
+            challenge.push_str(&format!(", scope=\"{}\"", quote_safe(&s)));
+        }
+        let mut r = (status, body(code, &desc)).into_response();
+        if let Ok(v) = HeaderValue::from_str(&challenge) {
+            r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        }
+        r
+    }
+}

@@ -1,0 +1,152 @@
+//! Client authentication at `/oauth/*` (RFC 6749 §2.3.1): `client_secret_basic`
+//! (HTTP Basic with the form-urlencoded id and secret) or `client_secret_post`
+//! (`client_id` and `client_secret` in the body). Both at once, or neither, is
+//! `invalid_request` (SPEC §3). Failures are throttled per address and per client.
+
+use crate::error::OAuthResponseError;
+use crate::extract::form::OAuthForm;
+use crate::state::AppState;
+use axum::http::{HeaderMap, header};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use portcullis_core::{ClientId, ClientStatus, OAuthError, OAuthErrorCode};
+use portcullis_crypto::{HashedToken, TokenKind};
+use portcullis_store::ClientAuth;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// An authenticated, active client.
+#[derive(Debug, Clone)]
+pub struct AuthenticatedClient {
+    /// The client and its secrets.
+    pub auth: Arc<ClientAuth>,
+    /// Whether it authenticated with HTTP Basic.
+    pub basic: bool,
+}
+
+struct Credentials {
+    id: String,
+    secret: String,
+    basic: bool,
+}
+
+fn invalid_client(basic: bool) -> OAuthResponseError {
+    OAuthResponseError::Protocol {
+        error: OAuthError::new(
+            OAuthErrorCode::InvalidClient,
+            "client authentication failed",
+        ),
+        basic_tried: basic,
+    }
+}
+
+fn credentials(headers: &HeaderMap, form: &OAuthForm) -> Result<Credentials, OAuthResponseError> {
+    let mut auth_headers = headers.get_all(header::AUTHORIZATION).iter();
+    let first = auth_headers.next();
+    if auth_headers.next().is_some() {
+        return Err(OAuthError::invalid_request("more than one Authorization header").into());
+    }
+    let basic = first
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
+        .map(|(_, rest)| rest.trim());
+    let in_body = form.get("client_secret").is_some();
+    match (basic, in_body) {
+        (Some(_), true) => Err(OAuthError::invalid_request(
+            "use one client authentication method, not both Basic and client_secret",
+        )
+        .into()),
+        (None, false) if form.get("client_id").is_none() => Err(OAuthError::invalid_request(
+            "client authentication is required (HTTP Basic or client_id and client_secret)",
+        )
+        .into()),
+        // A client_id alone is the `none` method, which confidential clients may not use.
+        (None, false) => Err(invalid_client(false)),
+        (Some(b64), false) => {
+            let decoded = STANDARD
+                .decode(b64)
+                .ok()
+                .and_then(|raw| String::from_utf8(raw).ok())
+                .ok_or_else(|| invalid_client(true))?;
+            let (id, secret) = decoded
+                .split_once(':')
+                .ok_or_else(|| invalid_client(true))?;
+            // RFC 6749 §2.3.1: both parts are form-urlencoded before Basic encoding.
+            let unescape = |s: &str| -> String {
+                form_urlencoded::parse(format!("x={s}").as_bytes())
+                    .next()
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap_or_default()
+            };
+            if let Some(body_id) = form.get("client_id")
+                && body_id != unescape(id)
+            {
+                return Err(OAuthError::invalid_request(
+                    "client_id in the body differs from the Basic credentials",
+                )
+                .into());
+            }
+            Ok(Credentials {
+                id: unescape(id),
+                secret: unescape(secret),
+                basic: true,
+            })
+        }
+        (None, true) => Ok(Credentials {
+            id: form
+                .get("client_id")
+                .ok_or_else(|| OAuthError::invalid_request("client_secret without client_id"))?
+                .to_owned(),
+            secret: form.get("client_secret").unwrap_or_default().to_owned(),
+            basic: false,
+        }),
+    }
+}
+
+/// Authenticates the calling client, or answers the protocol's error.
+pub async fn authenticate_client(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: &OAuthForm,
+    peer: IpAddr,
+) -> Result<AuthenticatedClient, OAuthResponseError> {
+    let creds = credentials(headers, form)?;
+    if let Some(retry_after) = state.limiter.check(peer, Some(&creds.id)) {
+        return Err(OAuthResponseError::TooManyAttempts { retry_after });
+    }
+    let hasher = &state.tokens.hasher;
+    let now = state.tokens.clock.now();
+    let presented = hasher.hash(TokenKind::ClientSecret, &creds.secret);
+    let found = match ClientId::parse(&creds.id) {
+        Ok(id) => state.clients.get(&state.store, &id, now).await?,
+        Err(_) => None,
+    };
+    // Compare against every valid secret (two during a rotation overlap), in constant time.
+    let ok = found.as_ref().is_some_and(|c| {
+        c.secret_hashes
+            .iter()
+            .fold(false, |acc, h| acc | presented.ct_eq(&HashedToken(*h)))
+    });
+    match found {
+        Some(auth) if ok => {
+            if auth.client.status != ClientStatus::Active {
+                return Err(OAuthResponseError::Protocol {
+                    error: OAuthError::new(OAuthErrorCode::InvalidClient, "the client is disabled"),
+                    basic_tried: creds.basic,
+                });
+            }
+            Ok(AuthenticatedClient {
+                auth,
+                basic: creds.basic,
+            })
+        }
+        _ => {
+            if state.limiter.record_failure(peer, Some(&creds.id)) {
+                tracing::warn!(%peer, client_id = %creds.id.chars().take(64).collect::<String>(),
+                    "failed client authentication burst; throttling");
+            }
+            Err(invalid_client(creds.basic))
+        }
+    }
+}

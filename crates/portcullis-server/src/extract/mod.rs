@@ -1,0 +1,5 @@
+//! Request extractors: typed, checked inputs for handlers.
+
+pub mod bearer;
+pub mod client_auth;
+pub mod form;

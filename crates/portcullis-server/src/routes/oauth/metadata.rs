@@ -1,0 +1,33 @@
+//! `GET /.well-known/oauth-authorization-server` (RFC 8414 §2). Only what this
+//! server actually implements is advertised.
+
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+/// The metadata document.
+pub async fn metadata(State(state): State<AppState>) -> Result<Json<Value>, StatusCode> {
+    let issuer = &state.tokens.issuer;
+    let scopes: Vec<String> = state
+        .store
+        .list_scopes()
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "cannot list scopes for metadata");
+            StatusCode::SERVICE_UNAVAILABLE
+        })?
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    Ok(Json(json!({
+        "issuer": issuer,
+        "token_endpoint": format!("{issuer}/oauth/token"),
+        "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
+        "scopes_supported": scopes,
+        "grant_types_supported": ["client_credentials"],
+        "response_types_supported": [],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+    })))
+}

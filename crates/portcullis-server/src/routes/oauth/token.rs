@@ -1,0 +1,60 @@
+//! `POST /oauth/token` (RFC 6749 §3.2): checks the grant type, authenticates the
+//! client, and hands over to the grant's own module.
+
+use crate::error::{OAuthResponseError, no_store};
+use crate::extract::client_auth::authenticate_client;
+use crate::extract::form::OAuthForm;
+use crate::routes::oauth::grants;
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::{ConnectInfo, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use portcullis_core::{GrantType, OAuthError, OAuthErrorCode};
+use std::net::SocketAddr;
+
+/// The token endpoint.
+pub async fn token(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    form: OAuthForm,
+) -> Result<Response, OAuthResponseError> {
+    let grant_type = form.require("grant_type")?;
+    let grant: GrantType = match grant_type.parse() {
+        Ok(GrantType::ClientCredentials) => GrantType::ClientCredentials,
+        _ => {
+            return Err(OAuthError::new(
+                OAuthErrorCode::UnsupportedGrantType,
+                format!(
+                    "grant_type {} is not supported",
+                    grant_type.chars().take(40).collect::<String>()
+                ),
+            )
+            .into());
+        }
+    };
+    let client = authenticate_client(&state, &headers, &form, peer.ip()).await?;
+    if !client.auth.client.allows_grant(grant) {
+        return Err(OAuthError::new(
+            OAuthErrorCode::UnauthorizedClient,
+            format!("this client may not use the {grant} grant"),
+        )
+        .into());
+    }
+    let issued = match grant {
+        GrantType::ClientCredentials => {
+            grants::client_credentials::grant(&state, &client.auth.client, &form).await?
+        }
+        GrantType::RefreshToken | GrantType::AuthorizationCode => {
+            return Err(OAuthError::new(
+                OAuthErrorCode::UnsupportedGrantType,
+                "grant_type is not supported",
+            )
+            .into());
+        }
+    };
+    let mut resp = Json(issued.response).into_response();
+    no_store(&mut resp);
+    Ok(resp)
+}

@@ -1,0 +1,136 @@
+//! Binding, serving, and graceful shutdown (SIGTERM, Ctrl-C): in-flight requests
+//! finish and every acknowledged write is committed before the process exits.
+
+use crate::config::Settings;
+use crate::keyring::Keyring;
+use crate::middleware::rate_limit::AuthLimiter;
+use crate::routes;
+use crate::service::client_cache::ClientCache;
+use crate::service::tokens::TokenService;
+use crate::state::{AppState, Inner};
+use anyhow::Context;
+use portcullis_core::Clock;
+use portcullis_crypto::MasterKey;
+use portcullis_store::DynStore;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// How often keys are re-read, so a rotation on another node reaches this one.
+const KEY_REFRESH: Duration = Duration::from_secs(1);
+
+/// Binds the listening socket.
+pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))
+}
+
+/// The issuer for a bound address when none is configured.
+pub fn default_issuer(bound: SocketAddr) -> String {
+    format!("http://{bound}")
+}
+
+/// Builds the state for `settings` on an opened, prepared store.
+pub async fn build_state(
+    settings: &Settings,
+    bound: SocketAddr,
+    store: DynStore,
+    master: Arc<MasterKey>,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<AppState> {
+    let issuer = settings
+        .issuer
+        .clone()
+        .unwrap_or_else(|| default_issuer(bound))
+        .trim_end_matches('/')
+        .to_owned();
+    let audience = settings.audience.clone().unwrap_or_else(|| issuer.clone());
+    let keys = Keyring::load(&store, &master, clock.now())
+        .await
+        .context("loading signing keys (is this the right master key?)")?;
+    Ok(AppState::new(Inner {
+        tokens: TokenService {
+            store: Arc::clone(&store),
+            keys: Arc::new(keys),
+            hasher: master.token_hasher(),
+            issuer,
+            audience,
+            access_ttl: settings.access_token_ttl,
+            refresh_ttl: settings.refresh_token_ttl,
+            clock,
+        },
+        store,
+        master,
+        clients: ClientCache::default(),
+        limiter: AuthLimiter::default(),
+    }))
+}
+
+/// Serves until SIGTERM or Ctrl-C.
+pub async fn serve(listener: TcpListener, state: AppState) -> anyhow::Result<()> {
+    // Remember the issuer so `portcullis token issue` mints tokens this server accepts.
+    state
+        .store
+        .put_setting("issuer", &state.tokens.issuer)
+        .await
+        .context("recording the issuer")?;
+    state
+        .store
+        .put_setting("audience", &state.tokens.audience)
+        .await
+        .context("recording the audience")?;
+    let refresher = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(KEY_REFRESH);
+            loop {
+                tick.tick().await;
+                let now = state.tokens.clock.now();
+                match state
+                    .tokens
+                    .keys
+                    .refresh(&state.store, &state.master, now)
+                    .await
+                {
+                    Ok(true) => tracing::info!("signing keys changed; reloaded"),
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(error = %e, "cannot reload signing keys"),
+                }
+            }
+        })
+    };
+    let app = routes::router(state);
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .context("serving")?;
+    refresher.abort();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}

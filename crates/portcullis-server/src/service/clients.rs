@@ -1,0 +1,202 @@
+//! Client management: the one implementation behind `portcullis client …` and the
+//! admin API. Input arrives as text and leaves as checked domain types or a clear
+//! message; nothing is written unless everything is valid.
+
+use portcullis_core::client::check_client_name;
+use portcullis_core::{
+    Client, ClientId, ClientStatus, Clock, GrantType, RedirectUri, ScopeName, ScopeSet, Ttl,
+};
+use portcullis_crypto::{PlainToken, TokenHasher, TokenKind, random_id};
+use portcullis_store::{DynStore, StoreError};
+
+/// Why a client operation was refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientOpError {
+    /// Bad input; the message says which and why.
+    #[error("{0}")]
+    Invalid(String),
+    /// No such client.
+    #[error("no client with id {0}")]
+    NotFound(String),
+    /// Storage or crypto failed.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for ClientOpError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(what) => Self::NotFound(what),
+            StoreError::Conflict(why) => Self::Invalid(why),
+            StoreError::Backend(e) => Self::Internal(e),
+        }
+    }
+}
+
+impl From<portcullis_crypto::CryptoError> for ClientOpError {
+    fn from(e: portcullis_crypto::CryptoError) -> Self {
+        Self::Internal(e.to_string())
+    }
+}
+
+/// A request to create a client, as text from a flag or a form.
+#[derive(Debug, Clone, Default)]
+pub struct NewClientSpec {
+    /// Name.
+    pub name: String,
+    /// Scopes; empty: every registered scope except `admin` and `introspect`.
+    pub scopes: Vec<String>,
+    /// Grants; empty: `client_credentials` and `refresh_token`.
+    pub grant_types: Vec<String>,
+    /// Redirect URIs (needed for `authorization_code`).
+    pub redirect_uris: Vec<String>,
+    /// Overrides the server's access token lifetime.
+    pub access_token_ttl: Option<Ttl>,
+    /// Overrides the server's refresh token lifetime.
+    pub refresh_token_ttl: Option<Ttl>,
+    /// Issue no refresh tokens.
+    pub no_refresh_token: bool,
+    /// Reuse grace for refresh tokens (0 = off).
+    pub refresh_reuse_grace: Option<Ttl>,
+}
+
+fn parse_id(id: &str) -> Result<ClientId, ClientOpError> {
+    ClientId::parse(id).map_err(|_| ClientOpError::NotFound(id.chars().take(64).collect()))
+}
+
+/// Creates a client; returns it with its secret (to show once).
+pub async fn create(
+    store: &DynStore,
+    hasher: &TokenHasher,
+    clock: &dyn Clock,
+    spec: NewClientSpec,
+) -> Result<(Client, PlainToken), ClientOpError> {
+    let name = check_client_name(&spec.name).map_err(|e| ClientOpError::Invalid(e.into()))?;
+    let registered = store.list_scopes().await?;
+    let scopes: ScopeSet = if spec.scopes.is_empty() {
+        registered
+            .iter()
+            .filter_map(|s| ScopeName::parse(&s.name).ok())
+            .filter(|s| !s.is_reserved())
+            .collect()
+    } else {
+        let mut set = Vec::new();
+        for s in &spec.scopes {
+            let name = ScopeName::parse(s).map_err(|e| ClientOpError::Invalid(e.to_string()))?;
+            if !registered.iter().any(|r| r.name == name.as_str()) {
+                return Err(ClientOpError::Invalid(format!(
+                    "unknown scope {name} (create it first with `portcullis scope create`)"
+                )));
+            }
+            set.push(name);
+        }
+        set.into_iter().collect()
+    };
+    let mut grant_types: Vec<GrantType> = if spec.grant_types.is_empty() {
+        if spec.no_refresh_token {
+            vec![GrantType::ClientCredentials]
+        } else {
+            vec![GrantType::ClientCredentials, GrantType::RefreshToken]
+        }
+    } else {
+        spec.grant_types
+            .iter()
+            .map(|g| g.parse::<GrantType>())
+            .collect::<Result<_, _>>()
+            .map_err(|e| ClientOpError::Invalid(e.to_string()))?
+    };
+    grant_types.sort();
+    grant_types.dedup();
+    let mut redirect_uris = Vec::new();
+    for u in &spec.redirect_uris {
+        let uri = RedirectUri::parse(u).map_err(|e| ClientOpError::Invalid(e.to_string()))?;
+        if !redirect_uris.contains(&uri) {
+            redirect_uris.push(uri);
+        }
+    }
+    if grant_types.contains(&GrantType::AuthorizationCode) && redirect_uris.is_empty() {
+        return Err(ClientOpError::Invalid(
+            "the authorization_code grant needs at least one --redirect-uri".into(),
+        ));
+    }
+    let client = Client {
+        id: ClientId::parse(&random_id("pc_")?)
+            .map_err(|_| ClientOpError::Internal("generated a bad client id".into()))?,
+        name: name.to_owned(),
+        scopes,
+        grant_types,
+        redirect_uris,
+        status: ClientStatus::Active,
+        created_at: clock.now(),
+        access_token_ttl: spec.access_token_ttl,
+        refresh_token_ttl: spec.refresh_token_ttl,
+        issue_refresh_token: !spec.no_refresh_token,
+        refresh_reuse_grace: spec
+            .refresh_reuse_grace
+            .or_else(|| Ttl::from_secs_allow_zero(0))
+            .ok_or_else(|| ClientOpError::Internal("zero grace".into()))?,
+    };
+    let secret = PlainToken::generate(TokenKind::ClientSecret)?;
+    let hash = hasher.hash(TokenKind::ClientSecret, secret.expose());
+    store.create_client(&client, &hash.0).await?;
+    Ok((client, secret))
+}
+
+/// One client.
+pub async fn get(store: &DynStore, id: &str) -> Result<Client, ClientOpError> {
+    let cid = parse_id(id)?;
+    store
+        .get_client(&cid)
+        .await?
+        .ok_or_else(|| ClientOpError::NotFound(id.into()))
+}
+
+/// Enables or disables a client.
+pub async fn set_status(
+    store: &DynStore,
+    clock: &dyn Clock,
+    id: &str,
+    status: ClientStatus,
+) -> Result<Client, ClientOpError> {
+    let cid = parse_id(id)?;
+    store
+        .set_client_status(&cid, status, clock.now())
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound(_) => ClientOpError::NotFound(id.into()),
+            other => other.into(),
+        })?;
+    get(store, id).await
+}
+
+/// Deletes a client and everything it owns.
+pub async fn delete(store: &DynStore, id: &str) -> Result<(), ClientOpError> {
+    let cid = parse_id(id)?;
+    store.delete_client(&cid).await.map_err(|e| match e {
+        StoreError::NotFound(_) => ClientOpError::NotFound(id.into()),
+        other => other.into(),
+    })
+}
+
+/// Gives a client a new secret; the old one stays valid for `keep_old_for` (default: not at all).
+pub async fn rotate_secret(
+    store: &DynStore,
+    hasher: &TokenHasher,
+    clock: &dyn Clock,
+    id: &str,
+    keep_old_for: Option<Ttl>,
+) -> Result<(Client, PlainToken), ClientOpError> {
+    let cid = parse_id(id)?;
+    let now = clock.now();
+    let secret = PlainToken::generate(TokenKind::ClientSecret)?;
+    let hash = hasher.hash(TokenKind::ClientSecret, secret.expose());
+    let until = now.saturating_add(keep_old_for.map_or(0, Ttl::secs_i64));
+    store
+        .rotate_client_secret(&cid, &hash.0, until, now)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound(_) => ClientOpError::NotFound(id.into()),
+            other => other.into(),
+        })?;
+    Ok((get(store, id).await?, secret))
+}

@@ -1,0 +1,5 @@
+//! Operations shared by the HTTP routes and the command line.
+
+pub mod client_cache;
+pub mod clients;
+pub mod tokens;

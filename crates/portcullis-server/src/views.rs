@@ -1,0 +1,111 @@
+//! JSON shapes shared by the CLI's `--json` output and the HTTP APIs (SPEC §2).
+
+use portcullis_core::time::rfc3339;
+use portcullis_core::{Client, Ttl};
+use portcullis_store::{FamilyRecord, ScopeRecord};
+use serde::Serialize;
+
+/// A client (SPEC §2 "Client JSON").
+#[derive(Debug, Clone, Serialize)]
+pub struct ClientView {
+    /// Id.
+    pub client_id: String,
+    /// Name.
+    pub name: String,
+    /// Allowed scopes.
+    pub scopes: Vec<String>,
+    /// Allowed grants.
+    pub grant_types: Vec<String>,
+    /// Registered redirect URIs.
+    pub redirect_uris: Vec<String>,
+    /// `active` or `disabled`.
+    pub status: String,
+    /// RFC 3339.
+    pub created_at: String,
+    /// Access token lifetime in seconds; `null`: the server's default.
+    pub access_token_ttl: Option<u64>,
+    /// Refresh token lifetime in seconds; `null`: the server's default.
+    pub refresh_token_ttl: Option<u64>,
+    /// Whether grants issue refresh tokens.
+    pub issue_refresh_token: bool,
+    /// Seconds a just-spent refresh token may be retried (0: never).
+    pub refresh_reuse_grace: u64,
+    /// Shown once, by `create` and `rotate-secret`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+}
+
+impl ClientView {
+    /// The view of `c`.
+    pub fn new(c: &Client) -> Self {
+        Self {
+            client_id: c.id.to_string(),
+            name: c.name.clone(),
+            scopes: c.scopes.to_vec(),
+            grant_types: c
+                .grant_types
+                .iter()
+                .map(|g| g.as_str().to_owned())
+                .collect(),
+            redirect_uris: c.redirect_uris.iter().map(|u| u.to_string()).collect(),
+            status: c.status.as_str().into(),
+            created_at: rfc3339(c.created_at),
+            access_token_ttl: c.access_token_ttl.map(Ttl::secs),
+            refresh_token_ttl: c.refresh_token_ttl.map(Ttl::secs),
+            issue_refresh_token: c.issue_refresh_token,
+            refresh_reuse_grace: c.refresh_reuse_grace.secs(),
+            client_secret: None,
+        }
+    }
+}
+
+/// A scope.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScopeView {
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+}
+
+impl From<&ScopeRecord> for ScopeView {
+    fn from(s: &ScopeRecord) -> Self {
+        Self {
+            name: s.name.clone(),
+            description: s.description.clone(),
+        }
+    }
+}
+
+/// A token family (`token list --json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct FamilyView {
+    /// Family id.
+    pub id: String,
+    /// Label.
+    pub label: Option<String>,
+    /// Scopes.
+    pub scopes: Vec<String>,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339 or null.
+    pub last_used_at: Option<String>,
+    /// RFC 3339.
+    pub expires_at: String,
+    /// RFC 3339 or null.
+    pub revoked_at: Option<String>,
+}
+
+impl From<&FamilyRecord> for FamilyView {
+    fn from(f: &FamilyRecord) -> Self {
+        Self {
+            id: f.id.clone(),
+            label: f.label.clone(),
+            scopes: f.scopes.clone(),
+            created_at: rfc3339(f.created_at),
+            last_used_at: f.last_used_at.map(rfc3339),
+            expires_at: rfc3339(f.expires_at),
+            revoked_at: f.revoked_at.map(rfc3339),
+        }
+    }
+}

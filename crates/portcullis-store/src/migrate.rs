@@ -1,0 +1,13 @@
+//! A small migrator: numbered SQL files embedded in the binary, each applied once in
+//! its own transaction and recorded in `schema_migrations`. The same numbering for
+//! every backend. A database newer than the binary is refused rather than guessed at.
+
+/// `(version, name, sql)`.
+pub(crate) type Migration = (i64, &'static str, &'static str);
+
+/// SQLite migrations, in order.
+pub(crate) const SQLITE: &[Migration] = &[(
+    1,
+    "init",
+    include_str!("../migrations/sqlite/0001_init.sql"),
+)];

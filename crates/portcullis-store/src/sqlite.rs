@@ -1,0 +1,632 @@
+//! The embedded SQLite store: WAL, foreign keys on, `synchronous = FULL` (an
+//! acknowledged write survives a crash), one writer connection and a small pool of
+//! readers. New grants are group-committed: concurrent `record_grant` calls are
+//! gathered into one transaction, so durability costs one fsync per batch instead
+//! of one per token.
+
+use crate::migrate::{Migration, SQLITE};
+use crate::{
+    ClientAuth, FamilyRecord, NewGrant, ScopeRecord, Store, StoreError, StoreResult, StoredKey,
+};
+use async_trait::async_trait;
+use portcullis_core::{
+    Client, ClientId, ClientStatus, GrantType, RedirectUri, ScopeName, ScopeSet, Ttl,
+};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{AssertSqlSafe, QueryBuilder, Row, SqlitePool};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// Most grants in one group commit (8 binds each stays far below SQLite's limit).
+const MAX_BATCH: usize = 512;
+
+type GrantJob = (NewGrant, oneshot::Sender<StoreResult<()>>);
+
+/// SQLite-backed [`Store`].
+pub struct SqliteStore {
+    read: SqlitePool,
+    write: SqlitePool,
+    grants: mpsc::Sender<GrantJob>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SqliteStore({})", self.path.display())
+    }
+}
+
+/// The file path of a `sqlite://path` URL (`sqlite:///abs/path` for absolute paths).
+pub fn sqlite_path(url: &str) -> Option<PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = rest.split('?').next().unwrap_or(rest);
+    (!rest.is_empty()).then(|| PathBuf::from(rest))
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing, with its directory) the database at `path`.
+    pub async fn open(path: &Path) -> StoreResult<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Backend(format!("cannot create {}: {e}", dir.display()))
+            })?;
+        }
+        let opts = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .connect_with(opts.clone())
+            .await?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(4)
+            .min_connections(1)
+            .connect_with(opts.read_only(true))
+            .await?;
+        let (tx, rx) = mpsc::channel(4096);
+        tokio::spawn(group_commit(write.clone(), rx));
+        Ok(Self {
+            read,
+            write,
+            grants: tx,
+            path: path.to_owned(),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Gathers waiting grants and writes them in one transaction. If the batch fails
+/// (one bad row), each grant is retried alone so only the bad one is refused.
+async fn group_commit(pool: SqlitePool, mut rx: mpsc::Receiver<GrantJob>) {
+    let mut batch: Vec<GrantJob> = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = rx.recv().await {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let grants: Vec<&NewGrant> = batch.iter().map(|(g, _)| g).collect();
+        match insert_grants(&pool, &grants).await {
+            Ok(()) => {
+                for (_, reply) in batch.drain(..) {
+                    let _ = reply.send(Ok(()));
+                }
+            }
+            Err(_) if batch.len() > 1 => {
+                for (g, reply) in batch.drain(..) {
+                    let _ = reply.send(insert_grants(&pool, &[&g]).await);
+                }
+            }
+            Err(e) => {
+                for (_, reply) in batch.drain(..) {
+                    let _ = reply.send(Err(StoreError::Backend(e.to_string())));
+                }
+            }
+        }
+    }
+}
+
+async fn insert_grants(pool: &SqlitePool, grants: &[&NewGrant]) -> StoreResult<()> {
+    let mut tx = pool.begin().await?;
+    let mut q = QueryBuilder::new(
+        "INSERT INTO token_families (id, client_id, label, subject, scopes, grant_type, created_at, expires_at) ",
+    );
+    q.push_values(grants, |mut b, g| {
+        b.push_bind(g.family_id.as_str())
+            .push_bind(g.client_id.as_str())
+            .push_bind(g.label.as_deref())
+            .push_bind(g.subject.as_str())
+            .push_bind(g.scopes.as_str())
+            .push_bind(g.grant_type.as_str())
+            .push_bind(g.created_at)
+            .push_bind(g.expires_at);
+    });
+    q.build().execute(&mut *tx).await?;
+
+    let refresh: Vec<(&NewGrant, &([u8; 32], i64))> = grants
+        .iter()
+        .filter_map(|g| g.refresh_token.as_ref().map(|r| (*g, r)))
+        .collect();
+    if !refresh.is_empty() {
+        let mut q = QueryBuilder::new(
+            "INSERT INTO refresh_tokens (token_hash, family_id, scopes, created_at, expires_at) ",
+        );
+        q.push_values(&refresh, |mut b, (g, (hash, exp))| {
+            b.push_bind(hash.as_slice())
+                .push_bind(g.family_id.as_str())
+                .push_bind(g.scopes.as_str())
+                .push_bind(g.created_at)
+                .push_bind(*exp);
+        });
+        q.build().execute(&mut *tx).await?;
+    }
+
+    let labelled: Vec<&NewGrant> = grants
+        .iter()
+        .filter(|g| g.label.is_some())
+        .copied()
+        .collect();
+    if !labelled.is_empty() {
+        let mut q =
+            QueryBuilder::new("INSERT INTO labels (client_id, name, created_at, last_issued_at) ");
+        q.push_values(&labelled, |mut b, g| {
+            b.push_bind(g.client_id.as_str())
+                .push_bind(g.label.as_deref())
+                .push_bind(g.created_at)
+                .push_bind(g.created_at);
+        });
+        q.push(
+            " ON CONFLICT (client_id, name) DO UPDATE SET last_issued_at = \
+             max(coalesce(labels.last_issued_at, 0), excluded.last_issued_at)",
+        );
+        q.build().execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+fn backend(what: &str) -> StoreError {
+    StoreError::Backend(format!("unreadable stored {what}"))
+}
+
+fn client_from_row(row: &SqliteRow) -> StoreResult<Client> {
+    let id: String = row.try_get("id")?;
+    let scopes: Option<String> = row.try_get("scopes")?;
+    let grant_types: String = row.try_get("grant_types")?;
+    let redirect_uris: String = row.try_get("redirect_uris")?;
+    let status: String = row.try_get("status")?;
+    let ttl = |v: Option<i64>| {
+        v.and_then(|s| u64::try_from(s).ok())
+            .and_then(Ttl::from_secs)
+    };
+    let grace: i64 = row.try_get("refresh_reuse_grace")?;
+    let scopes: ScopeSet = scopes
+        .unwrap_or_default()
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(ScopeName::parse)
+        .collect::<Result<_, _>>()
+        .map_err(|_| backend("scope"))?;
+    let grant_types: Vec<String> =
+        serde_json::from_str(&grant_types).map_err(|_| backend("grant types"))?;
+    let grant_types = grant_types
+        .iter()
+        .map(|g| g.parse::<GrantType>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| backend("grant type"))?;
+    let redirect_uris: Vec<String> =
+        serde_json::from_str(&redirect_uris).map_err(|_| backend("redirect URIs"))?;
+    let redirect_uris = redirect_uris
+        .iter()
+        .map(|u| RedirectUri::parse(u))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| backend("redirect URI"))?;
+    Ok(Client {
+        id: ClientId::parse(&id).map_err(|_| backend("client id"))?,
+        name: row.try_get("name")?,
+        scopes,
+        grant_types,
+        redirect_uris,
+        status: ClientStatus::parse(&status).ok_or_else(|| backend("status"))?,
+        created_at: row.try_get("created_at")?,
+        access_token_ttl: ttl(row.try_get("access_token_ttl")?),
+        refresh_token_ttl: ttl(row.try_get("refresh_token_ttl")?),
+        issue_refresh_token: row.try_get::<i64, _>("issue_refresh_token")? != 0,
+        refresh_reuse_grace: u64::try_from(grace)
+            .ok()
+            .and_then(Ttl::from_secs_allow_zero)
+            .ok_or_else(|| backend("grace"))?,
+    })
+}
+
+const CLIENT_SELECT: &str = "SELECT c.*, (SELECT group_concat(scope, ' ') FROM client_scopes s \
+     WHERE s.client_id = c.id) AS scopes FROM clients c";
+
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+async fn apply_migrations(pool: &SqlitePool, migrations: &[Migration]) -> StoreResult<usize> {
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, \
+         name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
+    )
+    .execute(pool)
+    .await?;
+    let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations")
+        .fetch_all(pool)
+        .await?;
+    let newest_known = migrations.iter().map(|m| m.0).max().unwrap_or(0);
+    if let Some(v) = applied.iter().find(|v| **v > newest_known) {
+        return Err(StoreError::Backend(format!(
+            "the database has schema version {v}, newer than this binary knows ({newest_known}); \
+             upgrade portcullis"
+        )));
+    }
+    let mut ran = 0;
+    for (version, name, sql) in migrations {
+        if applied.contains(version) {
+            continue;
+        }
+        let mut tx = pool.begin().await?;
+        sqlx::raw_sql(AssertSqlSafe(*sql)).execute(&mut *tx).await?;
+        sqlx::query(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, unixepoch())",
+        )
+        .bind(version)
+        .bind(name)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        ran += 1;
+    }
+    Ok(ran)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn migrate(&self) -> StoreResult<usize> {
+        apply_migrations(&self.write, SQLITE).await
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.read).await?;
+        Ok(())
+    }
+
+    async fn get_setting(&self, key: &str) -> StoreResult<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT value FROM settings WHERE key = ?")
+                .bind(key)
+                .fetch_optional(&self.read)
+                .await?,
+        )
+    }
+
+    async fn put_setting(&self, key: &str, value: &str) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO settings (key, value) VALUES (?, ?) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    async fn create_scope(&self, scope: &ScopeRecord) -> StoreResult<()> {
+        sqlx::query("INSERT INTO scopes (name, description, created_at) VALUES (?, ?, ?)")
+            .bind(&scope.name)
+            .bind(&scope.description)
+            .bind(scope.created_at)
+            .execute(&self.write)
+            .await
+            .map_err(|e| match StoreError::from(e) {
+                StoreError::Conflict(_) => {
+                    StoreError::Conflict(format!("scope {} already exists", scope.name))
+                }
+                other => other,
+            })?;
+        Ok(())
+    }
+
+    async fn list_scopes(&self) -> StoreResult<Vec<ScopeRecord>> {
+        let rows = sqlx::query("SELECT name, description, created_at FROM scopes ORDER BY name")
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ScopeRecord {
+                    name: r.try_get("name")?,
+                    description: r.try_get("description")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn create_client(&self, c: &Client, secret_hash: &[u8; 32]) -> StoreResult<()> {
+        let grants: Vec<&str> = c.grant_types.iter().map(|g| g.as_str()).collect();
+        let uris: Vec<&str> = c.redirect_uris.iter().map(|u| u.as_str()).collect();
+        let mut tx = self.write.begin().await?;
+        sqlx::query(
+            "INSERT INTO clients (id, name, status, grant_types, redirect_uris, access_token_ttl, \
+             refresh_token_ttl, issue_refresh_token, refresh_reuse_grace, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(c.id.as_str())
+        .bind(&c.name)
+        .bind(c.status.as_str())
+        .bind(serde_json::json!(grants).to_string())
+        .bind(serde_json::json!(uris).to_string())
+        .bind(c.access_token_ttl.map(|t| to_i64(t.secs())))
+        .bind(c.refresh_token_ttl.map(|t| to_i64(t.secs())))
+        .bind(i64::from(c.issue_refresh_token))
+        .bind(to_i64(c.refresh_reuse_grace.secs()))
+        .bind(c.created_at)
+        .bind(c.created_at)
+        .execute(&mut *tx)
+        .await?;
+        for s in c.scopes.iter() {
+            sqlx::query("INSERT INTO client_scopes (client_id, scope) VALUES (?, ?)")
+                .bind(c.id.as_str())
+                .bind(s.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| match StoreError::from(e) {
+                    StoreError::Conflict(_) => StoreError::Conflict(format!("unknown scope {s}")),
+                    other => other,
+                })?;
+        }
+        sqlx::query(
+            "INSERT INTO client_secrets (client_id, secret_hash, created_at) VALUES (?, ?, ?)",
+        )
+        .bind(c.id.as_str())
+        .bind(secret_hash.as_slice())
+        .bind(c.created_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get_client(&self, id: &ClientId) -> StoreResult<Option<Client>> {
+        let row = sqlx::query(AssertSqlSafe(format!("{CLIENT_SELECT} WHERE c.id = ?")))
+            .bind(id.as_str())
+            .fetch_optional(&self.read)
+            .await?;
+        row.as_ref().map(client_from_row).transpose()
+    }
+
+    async fn get_client_auth(&self, id: &ClientId, now: i64) -> StoreResult<Option<ClientAuth>> {
+        let Some(client) = self.get_client(id).await? else {
+            return Ok(None);
+        };
+        let hashes: Vec<Vec<u8>> = sqlx::query_scalar(
+            "SELECT secret_hash FROM client_secrets WHERE client_id = ? \
+             AND (expires_at IS NULL OR expires_at > ?)",
+        )
+        .bind(id.as_str())
+        .bind(now)
+        .fetch_all(&self.read)
+        .await?;
+        let secret_hashes = hashes
+            .into_iter()
+            .map(|h| <[u8; 32]>::try_from(h.as_slice()).map_err(|_| backend("secret hash")))
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(Some(ClientAuth {
+            client,
+            secret_hashes,
+        }))
+    }
+
+    async fn list_clients(&self) -> StoreResult<Vec<Client>> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "{CLIENT_SELECT} ORDER BY c.created_at, c.id"
+        )))
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(client_from_row).collect()
+    }
+
+    async fn set_client_status(
+        &self,
+        id: &ClientId,
+        status: ClientStatus,
+        now: i64,
+    ) -> StoreResult<()> {
+        let r = sqlx::query("UPDATE clients SET status = ?, updated_at = ? WHERE id = ?")
+            .bind(status.as_str())
+            .bind(now)
+            .bind(id.as_str())
+            .execute(&self.write)
+            .await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("client {id}")));
+        }
+        Ok(())
+    }
+
+    async fn delete_client(&self, id: &ClientId) -> StoreResult<()> {
+        let r = sqlx::query("DELETE FROM clients WHERE id = ?")
+            .bind(id.as_str())
+            .execute(&self.write)
+            .await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("client {id}")));
+        }
+        Ok(())
+    }
+
+    async fn rotate_client_secret(
+        &self,
+        id: &ClientId,
+        new_hash: &[u8; 32],
+        old_valid_until: i64,
+        now: i64,
+    ) -> StoreResult<()> {
+        let mut tx = self.write.begin().await?;
+        let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM clients WHERE id = ?")
+            .bind(id.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound(format!("client {id}")));
+        }
+        sqlx::query("DELETE FROM client_secrets WHERE client_id = ? AND expires_at <= ?")
+            .bind(id.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "UPDATE client_secrets SET expires_at = min(coalesce(expires_at, ?1), ?1) \
+             WHERE client_id = ?2",
+        )
+        .bind(old_valid_until)
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO client_secrets (client_id, secret_hash, created_at) VALUES (?, ?, ?)",
+        )
+        .bind(id.as_str())
+        .bind(new_hash.as_slice())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE clients SET updated_at = ? WHERE id = ?")
+            .bind(now)
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn add_signing_key(&self, k: &StoredKey, previous_retire_after: i64) -> StoreResult<()> {
+        let mut tx = self.write.begin().await?;
+        sqlx::query(
+            "UPDATE signing_keys SET state = 'previous', rotated_at = ?, retire_after = ? \
+             WHERE state = 'current'",
+        )
+        .bind(k.created_at)
+        .bind(previous_retire_after)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, alg, private_key_enc, public_jwk, state, created_at) \
+             VALUES (?, ?, ?, ?, 'current', ?)",
+        )
+        .bind(&k.kid)
+        .bind(&k.alg)
+        .bind(&k.private_key_enc)
+        .bind(&k.public_jwk)
+        .bind(k.created_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn signing_keys(&self) -> StoreResult<Vec<StoredKey>> {
+        let rows = sqlx::query(
+            "SELECT * FROM signing_keys WHERE state != 'retired' \
+             ORDER BY state = 'current' DESC, created_at DESC",
+        )
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredKey {
+                    kid: r.try_get("kid")?,
+                    alg: r.try_get("alg")?,
+                    private_key_enc: r.try_get("private_key_enc")?,
+                    public_jwk: r.try_get("public_jwk")?,
+                    state: r.try_get("state")?,
+                    created_at: r.try_get("created_at")?,
+                    retire_after: r.try_get("retire_after")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn count_admin_users(&self) -> StoreResult<i64> {
+        Ok(sqlx::query_scalar("SELECT count(*) FROM admin_users")
+            .fetch_one(&self.read)
+            .await?)
+    }
+
+    async fn create_admin_user(&self, name: &str, hash: &str, now: i64) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO admin_users (name, password_hash, created_at, updated_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(name)
+        .bind(hash)
+        .bind(now)
+        .bind(now)
+        .execute(&self.write)
+        .await
+        .map_err(|e| match StoreError::from(e) {
+            StoreError::Conflict(_) => StoreError::Conflict(format!("admin user {name} already exists")),
+            other => other,
+        })?;
+        Ok(())
+    }
+
+    async fn set_admin_password(&self, name: &str, hash: &str, now: i64) -> StoreResult<()> {
+        let r =
+            sqlx::query("UPDATE admin_users SET password_hash = ?, updated_at = ? WHERE name = ?")
+                .bind(hash)
+                .bind(now)
+                .bind(name)
+                .execute(&self.write)
+                .await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("admin user {name}")));
+        }
+        Ok(())
+    }
+
+    async fn record_grant(&self, grant: NewGrant) -> StoreResult<()> {
+        let (tx, rx) = oneshot::channel();
+        self.grants
+            .send((grant, tx))
+            .await
+            .map_err(|_| StoreError::Backend("the writer has stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Backend("the writer has stopped".into()))?
+    }
+
+    async fn list_families(
+        &self,
+        client: &ClientId,
+        label: Option<&str>,
+    ) -> StoreResult<Vec<FamilyRecord>> {
+        let rows = sqlx::query(
+            "SELECT * FROM token_families WHERE client_id = ?1 AND (?2 IS NULL OR label = ?2) \
+             ORDER BY created_at DESC, id",
+        )
+        .bind(client.as_str())
+        .bind(label)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let scopes: String = r.try_get("scopes")?;
+                Ok(FamilyRecord {
+                    id: r.try_get("id")?,
+                    client_id: r.try_get("client_id")?,
+                    label: r.try_get("label")?,
+                    subject: r.try_get("subject")?,
+                    scopes: scopes
+                        .split(' ')
+                        .filter(|s| !s.is_empty())
+                        .map(String::from)
+                        .collect(),
+                    grant_type: r.try_get("grant_type")?,
+                    created_at: r.try_get("created_at")?,
+                    last_used_at: r.try_get("last_used_at")?,
+                    expires_at: r.try_get("expires_at")?,
+                    revoked_at: r.try_get("revoked_at")?,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,287 @@
+//! The command-line grammar (SPEC §2). Every server flag has a `PORTCULLIS_*`
+//! variable and may come from the TOML file given with `--config`; flags win over
+//! variables, which win over the file, which wins over the defaults.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Portcullis: an OAuth 2.0 authorization server with a co-located resource server.
+#[derive(Debug, Parser)]
+#[command(name = "portcullis", version, about)]
+pub struct Cli {
+    /// Settings shared by every command.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where the data lives; every command needs these.
+#[derive(Debug, Clone, Default, Args)]
+pub struct GlobalArgs {
+    /// TOML file with any of the settings below (unknown keys are an error).
+    #[arg(long, global = true, env = "PORTCULLIS_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// sqlite://PATH [default: sqlite://portcullis-data/portcullis.db].
+    #[arg(
+        long,
+        global = true,
+        env = "PORTCULLIS_DATABASE_URL",
+        value_name = "URL"
+    )]
+    pub database_url: Option<String>,
+    /// 32-byte key encrypting private keys at rest [default: <data dir>/master.key].
+    #[arg(
+        long,
+        global = true,
+        env = "PORTCULLIS_MASTER_KEY_FILE",
+        value_name = "FILE"
+    )]
+    pub master_key_file: Option<PathBuf>,
+}
+
+/// Server settings, for the commands that sign or serve.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServerArgs {
+    /// Address to serve on (port 0: any free port) [default: 127.0.0.1:8080].
+    #[arg(long, env = "PORTCULLIS_LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// The `iss` of tokens [default: http://<listen address>].
+    #[arg(long, env = "PORTCULLIS_ISSUER", value_name = "URL")]
+    pub issuer: Option<String>,
+    /// The `aud` of access tokens [default: the issuer].
+    #[arg(long, env = "PORTCULLIS_AUDIENCE", value_name = "AUD")]
+    pub audience: Option<String>,
+    /// Access token lifetime [default: 1d].
+    #[arg(long, env = "PORTCULLIS_ACCESS_TOKEN_TTL", value_name = "DURATION")]
+    pub access_token_ttl: Option<String>,
+    /// Refresh token lifetime [default: 365d].
+    #[arg(long, env = "PORTCULLIS_REFRESH_TOKEN_TTL", value_name = "DURATION")]
+    pub refresh_token_ttl: Option<String>,
+    /// RS256, ES256 or EdDSA, for newly created signing keys [default: RS256].
+    #[arg(long, env = "PORTCULLIS_SIGNING_ALG", value_name = "ALG")]
+    pub signing_alg: Option<String>,
+}
+
+/// Commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (creates the database, a signing key and a first admin on first start).
+    Serve(ServerArgs),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage clients.
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// Manage scopes.
+    #[command(subcommand)]
+    Scope(ScopeCommand),
+    /// Mint and list tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Admin users.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+/// `--json`.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct JsonFlag {
+    /// Print JSON (the admin API's shapes) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `client …`.
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Create a client; its secret is printed once.
+    Create {
+        /// Human name.
+        #[arg(long)]
+        name: String,
+        /// Allowed scope (repeat); default: every scope except admin and introspect.
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
+        /// Allowed grant (repeat); default: client_credentials and refresh_token.
+        #[arg(long = "grant", value_name = "GRANT")]
+        grants: Vec<String>,
+        /// Redirect URI for the authorization code flow (repeat).
+        #[arg(long = "redirect-uri", value_name = "URI")]
+        redirect_uris: Vec<String>,
+        /// Access token lifetime for this client.
+        #[arg(
+            long = "access-token-ttl",
+            value_name = "DURATION",
+            id = "client_access_ttl"
+        )]
+        access_token_ttl: Option<String>,
+        /// Refresh token lifetime for this client.
+        #[arg(
+            long = "refresh-token-ttl",
+            value_name = "DURATION",
+            id = "client_refresh_ttl"
+        )]
+        refresh_token_ttl: Option<String>,
+        /// Issue access tokens only.
+        #[arg(long)]
+        no_refresh_token: bool,
+        /// Accept a just-spent refresh token again for this long (a retry after a lost response).
+        #[arg(long, value_name = "DURATION")]
+        refresh_reuse_grace: Option<String>,
+        /// JSON output.
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// List clients.
+    List {
+        /// JSON output.
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Show one client.
+    Show {
+        /// Client id.
+        id: String,
+        /// JSON output.
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Disable a client (its tokens stop working).
+    Disable {
+        /// Client id.
+        id: String,
+        /// JSON output.
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Enable a disabled client.
+    Enable {
+        /// Client id.
+        id: String,
+        /// JSON output.
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Delete a client and all it owns.
+    Delete {
+        /// Client id.
+        id: String,
+        /// JSON output.
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Give a client a new secret (printed once).
+    RotateSecret {
+        /// Client id.
+        id: String,
+        /// Keep the old secret valid this long (default: it stops at once).
+        #[arg(long, value_name = "DURATION")]
+        keep_old_for: Option<String>,
+        /// JSON output.
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+}
+
+/// `scope …`.
+#[derive(Debug, Subcommand)]
+pub enum ScopeCommand {
+    /// Register a scope.
+    Create {
+        /// Name: [a-z0-9][a-z0-9:._-]{0,63}.
+        name: String,
+        /// What it allows.
+        #[arg(long, default_value = "")]
+        description: String,
+        /// JSON output.
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// List scopes.
+    List {
+        /// JSON output.
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+}
+
+/// `token …`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Mint a token set for a client without its secret (as an admin).
+    Issue {
+        /// Client id.
+        #[arg(long)]
+        client: String,
+        /// Scope (repeat); default: all of the client's.
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
+        /// Data access point, e.g. care-home-042.
+        #[arg(long)]
+        label: Option<String>,
+        /// JSON output.
+        #[command(flatten)]
+        json: JsonFlag,
+        /// Issuer, audience and lifetimes (default: those the server last ran with).
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// List a client's token families.
+    List {
+        /// Client id.
+        #[arg(long)]
+        client: String,
+        /// Only this label.
+        #[arg(long)]
+        label: Option<String>,
+        /// JSON output.
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+}
+
+/// `keys …`.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// List signing keys.
+    List {
+        /// JSON output.
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Make a new key current; the old one verifies until its tokens expire.
+    Rotate {
+        /// Algorithm and lifetimes.
+        #[command(flatten)]
+        server: ServerArgs,
+        /// JSON output.
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+}
+
+/// `admin …`.
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an admin user.
+    CreateUser {
+        /// User name.
+        name: String,
+        /// Read the password from standard input (required: never on the command line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Set an admin user's password.
+    ResetPassword {
+        /// User name.
+        name: String,
+        /// Read the password from standard input.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}

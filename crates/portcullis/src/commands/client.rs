@@ -1,0 +1,122 @@
+//! `portcullis client …`.
+
+use crate::cli::ClientCommand;
+use crate::context::Ctx;
+use crate::output;
+use anyhow::Context;
+use portcullis_core::{Client, ClientStatus, Ttl};
+use portcullis_server::service::clients::{self, NewClientSpec};
+use portcullis_server::views::ClientView;
+
+fn ttl(v: Option<String>, flag: &str) -> anyhow::Result<Option<Ttl>> {
+    v.map(|s| s.parse::<Ttl>().with_context(|| format!("--{flag}")))
+        .transpose()
+}
+
+fn print_client(c: &Client, secret: Option<&str>, json: bool) -> anyhow::Result<()> {
+    let mut view = ClientView::new(c);
+    view.client_secret = secret.map(str::to_owned);
+    if json {
+        return output::json(&view);
+    }
+    println!("client_id:     {}", view.client_id);
+    println!("name:          {}", view.name);
+    println!("status:        {}", view.status);
+    println!("scopes:        {}", view.scopes.join(" "));
+    println!("grant_types:   {}", view.grant_types.join(" "));
+    if !view.redirect_uris.is_empty() {
+        println!("redirect_uris: {}", view.redirect_uris.join(" "));
+    }
+    println!("created_at:    {}", view.created_at);
+    if let Some(s) = secret {
+        println!("client_secret: {s}");
+        println!("  (shown once: store it now; only its hash is kept)");
+    }
+    Ok(())
+}
+
+/// Runs a client command.
+pub async fn run(ctx: Ctx, cmd: ClientCommand) -> anyhow::Result<()> {
+    let hasher = ctx.master.token_hasher();
+    let clock = ctx.clock.as_ref();
+    match cmd {
+        ClientCommand::Create {
+            name,
+            scopes,
+            grants,
+            redirect_uris,
+            access_token_ttl,
+            refresh_token_ttl,
+            no_refresh_token,
+            refresh_reuse_grace,
+            json,
+        } => {
+            let grace = refresh_reuse_grace
+                .map(|g| Ttl::parse_allow_zero(&g).context("--refresh-reuse-grace"))
+                .transpose()?;
+            let spec = NewClientSpec {
+                name,
+                scopes,
+                grant_types: grants,
+                redirect_uris,
+                access_token_ttl: ttl(access_token_ttl, "access-token-ttl")?,
+                refresh_token_ttl: ttl(refresh_token_ttl, "refresh-token-ttl")?,
+                no_refresh_token,
+                refresh_reuse_grace: grace,
+            };
+            let (client, secret) = clients::create(&ctx.store, &hasher, clock, spec).await?;
+            print_client(&client, Some(secret.expose()), json.json)
+        }
+        ClientCommand::List { json } => {
+            let list = ctx.store.list_clients().await?;
+            if json.json {
+                let views: Vec<ClientView> = list.iter().map(ClientView::new).collect();
+                return output::json(&views);
+            }
+            let rows: Vec<Vec<String>> = list
+                .iter()
+                .map(|c| {
+                    vec![
+                        c.id.to_string(),
+                        c.status.to_string(),
+                        c.name.clone(),
+                        c.scopes.to_string(),
+                    ]
+                })
+                .collect();
+            output::table(&["CLIENT_ID", "STATUS", "NAME", "SCOPES"], &rows);
+            Ok(())
+        }
+        ClientCommand::Show { id, json } => {
+            print_client(&clients::get(&ctx.store, &id).await?, None, json.json)
+        }
+        ClientCommand::Disable { id, json } => {
+            let c = clients::set_status(&ctx.store, clock, &id, ClientStatus::Disabled).await?;
+            print_client(&c, None, json.json)
+        }
+        ClientCommand::Enable { id, json } => {
+            let c = clients::set_status(&ctx.store, clock, &id, ClientStatus::Active).await?;
+            print_client(&c, None, json.json)
+        }
+        ClientCommand::Delete { id, json } => {
+            clients::delete(&ctx.store, &id).await?;
+            if json.json {
+                output::json(&serde_json::json!({"client_id": id, "deleted": true}))
+            } else {
+                println!("deleted client {id}");
+                Ok(())
+            }
+        }
+        ClientCommand::RotateSecret {
+            id,
+            keep_old_for,
+            json,
+        } => {
+            let keep = keep_old_for
+                .map(|k| Ttl::parse_allow_zero(&k).context("--keep-old-for"))
+                .transpose()?;
+            let (c, secret) = clients::rotate_secret(&ctx.store, &hasher, clock, &id, keep).await?;
+            print_client(&c, Some(secret.expose()), json.json)
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! One module per command group.
+
+mod admin;
+mod client;
+mod keys;
+mod scope;
+mod serve;
+mod token;
+
+use crate::cli::{Cli, Command, ServerArgs};
+use crate::context::{Ctx, open};
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    init_logging();
+    let none = ServerArgs::default();
+    match cli.command {
+        Command::Serve(server) => serve::run(&cli.global, &server).await,
+        Command::Migrate => {
+            let ctx = open(&cli.global, &none).await?;
+            announce(&ctx);
+            println!("database is at schema version {}", latest_note(&ctx));
+            Ok(())
+        }
+        Command::Client(cmd) => {
+            client::run(announce_ctx(open(&cli.global, &none).await?), cmd).await
+        }
+        Command::Scope(cmd) => scope::run(announce_ctx(open(&cli.global, &none).await?), cmd).await,
+        Command::Token(cmd) => token::run(&cli.global, cmd).await,
+        Command::Keys(cmd) => keys::run(&cli.global, cmd).await,
+        Command::Admin(cmd) => admin::run(announce_ctx(open(&cli.global, &none).await?), cmd).await,
+    }
+}
+
+fn latest_note(ctx: &Ctx) -> String {
+    if ctx.bootstrapped.migrations > 0 {
+        format!(
+            "latest ({} migration(s) applied now)",
+            ctx.bootstrapped.migrations
+        )
+    } else {
+        "latest (nothing to apply)".into()
+    }
+}
+
+/// Tells the user, once, about a first admin created by this command.
+pub(crate) fn announce(ctx: &Ctx) {
+    if let Some((name, password)) = &ctx.bootstrapped.first_admin {
+        eprintln!(
+            "created the first admin user {name:?} with password: {password}\n\
+             (shown once; change it with `portcullis admin reset-password {name} --password-stdin`)"
+        );
+    }
+}
+
+fn announce_ctx(ctx: Ctx) -> Ctx {
+    announce(&ctx);
+    ctx
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("PORTCULLIS_LOG")
+        .or_else(|_| EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}

@@ -1,0 +1,138 @@
+//! `portcullis token issue|list`: an admin mints a token set for a client without
+//! its secret (the seed's "generate tokens via the admin interface"), and lists a
+//! client's token families.
+
+use crate::cli::{GlobalArgs, ServerArgs, TokenCommand};
+use crate::commands::announce;
+use crate::context::{Ctx, open};
+use crate::output;
+use anyhow::{Context, bail};
+use portcullis_core::grant::granted_scopes;
+use portcullis_core::time::rfc3339;
+use portcullis_core::{ClientStatus, GrantType, Label, ScopeSet};
+use portcullis_server::keyring::Keyring;
+use portcullis_server::service::clients;
+use portcullis_server::service::tokens::{Grant, TokenService};
+use portcullis_server::views::FamilyView;
+use std::sync::Arc;
+
+/// A token service for the issuer and audience the server runs with.
+pub async fn token_service(ctx: &Ctx) -> anyhow::Result<TokenService> {
+    let issuer = match &ctx.settings.issuer {
+        Some(i) => i.trim_end_matches('/').to_owned(),
+        None => ctx.store.get_setting("issuer").await?.context(
+            "no issuer known: pass --issuer (or start `portcullis serve` once so it is recorded)",
+        )?,
+    };
+    let audience = match &ctx.settings.audience {
+        Some(a) => a.clone(),
+        None if ctx.settings.issuer.is_some() => issuer.clone(),
+        None => ctx
+            .store
+            .get_setting("audience")
+            .await?
+            .unwrap_or_else(|| issuer.clone()),
+    };
+    let keys = Keyring::load(&ctx.store, &ctx.master, ctx.clock.now())
+        .await
+        .context("loading signing keys")?;
+    Ok(TokenService {
+        store: ctx.store.clone(),
+        keys: Arc::new(keys),
+        hasher: ctx.master.token_hasher(),
+        issuer,
+        audience,
+        access_ttl: ctx.settings.access_token_ttl,
+        refresh_ttl: ctx.settings.refresh_token_ttl,
+        clock: ctx.clock.clone(),
+    })
+}
+
+/// Runs a token command.
+pub async fn run(global: &GlobalArgs, cmd: TokenCommand) -> anyhow::Result<()> {
+    match cmd {
+        TokenCommand::Issue {
+            client,
+            scopes,
+            label,
+            json,
+            server,
+        } => {
+            let ctx = open(global, &server).await?;
+            announce(&ctx);
+            let client = clients::get(&ctx.store, &client).await?;
+            if client.status != ClientStatus::Active {
+                bail!("client {} is disabled", client.id);
+            }
+            let requested = if scopes.is_empty() {
+                None
+            } else {
+                Some(ScopeSet::parse(&scopes.join(" "))?)
+            };
+            let scopes = granted_scopes(requested.as_ref(), &client.scopes)
+                .map_err(|e| anyhow::anyhow!("{}", e.description))?;
+            let label = label
+                .map(|l| Label::parse(&l))
+                .transpose()
+                .context("--label")?;
+            let service = token_service(&ctx).await?;
+            let issued = service
+                .issue(Grant {
+                    client: &client,
+                    scopes,
+                    label,
+                    subject: client.id.to_string(),
+                    grant_type: GrantType::ClientCredentials,
+                })
+                .await?;
+            if json.json {
+                let mut v = serde_json::to_value(&issued.response)?;
+                if let Some(o) = v.as_object_mut() {
+                    o.insert("id".into(), issued.family_id.clone().into());
+                }
+                return output::json(&v);
+            }
+            println!("family:        {}", issued.family_id);
+            println!("access_token:  {}", issued.response.access_token);
+            if let Some(r) = &issued.response.refresh_token {
+                println!("refresh_token: {r}");
+            }
+            println!("scope:         {}", issued.response.scope);
+            println!("expires_in:    {}s", issued.response.expires_in);
+            println!("  (shown once: only the refresh token's hash is kept)");
+            Ok(())
+        }
+        TokenCommand::List {
+            client,
+            label,
+            json,
+        } => {
+            let ctx = open(global, &ServerArgs::default()).await?;
+            announce(&ctx);
+            let c = clients::get(&ctx.store, &client).await?;
+            let families = ctx.store.list_families(&c.id, label.as_deref()).await?;
+            let views: Vec<FamilyView> = families.iter().map(FamilyView::from).collect();
+            if json.json {
+                return output::json(&views);
+            }
+            let rows: Vec<Vec<String>> = families
+                .iter()
+                .map(|f| {
+                    vec![
+                        f.id.clone(),
+                        f.label.clone().unwrap_or_else(|| "-".into()),
+                        f.scopes.join(" "),
+                        rfc3339(f.created_at),
+                        rfc3339(f.expires_at),
+                        f.revoked_at.map_or_else(|| "-".into(), rfc3339),
+                    ]
+                })
+                .collect();
+            output::table(
+                &["FAMILY", "LABEL", "SCOPES", "CREATED", "EXPIRES", "REVOKED"],
+                &rows,
+            );
+            Ok(())
+        }
+    }
+}
