@@ -144,6 +144,17 @@ impl MasterKey {
         Ok(plain.to_vec())
     }
 
+    /// A value that identifies this key without revealing it, recorded in the
+    /// database on first use so that a wrong key is refused before it hashes
+    /// a secret nobody could ever present.
+    pub fn check_value(&self) -> String {
+        let h = self.token_hasher().hash(
+            crate::TokenKind::ClientSecret,
+            "portcullis master key check v1",
+        );
+        crate::b64::encode(&h.0[..16])
+    }
+
     /// The key that hashes secrets and tokens.
     pub fn token_hasher(&self) -> crate::TokenHasher {
         crate::TokenHasher::new(&self.token_hash_key)

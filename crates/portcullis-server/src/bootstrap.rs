@@ -22,6 +22,12 @@ pub enum BootstrapError {
     /// Keys failed.
     #[error(transparent)]
     Keys(#[from] KeyringError),
+    /// The master key is not the one this database was set up with.
+    #[error(
+        "this is not the master key this database was created with \
+         (check --master-key-file or PORTCULLIS_MASTER_KEY)"
+    )]
+    WrongMasterKey,
     /// Password hashing failed.
     #[error(transparent)]
     Crypto(#[from] portcullis_crypto::CryptoError),
@@ -66,6 +72,14 @@ pub async fn prepare(
         migrations: store.migrate().await?,
         ..Bootstrapped::default()
     };
+    let check = master.check_value();
+    match store.get_setting("master_key_check").await? {
+        Some(stored) if stored != check => {
+            return Err(BootstrapError::WrongMasterKey);
+        }
+        Some(_) => {}
+        None => store.put_setting("master_key_check", &check).await?,
+    }
     let keys = store.signing_keys().await?;
     if !keys.iter().any(|k| k.state == "current") {
         done.created_key =

@@ -1,1 +1,207 @@
-//! placeholder
+//! Test helpers: spawn the real `portcullis` binary on `127.0.0.1:0` with its own
+//! temporary database, wait until it says where it listens (the readiness check:
+//! no sleeps), run CLI commands against the same database, stop and restart it.
+
+use anyhow::{Context, bail};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// How long a server may take to say it is listening.
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A running server and its data directory.
+pub struct TestServer {
+    bin: PathBuf,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+    serve_args: Vec<String>,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// Lines the server printed on stdout before it was ready (the first-admin notice).
+    pub banner: Vec<String>,
+}
+
+/// What a CLI command did.
+#[derive(Debug, Clone)]
+pub struct CliOutput {
+    /// Exit code (-1 when killed by a signal).
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl CliOutput {
+    /// Parses stdout as JSON.
+    pub fn json(&self) -> anyhow::Result<serde_json::Value> {
+        serde_json::from_str(&self.stdout).with_context(|| {
+            format!(
+                "stdout is not JSON: {}\nstderr: {}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+}
+
+impl TestServer {
+    /// Starts `bin serve` on a new temporary database with extra serve flags.
+    pub fn start(bin: &Path, extra: &[&str]) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir().context("temp dir")?;
+        let mut s = Self {
+            bin: bin.to_owned(),
+            dir,
+            child: None,
+            serve_args: extra.iter().map(|s| (*s).to_owned()).collect(),
+            url: String::new(),
+            banner: Vec::new(),
+        };
+        s.spawn()?;
+        Ok(s)
+    }
+
+    /// The data directory (database and master key).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `sqlite:///…/portcullis.db`.
+    pub fn database_url(&self) -> String {
+        format!(
+            "sqlite://{}",
+            self.dir.path().join("portcullis.db").display()
+        )
+    }
+
+    fn spawn(&mut self) -> anyhow::Result<()> {
+        let mut child = Command::new(&self.bin)
+            .arg("serve")
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--database-url",
+                &self.database_url(),
+            ])
+            .args(&self.serve_args)
+            .env_remove("PORTCULLIS_MASTER_KEY")
+            .env("PORTCULLIS_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .with_context(|| format!("spawning {}", self.bin.display()))?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let (tx, rx) = mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    // Nobody listens any more; keep draining so the server never blocks.
+                }
+            }
+        });
+        self.child = Some(child);
+        self.banner.clear();
+        loop {
+            let line = rx
+                .recv_timeout(READY_TIMEOUT)
+                .map_err(|_| anyhow::anyhow!("the server did not report that it was listening"))?;
+            if let Some(url) = line.strip_prefix("portcullis listening on ") {
+                self.url = url.trim().to_owned();
+                return Ok(());
+            }
+            self.banner.push(line);
+        }
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Sends SIGTERM and waits for the exit code.
+    pub fn terminate(&mut self) -> anyhow::Result<i32> {
+        let Some(mut child) = self.child.take() else {
+            bail!("not running");
+        };
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .context("kill -TERM")?;
+        if !status.success() {
+            bail!("kill -TERM failed");
+        }
+        let code = child.wait().context("waiting for the server")?;
+        Ok(code.code().unwrap_or(-1))
+    }
+
+    /// Stops the server (SIGTERM) and starts it again on the same database with `extra` flags.
+    pub fn restart(&mut self, extra: &[&str]) -> anyhow::Result<()> {
+        if self.child.is_some() {
+            self.terminate()?;
+        }
+        self.serve_args = extra.iter().map(|s| (*s).to_owned()).collect();
+        self.spawn()
+    }
+
+    /// Runs `portcullis ARGS --database-url <this database>`, with `stdin` as input.
+    pub fn cli_with_stdin(&self, args: &[&str], stdin: &str) -> anyhow::Result<CliOutput> {
+        use std::io::Write;
+        let mut child = Command::new(&self.bin)
+            .args(args)
+            .args(["--database-url", &self.database_url()])
+            .env_remove("PORTCULLIS_MASTER_KEY")
+            .env("PORTCULLIS_LOG", "warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("spawning the CLI")?;
+        if let Some(mut i) = child.stdin.take() {
+            i.write_all(stdin.as_bytes()).context("writing stdin")?;
+        }
+        let out = child.wait_with_output().context("running the CLI")?;
+        Ok(CliOutput {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        })
+    }
+
+    /// Runs a CLI command against this server's database.
+    pub fn cli(&self, args: &[&str]) -> anyhow::Result<CliOutput> {
+        self.cli_with_stdin(args, "")
+    }
+
+    /// Runs a CLI command that must succeed and print JSON.
+    pub fn cli_json(&self, args: &[&str]) -> anyhow::Result<serde_json::Value> {
+        let out = self.cli(args)?;
+        if out.code != 0 {
+            bail!("{args:?} failed ({}): {}", out.code, out.stderr);
+        }
+        out.json()
+    }
+
+    /// Creates a client (`client create --name NAME --json EXTRA…`); returns (id, secret).
+    pub fn create_client(&self, name: &str, extra: &[&str]) -> anyhow::Result<(String, String)> {
+        let mut args = vec!["client", "create", "--name", name, "--json"];
+        args.extend_from_slice(extra);
+        let v = self.cli_json(&args)?;
+        let id = v["client_id"].as_str().context("client_id")?.to_owned();
+        let secret = v["client_secret"]
+            .as_str()
+            .context("client_secret")?
+            .to_owned();
+        Ok((id, secret))
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}

@@ -189,7 +189,7 @@ mod tests {
     fn unknown_keys_in_the_file_are_an_error() {
         let dir = tempfile::tempdir().unwrap();
         let cfg = dir.path().join("p.toml");
-        std::fs::write(&cfg, "listen = \"127.0.0.1:9999\"\n").unwrap();
+        std::fs::write(&cfg, "lisen = \"127.0.0.1:9999\"\n").unwrap();
         let err = read_file(Some(&cfg)).unwrap_err().to_string();
         assert!(err.contains("unknown field"), "{err}");
     }

@@ -118,16 +118,28 @@ pub async fn authenticate_client(
     let hasher = &state.tokens.hasher;
     let now = state.tokens.clock.now();
     let presented = hasher.hash(TokenKind::ClientSecret, &creds.secret);
-    let found = match ClientId::parse(&creds.id) {
-        Ok(id) => state.clients.get(&state.store, &id, now).await?,
-        Err(_) => None,
-    };
     // Compare against every valid secret (two during a rotation overlap), in constant time.
-    let ok = found.as_ref().is_some_and(|c| {
-        c.secret_hashes
-            .iter()
-            .fold(false, |acc, h| acc | presented.ct_eq(&HashedToken(*h)))
-    });
+    let matches = |c: &Option<Arc<ClientAuth>>| {
+        c.as_ref().is_some_and(|c| {
+            c.secret_hashes
+                .iter()
+                .fold(false, |acc, h| acc | presented.ct_eq(&HashedToken(*h)))
+        })
+    };
+    let id = ClientId::parse(&creds.id).ok();
+    let mut found = match &id {
+        Some(id) => state.clients.get(&state.store, id, now).await?,
+        None => None,
+    };
+    let mut ok = matches(&found);
+    if !ok
+        && found.is_some()
+        && let Some(id) = &id
+    {
+        // The secret may have been rotated a moment ago elsewhere: look once more.
+        found = state.clients.get_fresh(&state.store, id, now).await?;
+        ok = matches(&found);
+    }
     match found {
         Some(auth) if ok => {
             if auth.client.status != ClientStatus::Active {

@@ -51,6 +51,19 @@ impl ClientCache {
         Ok(Some(fresh))
     }
 
+    /// The client read from the database now (and cached), bypassing the cache:
+    /// for a secret that did not match a cached entry, which may be one rotated in
+    /// by another process a moment ago.
+    pub async fn get_fresh(
+        &self,
+        store: &DynStore,
+        id: &ClientId,
+        now: i64,
+    ) -> StoreResult<Option<Arc<ClientAuth>>> {
+        self.forget(id);
+        self.get(store, id, now).await
+    }
+
     /// Drops a client so the next read sees the database.
     pub fn forget(&self, id: &ClientId) {
         if let Ok(mut map) = self.map.write() {

@@ -1,0 +1,98 @@
+//! Issued tokens verified by an independent JWT implementation (jsonwebtoken)
+//! against the served JWKS, for every signing algorithm.
+
+use crate::helpers::*;
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{DecodingKey, Validation, decode, decode_header};
+use serde_json::Value;
+
+async fn check_alg(alg: &str) {
+    let s = server(&["--signing-alg", alg]);
+    let (id, secret) = s.create_client("JWT", &[]).unwrap();
+    let body = get_token(
+        &s,
+        &id,
+        &secret,
+        &[("label", "care-home-042"), ("scope", "upload-data")],
+    )
+    .await;
+    let token = body["access_token"].as_str().unwrap();
+
+    let jwks: JwkSet = http()
+        .get(format!("{}/.well-known/jwks.json", s.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let header = decode_header(token).unwrap();
+    assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+    assert_eq!(format!("{:?}", header.alg), alg);
+    let kid = header.kid.clone().unwrap();
+    let jwk = jwks.find(&kid).expect("the token's kid is in the JWKS");
+    let key = DecodingKey::from_jwk(jwk).unwrap();
+    let mut v = Validation::new(header.alg);
+    v.set_issuer(&[&s.url]);
+    v.set_audience(&[&s.url]);
+    v.leeway = 0;
+    v.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+    let data = decode::<Value>(token, &key, &v).unwrap();
+    let c = data.claims;
+    assert_eq!(c["sub"], id);
+    assert_eq!(c["client_id"], id);
+    assert_eq!(c["scope"], "upload-data");
+    assert_eq!(c["scopes"], serde_json::json!(["upload-data"]));
+    assert_eq!(c["label"], "care-home-042");
+    assert_eq!(
+        c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap(),
+        86400
+    );
+    assert_eq!(c["nbf"], c["iat"]);
+    assert!(c["jti"].as_str().unwrap().len() > 16);
+
+    // A token with a byte changed fails the same independent check.
+    let mut forged = token.to_owned();
+    let last = forged.pop().unwrap();
+    forged.push(if last == 'A' { 'B' } else { 'A' });
+    assert!(decode::<Value>(&forged, &key, &v).is_err());
+}
+
+#[tokio::test]
+async fn rs256_tokens_verify_with_an_independent_library() {
+    check_alg("RS256").await;
+}
+
+#[tokio::test]
+async fn es256_tokens_verify_with_an_independent_library() {
+    check_alg("ES256").await;
+}
+
+#[tokio::test]
+async fn eddsa_tokens_verify_with_an_independent_library() {
+    check_alg("EdDSA").await;
+}
+
+#[tokio::test]
+async fn a_label_free_token_has_no_label_claim_and_unique_jtis() {
+    let s = server(&[]);
+    let (id, secret) = s.create_client("NoLabel", &[]).unwrap();
+    let a = get_token(&s, &id, &secret, &[]).await;
+    let b = get_token(&s, &id, &secret, &[]).await;
+    let claims = |t: &Value| -> Value {
+        let p = t["access_token"]
+            .as_str()
+            .unwrap()
+            .split('.')
+            .nth(1)
+            .unwrap()
+            .to_owned();
+        use base64::Engine;
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(p)
+            .unwrap();
+        serde_json::from_slice(&raw).unwrap()
+    };
+    assert!(claims(&a).get("label").is_none());
+    assert_ne!(claims(&a)["jti"], claims(&b)["jti"]);
+}

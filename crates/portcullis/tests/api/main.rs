@@ -1,0 +1,13 @@
+//! Integration tests: each test spawns the real `portcullis` binary on a free
+//! loopback port with its own temporary database and talks HTTP to it, or runs
+//! the CLI against that database, and asserts what a user would see.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod cli;
+mod helpers;
+mod jwt;
+mod metadata;
+mod storage;
+mod token_endpoint;
+mod whoami;

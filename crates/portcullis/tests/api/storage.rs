@@ -1,0 +1,118 @@
+//! What is at rest, and the server's life cycle.
+
+use crate::helpers::*;
+use std::os::unix::fs::PermissionsExt;
+
+fn database_bytes(s: &portcullis_testkit::TestServer) -> Vec<u8> {
+    let mut all = Vec::new();
+    for f in ["portcullis.db", "portcullis.db-wal"] {
+        if let Ok(b) = std::fs::read(s.dir().join(f)) {
+            all.extend(b);
+        }
+    }
+    all
+}
+
+fn contains(hay: &[u8], needle: &str) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+#[tokio::test]
+async fn secrets_and_refresh_tokens_never_reach_the_database_in_clear() {
+    let s = server(&[]);
+    let (id, secret) = s.create_client("Hashed", &[]).unwrap();
+    let t = get_token(&s, &id, &secret, &[("label", "home-1")]).await;
+    let refresh = t["refresh_token"].as_str().unwrap();
+    let minted = s
+        .cli_json(&["token", "issue", "--client", &id, "--json"])
+        .unwrap();
+    let minted_refresh = minted["refresh_token"].as_str().unwrap();
+    let bytes = database_bytes(&s);
+    assert!(contains(&bytes, &id), "the test reads the right file");
+    for (what, value) in [
+        ("secret", secret.as_str()),
+        ("refresh", refresh),
+        ("minted", minted_refresh),
+    ] {
+        assert!(!contains(&bytes, value), "{what} stored in clear");
+        assert!(
+            !contains(&bytes, &value[4..]),
+            "{what} body stored in clear"
+        );
+    }
+    // The private signing key is encrypted: no PKCS#8 header for an RSA key in the file.
+    // (DER of an RSA PKCS#8 key starts 30 82 .. .. 02 01 00 30 0d 06 09 2a 86 48 86 f7 0d 01 01 01.)
+    let rsa_oid = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+    assert!(
+        !bytes.windows(rsa_oid.len()).any(|w| w == rsa_oid),
+        "an RSA key is stored unencrypted"
+    );
+}
+
+#[tokio::test]
+async fn the_master_key_file_is_private() {
+    let s = server(&[]);
+    let meta = std::fs::metadata(s.dir().join("master.key")).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_server_cleanly_and_tokens_survive_a_restart() {
+    // A fixed issuer: the default one names the (new, random) port.
+    let issuer = ["--issuer", "http://portcullis.test"];
+    let mut s = server(&issuer);
+    let (id, secret) = s.create_client("Durable", &[]).unwrap();
+    let t = get_token(&s, &id, &secret, &[("label", "home-9")]).await;
+    assert_eq!(s.terminate().unwrap(), 0);
+    s.restart(&issuer).unwrap();
+    assert_eq!(
+        whoami(&s, t["access_token"].as_str().unwrap())
+            .await
+            .status(),
+        200
+    );
+    let list = s
+        .cli_json(&["token", "list", "--client", &id, "--json"])
+        .unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    // Another secret still works after the restart; the first admin is not recreated.
+    get_token(&s, &id, &secret, &[]).await;
+}
+
+#[tokio::test]
+async fn a_wrong_master_key_is_a_clear_start_up_error() {
+    let s = server(&[]);
+    let other = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(bin())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database-url",
+            &s.database_url(),
+        ])
+        .arg("--master-key-file")
+        .arg(other.path().join("other.key"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let last = err.trim_end().lines().last().unwrap_or_default();
+    assert!(last.contains("master key"), "{err}");
+    // The CLI refuses it too, before it could hash a secret with the wrong key.
+    let out = std::process::Command::new(bin())
+        .args([
+            "client",
+            "create",
+            "--name",
+            "x",
+            "--database-url",
+            &s.database_url(),
+        ])
+        .arg("--master-key-file")
+        .arg(other.path().join("other.key"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("master key"));
+}
