@@ -6,7 +6,9 @@ use crate::keyring::Keyring;
 use crate::middleware::rate_limit::AuthLimiter;
 use crate::routes;
 use crate::service::client_cache::ClientCache;
+use crate::service::denylist::Denylist;
 use crate::service::tokens::TokenService;
+use crate::service::usage::LabelUsage;
 use crate::state::{AppState, Inner};
 use anyhow::Context;
 use portcullis_core::Clock;
@@ -19,6 +21,12 @@ use tokio::net::TcpListener;
 
 /// How often keys are re-read, so a rotation on another node reaches this one.
 const KEY_REFRESH: Duration = Duration::from_secs(1);
+/// How often revocations made on other nodes are read (SPEC §4: within a second).
+const REVOCATION_POLL: Duration = Duration::from_millis(500);
+/// How often label last-use times are written.
+const USAGE_FLUSH: Duration = Duration::from_secs(5);
+/// How often expired rows are pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(600);
 
 /// Binds the listening socket.
 pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
@@ -50,6 +58,11 @@ pub async fn build_state(
     let keys = Keyring::load(&store, &master, clock.now())
         .await
         .context("loading signing keys (is this the right master key?)")?;
+    let denylist = Arc::new(Denylist::default());
+    denylist
+        .poll(&store, clock.now())
+        .await
+        .context("loading revocations")?;
     Ok(AppState::new(Inner {
         tokens: TokenService {
             store: Arc::clone(&store),
@@ -60,11 +73,14 @@ pub async fn build_state(
             access_ttl: settings.access_token_ttl,
             refresh_ttl: settings.refresh_token_ttl,
             clock,
+            denylist,
+            master: Arc::clone(&master),
         },
         store,
         master,
         clients: ClientCache::default(),
         limiter: AuthLimiter::default(),
+        usage: LabelUsage::default(),
     }))
 }
 
@@ -81,6 +97,7 @@ pub async fn serve(listener: TcpListener, state: AppState) -> anyhow::Result<()>
         .put_setting("audience", &state.tokens.audience)
         .await
         .context("recording the audience")?;
+    let background = spawn_background(&state);
     let refresher = {
         let state = state.clone();
         tokio::spawn(async move {
@@ -101,6 +118,7 @@ pub async fn serve(listener: TcpListener, state: AppState) -> anyhow::Result<()>
             }
         })
     };
+    let state_for_flush = state.clone();
     let app = routes::router(state);
     axum::serve(
         listener,
@@ -110,8 +128,59 @@ pub async fn serve(listener: TcpListener, state: AppState) -> anyhow::Result<()>
     .await
     .context("serving")?;
     refresher.abort();
+    for task in background {
+        task.abort();
+    }
+    if let Err(e) = state_for_flush.usage.flush(&state_for_flush.store).await {
+        tracing::warn!(error = %e, "cannot record label usage at shutdown");
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Revocation polling, label usage flushing and pruning.
+fn spawn_background(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
+    let poll = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(REVOCATION_POLL);
+            loop {
+                tick.tick().await;
+                let now = state.tokens.clock.now();
+                if let Err(e) = state.tokens.denylist.poll(&state.store, now).await {
+                    tracing::warn!(error = %e, "cannot read new revocations");
+                }
+            }
+        })
+    };
+    let usage = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(USAGE_FLUSH);
+            loop {
+                tick.tick().await;
+                if let Err(e) = state.usage.flush(&state.store).await {
+                    tracing::warn!(error = %e, "cannot record label usage");
+                }
+            }
+        })
+    };
+    let prune = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(PRUNE_EVERY);
+            loop {
+                tick.tick().await;
+                let now = state.tokens.clock.now();
+                state.tokens.denylist.expire(now);
+                match state.store.prune(now).await {
+                    Ok(p) => tracing::debug!(?p, "pruned"),
+                    Err(e) => tracing::warn!(error = %e, "pruning failed"),
+                }
+            }
+        })
+    };
+    vec![poll, usage, prune]
 }
 
 async fn shutdown_signal() {

@@ -3,6 +3,7 @@
 use crate::middleware::rate_limit::AuthLimiter;
 use crate::service::client_cache::ClientCache;
 use crate::service::tokens::TokenService;
+use crate::service::usage::LabelUsage;
 use portcullis_crypto::MasterKey;
 use portcullis_store::DynStore;
 use std::ops::Deref;
@@ -24,6 +25,8 @@ pub struct Inner {
     pub clients: ClientCache,
     /// Failed client authentication throttle.
     pub limiter: AuthLimiter,
+    /// Label last-use times waiting to be written.
+    pub usage: LabelUsage,
 }
 
 impl AppState {

@@ -109,3 +109,57 @@ impl From<&FamilyRecord> for FamilyView {
         }
     }
 }
+
+/// Who did it (audit).
+#[derive(Debug, Clone, Serialize)]
+pub struct ActorView {
+    /// `client`, `admin`, `user`, `system`.
+    pub kind: String,
+    /// Client id or user name.
+    pub id: Option<String>,
+}
+
+/// An audit event (`audit list --json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditView {
+    /// Sequence number (use with `--before` to page).
+    pub id: i64,
+    /// RFC 3339.
+    pub at: String,
+    /// What happened.
+    pub kind: String,
+    /// Who.
+    pub actor: ActorView,
+    /// What it was done to.
+    pub target: Option<String>,
+    /// Client concerned.
+    pub client_id: Option<String>,
+    /// Label concerned.
+    pub label: Option<String>,
+    /// Source address.
+    pub source: Option<String>,
+    /// Extra detail.
+    pub detail: Option<serde_json::Value>,
+}
+
+impl From<&portcullis_store::AuditRecord> for AuditView {
+    fn from(r: &portcullis_store::AuditRecord) -> Self {
+        Self {
+            id: r.id,
+            at: rfc3339(r.at),
+            kind: r.kind.clone(),
+            actor: ActorView {
+                kind: r.actor_kind.clone(),
+                id: r.actor_id.clone(),
+            },
+            target: r.target.clone(),
+            client_id: r.client_id.clone(),
+            label: r.label.clone(),
+            source: r.source.clone(),
+            detail: r
+                .detail
+                .as_deref()
+                .and_then(|d| serde_json::from_str(d).ok()),
+        }
+    }
+}

@@ -50,6 +50,25 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// A shared store.
 pub type DynStore = Arc<dyn Store>;
 
+/// Which families to revoke.
+#[derive(Debug, Clone, Copy)]
+pub enum RevokeScope<'a> {
+    /// One family, if it belongs to `client` (when given).
+    Family {
+        /// Family id.
+        id: &'a str,
+        /// Required owner.
+        client: Option<&'a ClientId>,
+    },
+    /// Every live family of a client, or of one of its labels.
+    Client {
+        /// Owner.
+        client: &'a ClientId,
+        /// Only this label.
+        label: Option<&'a str>,
+    },
+}
+
 /// Everything Portcullis persists.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -117,6 +136,39 @@ pub trait Store: Send + Sync + 'static {
     /// Durably records a new grant: its family, its first refresh token (if any)
     /// and its label's last-issued time. Concurrent calls are group-committed.
     async fn record_grant(&self, grant: NewGrant) -> StoreResult<()>;
+    /// A refresh token by its hash, with its family.
+    async fn find_refresh_token(&self, hash: &[u8; 32]) -> StoreResult<Option<RefreshLookup>>;
+    /// Spends a refresh token and stores its successor in one atomic step; `false`
+    /// when it was already spent, expired, revoked or not the client's (nothing changes).
+    /// Concurrent calls are group-committed.
+    async fn rotate_refresh_token(&self, rotation: Rotation) -> StoreResult<bool>;
+    /// One family.
+    async fn get_family(&self, id: &str) -> StoreResult<Option<FamilyRecord>>;
+    /// Revokes families (one by id, or a client's, optionally one label's), recording
+    /// a revocation per family that lasts until `deny_until`. Returns the ids revoked now.
+    async fn revoke_families(
+        &self,
+        scope: RevokeScope<'_>,
+        now: i64,
+        reason: &str,
+        deny_until: i64,
+    ) -> StoreResult<Vec<String>>;
+    /// Revokes every token of a client issued up to `now` (disable, delete).
+    async fn revoke_client(&self, client: &ClientId, now: i64, deny_until: i64) -> StoreResult<()>;
+    /// Revokes one access token by `jti` until its `exp`.
+    async fn revoke_access_token(&self, jti: &str, now: i64, exp: i64) -> StoreResult<()>;
+    /// Live revocations with an id above `after`, oldest first.
+    async fn revocations_since(&self, after: i64, now: i64) -> StoreResult<Vec<Revocation>>;
+    /// Records when families (and their labels) were last used at the resource API
+    /// (batched by the caller).
+    async fn record_usage(&self, uses: &[Usage]) -> StoreResult<()>;
+    /// Removes what can no longer matter (see [`Pruned`]).
+    async fn prune(&self, now: i64) -> StoreResult<Pruned>;
+    /// Appends an audit event.
+    async fn append_audit(&self, event: &NewAuditEvent) -> StoreResult<()>;
+    /// Lists audit events, newest first.
+    async fn list_audit(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditRecord>>;
+
     /// Token families of a client (optionally of one label), newest first.
     async fn list_families(
         &self,

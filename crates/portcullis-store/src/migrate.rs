@@ -6,8 +6,15 @@
 pub(crate) type Migration = (i64, &'static str, &'static str);
 
 /// SQLite migrations, in order.
-pub(crate) const SQLITE: &[Migration] = &[(
-    1,
-    "init",
-    include_str!("../migrations/sqlite/0001_init.sql"),
-)];
+pub(crate) const SQLITE: &[Migration] = &[
+    (
+        1,
+        "init",
+        include_str!("../migrations/sqlite/0001_init.sql"),
+    ),
+    (
+        2,
+        "revocation",
+        include_str!("../migrations/sqlite/0002_revocation.sql"),
+    ),
+];

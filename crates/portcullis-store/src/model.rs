@@ -64,6 +64,8 @@ pub struct NewGrant {
     pub expires_at: i64,
     /// First refresh token: its hash and expiry.
     pub refresh_token: Option<([u8; 32], i64)>,
+    /// Who asked, for the audit log.
+    pub actor: Actor,
 }
 
 /// A token family, as `token list` shows it.
@@ -89,4 +91,174 @@ pub struct FamilyRecord {
     pub expires_at: i64,
     /// When it was revoked.
     pub revoked_at: Option<i64>,
+}
+
+/// Who did something (audit events).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// `client`, `admin`, `user` or `system`.
+    pub kind: &'static str,
+    /// The client id or user name.
+    pub id: Option<String>,
+    /// Source address, for requests that came over HTTP.
+    pub source: Option<String>,
+}
+
+impl Actor {
+    /// The server itself.
+    pub fn system() -> Self {
+        Self {
+            kind: "system",
+            id: None,
+            source: None,
+        }
+    }
+    /// An admin at the command line.
+    pub fn cli_admin() -> Self {
+        Self {
+            kind: "admin",
+            id: Some("cli".into()),
+            source: None,
+        }
+    }
+}
+
+/// An audit event to append.
+#[derive(Debug, Clone)]
+pub struct NewAuditEvent {
+    /// Unix seconds.
+    pub at: i64,
+    /// What happened: `token.issue`, `token.refresh`, `token.revoke`, `token.reuse_detected`, …
+    pub kind: String,
+    /// Who.
+    pub actor: Actor,
+    /// What it was done to (a family id, a client id…).
+    pub target: Option<String>,
+    /// The client concerned.
+    pub client_id: Option<String>,
+    /// The label concerned.
+    pub label: Option<String>,
+    /// Extra detail (JSON text), never a secret.
+    pub detail: Option<String>,
+}
+
+/// A stored audit event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// Sequence number.
+    pub id: i64,
+    /// Unix seconds.
+    pub at: i64,
+    /// Kind.
+    pub kind: String,
+    /// `client`, `admin`, `user`, `system`.
+    pub actor_kind: String,
+    /// Actor id.
+    pub actor_id: Option<String>,
+    /// Target.
+    pub target: Option<String>,
+    /// Client.
+    pub client_id: Option<String>,
+    /// Label.
+    pub label: Option<String>,
+    /// Source address.
+    pub source: Option<String>,
+    /// Detail (JSON text).
+    pub detail: Option<String>,
+}
+
+/// Which audit events to list, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// Only this client.
+    pub client_id: Option<String>,
+    /// Only this label.
+    pub label: Option<String>,
+    /// Only this kind.
+    pub kind: Option<String>,
+    /// Only at or after (Unix seconds).
+    pub since: Option<i64>,
+    /// Only before this id (pagination).
+    pub before_id: Option<i64>,
+    /// At most this many.
+    pub limit: i64,
+}
+
+/// A refresh token as found by its hash, with its family.
+#[derive(Debug, Clone)]
+pub struct RefreshLookup {
+    /// The family.
+    pub family: FamilyRecord,
+    /// The token's own scopes.
+    pub scopes: Vec<String>,
+    /// Unix seconds.
+    pub expires_at: i64,
+    /// When it was spent.
+    pub spent_at: Option<i64>,
+    /// Encrypted answer of the rotation that spent it (only within grace).
+    pub grace_response: Option<Vec<u8>>,
+}
+
+/// A rotation: spend `old_hash` and store its successor, atomically.
+#[derive(Debug, Clone)]
+pub struct Rotation {
+    /// The presented token's hash.
+    pub old_hash: [u8; 32],
+    /// Its family (must match).
+    pub family_id: String,
+    /// The authenticated client (must own the family).
+    pub client_id: String,
+    /// Unix seconds.
+    pub now: i64,
+    /// The successor's hash.
+    pub new_hash: [u8; 32],
+    /// The successor's scopes.
+    pub scopes: String,
+    /// The successor's expiry.
+    pub new_expires_at: i64,
+    /// When the family's last token now expires.
+    pub family_expires_at: i64,
+    /// The encrypted response, kept for a retry within grace.
+    pub grace_response: Option<Vec<u8>>,
+    /// The audit event to record with it.
+    pub audit: NewAuditEvent,
+}
+
+/// A revocation that reaches access tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revocation {
+    /// Sequence number (servers poll for higher ones).
+    pub id: i64,
+    /// `family`, `token` or `client`.
+    pub kind: String,
+    /// Family id, jti or client id.
+    pub target: String,
+    /// For `client`: tokens issued at or before this.
+    pub issued_before: Option<i64>,
+    /// When it can be forgotten (every token it covers has expired).
+    pub expires_at: i64,
+}
+
+/// A family's last use at the resource API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Usage {
+    /// Family id.
+    pub family_id: String,
+    /// Owner.
+    pub client_id: String,
+    /// Label, if any.
+    pub label: Option<String>,
+    /// Unix seconds.
+    pub at: i64,
+}
+
+/// What housekeeping removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// Families (with their refresh tokens) expired or revoked long enough.
+    pub families: u64,
+    /// Revocations whose tokens have all expired.
+    pub revocations: u64,
+    /// Grace answers past their use.
+    pub grace_responses: u64,
 }

@@ -1,12 +1,14 @@
 //! The embedded SQLite store: WAL, foreign keys on, `synchronous = FULL` (an
 //! acknowledged write survives a crash), one writer connection and a small pool of
-//! readers. New grants are group-committed: concurrent `record_grant` calls are
-//! gathered into one transaction, so durability costs one fsync per batch instead
-//! of one per token.
+//! readers. New grants and refresh rotations are group-committed: concurrent calls
+//! are gathered into one transaction, so durability costs one fsync per batch
+//! instead of one per token.
 
 use crate::migrate::{Migration, SQLITE};
 use crate::{
-    ClientAuth, FamilyRecord, NewGrant, ScopeRecord, Store, StoreError, StoreResult, StoredKey,
+    AuditFilter, AuditRecord, ClientAuth, FamilyRecord, NewAuditEvent, NewGrant, Pruned,
+    RefreshLookup, Revocation, RevokeScope, Rotation, ScopeRecord, Store, StoreError, StoreResult,
+    StoredKey, Usage,
 };
 use async_trait::async_trait;
 use portcullis_core::{
@@ -23,13 +25,17 @@ use tokio::sync::{mpsc, oneshot};
 /// Most grants in one group commit (8 binds each stays far below SQLite's limit).
 const MAX_BATCH: usize = 512;
 
-type GrantJob = (NewGrant, oneshot::Sender<StoreResult<()>>);
+/// A write that waits for the next group commit.
+enum WriteJob {
+    Grant(NewGrant, oneshot::Sender<StoreResult<()>>),
+    Rotate(Rotation, oneshot::Sender<StoreResult<bool>>),
+}
 
 /// SQLite-backed [`Store`].
 pub struct SqliteStore {
     read: SqlitePool,
     write: SqlitePool,
-    grants: mpsc::Sender<GrantJob>,
+    writes: mpsc::Sender<WriteJob>,
     path: PathBuf,
 }
 
@@ -78,7 +84,7 @@ impl SqliteStore {
         Ok(Self {
             read,
             write,
-            grants: tx,
+            writes: tx,
             path: path.to_owned(),
         })
     }
@@ -89,10 +95,10 @@ impl SqliteStore {
     }
 }
 
-/// Gathers waiting grants and writes them in one transaction. If the batch fails
-/// (one bad row), each grant is retried alone so only the bad one is refused.
-async fn group_commit(pool: SqlitePool, mut rx: mpsc::Receiver<GrantJob>) {
-    let mut batch: Vec<GrantJob> = Vec::with_capacity(MAX_BATCH);
+/// Gathers waiting writes and applies them in one transaction. If the batch fails
+/// (one bad row), each job is retried alone so only the bad one is refused.
+async fn group_commit(pool: SqlitePool, mut rx: mpsc::Receiver<WriteJob>) {
+    let mut batch: Vec<WriteJob> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.recv().await {
         batch.push(first);
         while batch.len() < MAX_BATCH {
@@ -101,29 +107,140 @@ async fn group_commit(pool: SqlitePool, mut rx: mpsc::Receiver<GrantJob>) {
                 Err(_) => break,
             }
         }
-        let grants: Vec<&NewGrant> = batch.iter().map(|(g, _)| g).collect();
-        match insert_grants(&pool, &grants).await {
-            Ok(()) => {
-                for (_, reply) in batch.drain(..) {
-                    let _ = reply.send(Ok(()));
+        match apply_batch(&pool, &batch).await {
+            Ok(outcomes) => {
+                for (job, ok) in batch.drain(..).zip(outcomes) {
+                    reply(job, Ok(ok));
                 }
             }
             Err(_) if batch.len() > 1 => {
-                for (g, reply) in batch.drain(..) {
-                    let _ = reply.send(insert_grants(&pool, &[&g]).await);
+                for job in batch.drain(..) {
+                    let one = std::slice::from_ref(&job);
+                    let result = apply_batch(&pool, one)
+                        .await
+                        .map(|o| o.first().copied().unwrap_or(false));
+                    reply(job, result);
                 }
             }
             Err(e) => {
-                for (_, reply) in batch.drain(..) {
-                    let _ = reply.send(Err(StoreError::Backend(e.to_string())));
+                for job in batch.drain(..) {
+                    reply(job, Err(StoreError::Backend(e.to_string())));
                 }
             }
         }
     }
 }
 
-async fn insert_grants(pool: &SqlitePool, grants: &[&NewGrant]) -> StoreResult<()> {
+fn reply(job: WriteJob, result: StoreResult<bool>) {
+    match job {
+        WriteJob::Grant(_, tx) => {
+            let _ = tx.send(result.map(|_| ()));
+        }
+        WriteJob::Rotate(_, tx) => {
+            let _ = tx.send(result);
+        }
+    }
+}
+
+/// Applies a batch in one transaction; returns one outcome per job (grants: `true`).
+async fn apply_batch(pool: &SqlitePool, jobs: &[WriteJob]) -> StoreResult<Vec<bool>> {
     let mut tx = pool.begin().await?;
+    let grants: Vec<&NewGrant> = jobs
+        .iter()
+        .filter_map(|j| match j {
+            WriteJob::Grant(g, _) => Some(g),
+            WriteJob::Rotate(..) => None,
+        })
+        .collect();
+    if !grants.is_empty() {
+        insert_grants(&mut tx, &grants).await?;
+    }
+    let mut outcomes = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        outcomes.push(match job {
+            WriteJob::Grant(..) => true,
+            WriteJob::Rotate(r, _) => rotate(&mut tx, r).await?,
+        });
+    }
+    tx.commit().await?;
+    Ok(outcomes)
+}
+
+type Tx = sqlx::Transaction<'static, sqlx::Sqlite>;
+
+/// RFC 6749 §10.4 / RFC 9700 §4.14: one statement spends the token only if it is
+/// unspent, unexpired, in this family, owned by this client and not revoked, so of
+/// N concurrent refreshes exactly one changes a row.
+async fn rotate(tx: &mut Tx, r: &Rotation) -> StoreResult<bool> {
+    let spent = sqlx::query(
+        "UPDATE refresh_tokens SET spent_at = ?1, replaced_by = ?2, grace_response = ?3 \
+         WHERE token_hash = ?4 AND spent_at IS NULL AND expires_at > ?1 AND family_id = ?5 \
+         AND EXISTS (SELECT 1 FROM token_families f WHERE f.id = ?5 AND f.client_id = ?6 \
+                     AND f.revoked_at IS NULL)",
+    )
+    .bind(r.now)
+    .bind(r.new_hash.as_slice())
+    .bind(r.grace_response.as_deref())
+    .bind(r.old_hash.as_slice())
+    .bind(&r.family_id)
+    .bind(&r.client_id)
+    .execute(&mut **tx)
+    .await?;
+    if spent.rows_affected() != 1 {
+        return Ok(false);
+    }
+    sqlx::query(
+        "INSERT INTO refresh_tokens (token_hash, family_id, scopes, created_at, expires_at) \
+         VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(r.new_hash.as_slice())
+    .bind(&r.family_id)
+    .bind(&r.scopes)
+    .bind(r.now)
+    .bind(r.new_expires_at)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query("UPDATE token_families SET expires_at = max(expires_at, ?) WHERE id = ?")
+        .bind(r.family_expires_at)
+        .bind(&r.family_id)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query(
+        "UPDATE labels SET last_issued_at = ?1 WHERE client_id = ?2 \
+         AND name = (SELECT label FROM token_families WHERE id = ?3)",
+    )
+    .bind(r.now)
+    .bind(&r.client_id)
+    .bind(&r.family_id)
+    .execute(&mut **tx)
+    .await?;
+    insert_audit(&mut **tx, &r.audit).await?;
+    Ok(true)
+}
+
+async fn insert_audit<'e, E: sqlx::Executor<'e, Database = sqlx::Sqlite>>(
+    ex: E,
+    e: &NewAuditEvent,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO audit_events (at, kind, actor_kind, actor_id, target, client_id, label, \
+         source, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(e.at)
+    .bind(&e.kind)
+    .bind(e.actor.kind)
+    .bind(e.actor.id.as_deref())
+    .bind(e.target.as_deref())
+    .bind(e.client_id.as_deref())
+    .bind(e.label.as_deref())
+    .bind(e.actor.source.as_deref())
+    .bind(e.detail.as_deref())
+    .execute(ex)
+    .await?;
+    Ok(())
+}
+
+async fn insert_grants(tx: &mut Tx, grants: &[&NewGrant]) -> StoreResult<()> {
     let mut q = QueryBuilder::new(
         "INSERT INTO token_families (id, client_id, label, subject, scopes, grant_type, created_at, expires_at) ",
     );
@@ -137,7 +254,7 @@ async fn insert_grants(pool: &SqlitePool, grants: &[&NewGrant]) -> StoreResult<(
             .push_bind(g.created_at)
             .push_bind(g.expires_at);
     });
-    q.build().execute(&mut *tx).await?;
+    q.build().execute(&mut **tx).await?;
 
     let refresh: Vec<(&NewGrant, &([u8; 32], i64))> = grants
         .iter()
@@ -154,7 +271,7 @@ async fn insert_grants(pool: &SqlitePool, grants: &[&NewGrant]) -> StoreResult<(
                 .push_bind(g.created_at)
                 .push_bind(*exp);
         });
-        q.build().execute(&mut *tx).await?;
+        q.build().execute(&mut **tx).await?;
     }
 
     let labelled: Vec<&NewGrant> = grants
@@ -175,9 +292,23 @@ async fn insert_grants(pool: &SqlitePool, grants: &[&NewGrant]) -> StoreResult<(
             " ON CONFLICT (client_id, name) DO UPDATE SET last_issued_at = \
              max(coalesce(labels.last_issued_at, 0), excluded.last_issued_at)",
         );
-        q.build().execute(&mut *tx).await?;
+        q.build().execute(&mut **tx).await?;
     }
-    tx.commit().await?;
+
+    let mut q = QueryBuilder::new(
+        "INSERT INTO audit_events (at, kind, actor_kind, actor_id, target, client_id, label, source) ",
+    );
+    q.push_values(grants, |mut b, g| {
+        b.push_bind(g.created_at)
+            .push_bind("token.issue")
+            .push_bind(g.actor.kind)
+            .push_bind(g.actor.id.as_deref())
+            .push_bind(g.family_id.as_str())
+            .push_bind(g.client_id.as_str())
+            .push_bind(g.label.as_deref())
+            .push_bind(g.actor.source.as_deref());
+    });
+    q.build().execute(&mut **tx).await?;
     Ok(())
 }
 
@@ -586,8 +717,8 @@ impl Store for SqliteStore {
 
     async fn record_grant(&self, grant: NewGrant) -> StoreResult<()> {
         let (tx, rx) = oneshot::channel();
-        self.grants
-            .send((grant, tx))
+        self.writes
+            .send(WriteJob::Grant(grant, tx))
             .await
             .map_err(|_| StoreError::Backend("the writer has stopped".into()))?;
         rx.await
@@ -607,26 +738,281 @@ impl Store for SqliteStore {
         .bind(label)
         .fetch_all(&self.read)
         .await?;
+        rows.iter().map(family_from_row).collect()
+    }
+
+    async fn find_refresh_token(&self, hash: &[u8; 32]) -> StoreResult<Option<RefreshLookup>> {
+        let row = sqlx::query(
+            "SELECT f.*, r.scopes AS token_scopes, r.expires_at AS token_expires_at, \
+             r.spent_at, r.grace_response FROM refresh_tokens r \
+             JOIN token_families f ON f.id = r.family_id WHERE r.token_hash = ?",
+        )
+        .bind(hash.as_slice())
+        .fetch_optional(&self.read)
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        let scopes: String = r.try_get("token_scopes")?;
+        Ok(Some(RefreshLookup {
+            family: family_from_row(&r)?,
+            scopes: split_scopes(&scopes),
+            expires_at: r.try_get("token_expires_at")?,
+            spent_at: r.try_get("spent_at")?,
+            grace_response: r.try_get("grace_response")?,
+        }))
+    }
+
+    async fn rotate_refresh_token(&self, rotation: Rotation) -> StoreResult<bool> {
+        let (tx, rx) = oneshot::channel();
+        self.writes
+            .send(WriteJob::Rotate(rotation, tx))
+            .await
+            .map_err(|_| StoreError::Backend("the writer has stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Backend("the writer has stopped".into()))?
+    }
+
+    async fn get_family(&self, id: &str) -> StoreResult<Option<FamilyRecord>> {
+        let row = sqlx::query("SELECT * FROM token_families WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await?;
+        row.as_ref().map(family_from_row).transpose()
+    }
+
+    async fn revoke_families(
+        &self,
+        scope: RevokeScope<'_>,
+        now: i64,
+        reason: &str,
+        deny_until: i64,
+    ) -> StoreResult<Vec<String>> {
+        let mut tx = self.write.begin().await?;
+        let ids: Vec<String> = match scope {
+            RevokeScope::Family { id, client } => {
+                sqlx::query_scalar(
+                    "UPDATE token_families SET revoked_at = ?1, revoked_reason = ?2 \
+                 WHERE id = ?3 AND (?4 IS NULL OR client_id = ?4) AND revoked_at IS NULL \
+                 RETURNING id",
+                )
+                .bind(now)
+                .bind(reason)
+                .bind(id)
+                .bind(client.map(ClientId::as_str))
+                .fetch_all(&mut *tx)
+                .await?
+            }
+            RevokeScope::Client { client, label } => {
+                sqlx::query_scalar(
+                    "UPDATE token_families SET revoked_at = ?1, revoked_reason = ?2 \
+                 WHERE client_id = ?3 AND (?4 IS NULL OR label = ?4) AND revoked_at IS NULL \
+                 AND expires_at > ?1 RETURNING id",
+                )
+                .bind(now)
+                .bind(reason)
+                .bind(client.as_str())
+                .bind(label)
+                .fetch_all(&mut *tx)
+                .await?
+            }
+        };
+        for id in &ids {
+            sqlx::query(
+                "INSERT INTO revocations (kind, target, created_at, expires_at) \
+                 VALUES ('family', ?, ?, ?)",
+            )
+            .bind(id)
+            .bind(now)
+            .bind(deny_until)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    async fn revoke_client(&self, client: &ClientId, now: i64, deny_until: i64) -> StoreResult<()> {
+        let mut tx = self.write.begin().await?;
+        sqlx::query(
+            "UPDATE token_families SET revoked_at = ?1, revoked_reason = 'client' \
+             WHERE client_id = ?2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(client.as_str())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO revocations (kind, target, issued_before, created_at, expires_at) \
+             VALUES ('client', ?, ?, ?, ?)",
+        )
+        .bind(client.as_str())
+        .bind(now)
+        .bind(now)
+        .bind(deny_until)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn revoke_access_token(&self, jti: &str, now: i64, exp: i64) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO revocations (kind, target, created_at, expires_at) VALUES ('token', ?, ?, ?)",
+        )
+        .bind(jti)
+        .bind(now)
+        .bind(exp)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    async fn revocations_since(&self, after: i64, now: i64) -> StoreResult<Vec<Revocation>> {
+        let rows = sqlx::query(
+            "SELECT id, kind, target, issued_before, expires_at FROM revocations \
+             WHERE id > ? AND expires_at > ? ORDER BY id",
+        )
+        .bind(after)
+        .bind(now)
+        .fetch_all(&self.read)
+        .await?;
         rows.iter()
             .map(|r| {
-                let scopes: String = r.try_get("scopes")?;
-                Ok(FamilyRecord {
+                Ok(Revocation {
                     id: r.try_get("id")?,
-                    client_id: r.try_get("client_id")?,
-                    label: r.try_get("label")?,
-                    subject: r.try_get("subject")?,
-                    scopes: scopes
-                        .split(' ')
-                        .filter(|s| !s.is_empty())
-                        .map(String::from)
-                        .collect(),
-                    grant_type: r.try_get("grant_type")?,
-                    created_at: r.try_get("created_at")?,
-                    last_used_at: r.try_get("last_used_at")?,
+                    kind: r.try_get("kind")?,
+                    target: r.try_get("target")?,
+                    issued_before: r.try_get("issued_before")?,
                     expires_at: r.try_get("expires_at")?,
-                    revoked_at: r.try_get("revoked_at")?,
                 })
             })
             .collect()
     }
+
+    async fn record_usage(&self, uses: &[Usage]) -> StoreResult<()> {
+        if uses.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.write.begin().await?;
+        for u in uses {
+            sqlx::query(
+                "UPDATE token_families SET last_used_at = max(coalesce(last_used_at, 0), ?) \
+                 WHERE id = ?",
+            )
+            .bind(u.at)
+            .bind(&u.family_id)
+            .execute(&mut *tx)
+            .await?;
+            if let Some(label) = &u.label {
+                sqlx::query(
+                    "UPDATE labels SET last_used_at = max(coalesce(last_used_at, 0), ?) \
+                     WHERE client_id = ? AND name = ?",
+                )
+                .bind(u.at)
+                .bind(&u.client_id)
+                .bind(label)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn prune(&self, now: i64) -> StoreResult<Pruned> {
+        let mut tx = self.write.begin().await?;
+        // A family is kept until its last token expired: reuse detection needs its
+        // spent refresh tokens until then, even after it was revoked.
+        let families = sqlx::query("DELETE FROM token_families WHERE expires_at <= ?")
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        // A refresh token past its own expiry is refused as expired whether spent or
+        // not, so reuse detection no longer needs it.
+        sqlx::query("DELETE FROM refresh_tokens WHERE expires_at <= ?")
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        let revocations = sqlx::query("DELETE FROM revocations WHERE expires_at <= ?")
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        // Grace answers are only needed for the longest grace a client has (bounded at
+        // an hour here); the spent token itself stays for reuse detection.
+        let grace_responses = sqlx::query(
+            "UPDATE refresh_tokens SET grace_response = NULL \
+             WHERE grace_response IS NOT NULL AND spent_at <= ? - (SELECT coalesce(max(refresh_reuse_grace), 0) FROM clients)",
+        )
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(Pruned {
+            families,
+            revocations,
+            grace_responses,
+        })
+    }
+
+    async fn append_audit(&self, event: &NewAuditEvent) -> StoreResult<()> {
+        insert_audit(&self.write, event).await
+    }
+
+    async fn list_audit(&self, f: &AuditFilter) -> StoreResult<Vec<AuditRecord>> {
+        let rows = sqlx::query(
+            "SELECT * FROM audit_events WHERE (?1 IS NULL OR client_id = ?1) \
+             AND (?2 IS NULL OR label = ?2) AND (?3 IS NULL OR kind = ?3) \
+             AND (?4 IS NULL OR at >= ?4) AND (?5 IS NULL OR id < ?5) \
+             ORDER BY id DESC LIMIT ?6",
+        )
+        .bind(f.client_id.as_deref())
+        .bind(f.label.as_deref())
+        .bind(f.kind.as_deref())
+        .bind(f.since)
+        .bind(f.before_id)
+        .bind(f.limit.clamp(1, 1000))
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditRecord {
+                    id: r.try_get("id")?,
+                    at: r.try_get("at")?,
+                    kind: r.try_get("kind")?,
+                    actor_kind: r.try_get("actor_kind")?,
+                    actor_id: r.try_get("actor_id")?,
+                    target: r.try_get("target")?,
+                    client_id: r.try_get("client_id")?,
+                    label: r.try_get("label")?,
+                    source: r.try_get("source")?,
+                    detail: r.try_get("detail")?,
+                })
+            })
+            .collect()
+    }
+}
+
+fn split_scopes(s: &str) -> Vec<String> {
+    s.split(' ')
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+fn family_from_row(r: &SqliteRow) -> StoreResult<FamilyRecord> {
+    let scopes: String = r.try_get("scopes")?;
+    Ok(FamilyRecord {
+        id: r.try_get("id")?,
+        client_id: r.try_get("client_id")?,
+        label: r.try_get("label")?,
+        subject: r.try_get("subject")?,
+        scopes: split_scopes(&scopes),
+        grant_type: r.try_get("grant_type")?,
+        created_at: r.try_get("created_at")?,
+        last_used_at: r.try_get("last_used_at")?,
+        expires_at: r.try_get("expires_at")?,
+        revoked_at: r.try_get("revoked_at")?,
+    })
 }

@@ -86,6 +86,39 @@ pub enum Command {
     /// Admin users.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// `audit …`.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// List events, newest first.
+    List {
+        /// Only this client.
+        #[arg(long)]
+        client: Option<String>,
+        /// Only this label.
+        #[arg(long)]
+        label: Option<String>,
+        /// Only this kind (token.issue, token.refresh, token.revoke, token.reuse_detected,
+        /// client.disable, client.enable, client.delete).
+        #[arg(long)]
+        kind: Option<String>,
+        /// Only events this recent (e.g. 1h, 7d).
+        #[arg(long, value_name = "DURATION")]
+        since: Option<String>,
+        /// At most this many (1-1000).
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        /// Events older than this id (pagination).
+        #[arg(long)]
+        before: Option<i64>,
+        /// JSON output.
+        #[command(flatten)]
+        json: JsonFlag,
+    },
 }
 
 /// `--json`.
@@ -230,6 +263,21 @@ pub enum TokenCommand {
         /// Issuer, audience and lifetimes (default: those the server last ran with).
         #[command(flatten)]
         server: ServerArgs,
+    },
+    /// Revoke one token family, or a client's (or one label's) families.
+    Revoke {
+        /// A family id (from `token list`).
+        #[arg(long)]
+        id: Option<String>,
+        /// Every family of this client.
+        #[arg(long)]
+        client: Option<String>,
+        /// Only this label (with --client).
+        #[arg(long)]
+        label: Option<String>,
+        /// JSON output.
+        #[command(flatten)]
+        json: JsonFlag,
     },
     /// List a client's token families.
     List {

@@ -111,6 +111,11 @@ impl FromRequestParts<AppState> for Caller {
                 "the token's client is disabled".into(),
             ));
         }
+        if let Some(family) = claims.family_id() {
+            state
+                .usage
+                .record(family, &claims.client_id, claims.label.as_deref(), now);
+        }
         Ok(Self { claims, client })
     }
 }

@@ -2,12 +2,13 @@
 //! admin API. Input arrives as text and leaves as checked domain types or a clear
 //! message; nothing is written unless everything is valid.
 
+use crate::service::revocation::Revoker;
 use portcullis_core::client::check_client_name;
 use portcullis_core::{
     Client, ClientId, ClientStatus, Clock, GrantType, RedirectUri, ScopeName, ScopeSet, Ttl,
 };
 use portcullis_crypto::{PlainToken, TokenHasher, TokenKind, random_id};
-use portcullis_store::{DynStore, StoreError};
+use portcullis_store::{Actor, DynStore, NewAuditEvent, StoreError};
 
 /// Why a client operation was refused or failed.
 #[derive(Debug, thiserror::Error)]
@@ -151,31 +152,55 @@ pub async fn get(store: &DynStore, id: &str) -> Result<Client, ClientOpError> {
         .ok_or_else(|| ClientOpError::NotFound(id.into()))
 }
 
-/// Enables or disables a client.
+/// Enables or disables a client. Disabling revokes every token it holds, at once
+/// and for good: enabling it again does not bring them back.
 pub async fn set_status(
-    store: &DynStore,
-    clock: &dyn Clock,
+    revoker: &Revoker<'_>,
     id: &str,
     status: ClientStatus,
+    actor: &Actor,
 ) -> Result<Client, ClientOpError> {
+    let store = revoker.store;
     let cid = parse_id(id)?;
     store
-        .set_client_status(&cid, status, clock.now())
+        .set_client_status(&cid, status, revoker.clock.now())
         .await
         .map_err(|e| match e {
             StoreError::NotFound(_) => ClientOpError::NotFound(id.into()),
             other => other.into(),
         })?;
-    get(store, id).await
+    let client = get(store, id).await?;
+    match status {
+        ClientStatus::Disabled => revoker.client(&client, actor, "client.disable").await?,
+        ClientStatus::Active => {
+            store
+                .append_audit(&NewAuditEvent {
+                    at: revoker.clock.now(),
+                    kind: "client.enable".into(),
+                    actor: actor.clone(),
+                    target: Some(client.id.to_string()),
+                    client_id: Some(client.id.to_string()),
+                    label: None,
+                    detail: None,
+                })
+                .await?
+        }
+    }
+    Ok(client)
 }
 
-/// Deletes a client and everything it owns.
-pub async fn delete(store: &DynStore, id: &str) -> Result<(), ClientOpError> {
-    let cid = parse_id(id)?;
-    store.delete_client(&cid).await.map_err(|e| match e {
-        StoreError::NotFound(_) => ClientOpError::NotFound(id.into()),
-        other => other.into(),
-    })
+/// Deletes a client and everything it owns, revoking its tokens first.
+pub async fn delete(revoker: &Revoker<'_>, id: &str, actor: &Actor) -> Result<(), ClientOpError> {
+    let client = get(revoker.store, id).await?;
+    revoker.client(&client, actor, "client.delete").await?;
+    revoker
+        .store
+        .delete_client(&client.id)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound(_) => ClientOpError::NotFound(id.into()),
+            other => other.into(),
+        })
 }
 
 /// Gives a client a new secret; the old one stays valid for `keep_old_for` (default: not at all).

@@ -2,4 +2,7 @@
 
 pub mod client_cache;
 pub mod clients;
+pub mod denylist;
+pub mod revocation;
 pub mod tokens;
+pub mod usage;

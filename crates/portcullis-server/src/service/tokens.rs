@@ -6,10 +6,16 @@
 //! refresh token hash, so that refresh, listing and revocation have something to act on.
 
 use crate::keyring::Keyring;
+use crate::service::denylist::Denylist;
+use crate::service::revocation::Revoker;
+use portcullis_core::grant::granted_scopes;
 use portcullis_core::{AccessClaims, Audience, Client, Clock, GrantType, Label, ScopeSet, Ttl};
+use portcullis_core::{OAuthError, ScopeName};
 use portcullis_crypto::keys::verify_jws;
-use portcullis_crypto::{CryptoError, JwsError, PlainToken, TokenHasher, TokenKind, random_id};
-use portcullis_store::{DynStore, NewGrant, StoreError};
+use portcullis_crypto::{
+    CryptoError, JwsError, MasterKey, PlainToken, TokenHasher, TokenKind, random_id,
+};
+use portcullis_store::{Actor, DynStore, NewAuditEvent, NewGrant, Rotation, StoreError};
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -31,6 +37,10 @@ pub struct TokenService {
     pub refresh_ttl: Ttl,
     /// Time.
     pub clock: Arc<dyn Clock>,
+    /// Revoked families, tokens and clients.
+    pub denylist: Arc<Denylist>,
+    /// Seals the answers kept for refresh retries within grace.
+    pub master: Arc<MasterKey>,
 }
 
 /// A grant to turn into tokens.
@@ -46,15 +56,17 @@ pub struct Grant<'a> {
     pub subject: String,
     /// How it was obtained.
     pub grant_type: GrantType,
+    /// Who asked (audit).
+    pub actor: Actor,
 }
 
 /// The token endpoint's success body (RFC 6749 §5.1).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct TokenResponse {
     /// The JWT.
     pub access_token: String,
     /// Always `Bearer`.
-    pub token_type: &'static str,
+    pub token_type: String,
     /// Seconds until the access token expires.
     pub expires_in: u64,
     /// Present unless the client was created with `--no-refresh-token`.
@@ -108,6 +120,32 @@ pub enum TokenRejection {
     /// `nbf` in the future.
     #[error("the token is not valid yet")]
     NotYetValid,
+    /// Revoked (its family, itself, or its client's tokens).
+    #[error("{0}")]
+    Revoked(&'static str),
+}
+
+/// Why a refresh was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshError {
+    /// A protocol error for the client.
+    #[error(transparent)]
+    Protocol(#[from] OAuthError),
+    /// Something broke.
+    #[error(transparent)]
+    Issue(#[from] IssueError),
+}
+
+impl From<StoreError> for RefreshError {
+    fn from(e: StoreError) -> Self {
+        Self::Issue(IssueError::Store(e))
+    }
+}
+
+impl From<CryptoError> for RefreshError {
+    fn from(e: CryptoError) -> Self {
+        Self::Issue(IssueError::Crypto(e))
+    }
 }
 
 impl TokenService {
@@ -167,13 +205,14 @@ impl TokenService {
                 created_at: now,
                 expires_at: family_expires,
                 refresh_token: refresh.as_ref().map(|(_, h, rexp)| (h.0, *rexp)),
+                actor: grant.actor,
             })
             .await?;
         Ok(Issued {
             family_id,
             response: TokenResponse {
                 access_token,
-                token_type: "Bearer",
+                token_type: "Bearer".into(),
                 expires_in: access_ttl.secs(),
                 refresh_token: refresh.map(|(t, _, _)| t.expose().to_owned()),
                 scope,
@@ -201,6 +240,154 @@ impl TokenService {
         if claims.nbf > now {
             return Err(TokenRejection::NotYetValid);
         }
+        if let Some(why) = self.denylist.revoked(&claims) {
+            return Err(TokenRejection::Revoked(why));
+        }
         Ok(claims)
+    }
+
+    /// A revoker over this service's store and denylist.
+    pub fn revoker(&self) -> Revoker<'_> {
+        Revoker {
+            store: &self.store,
+            denylist: &self.denylist,
+            clock: self.clock.as_ref(),
+            default_access_ttl: self.access_ttl,
+        }
+    }
+
+    /// The refresh token grant (RFC 6749 §6) with rotation and reuse detection
+    /// (RFC 9700 §4.14.2): the presented token is spent and replaced atomically; a
+    /// spent token presented again revokes its family, unless it is a retry of the
+    /// rotation just made within the client's grace, which gets the same answer.
+    pub async fn refresh(
+        &self,
+        client: &Client,
+        presented: &str,
+        requested: Option<&ScopeSet>,
+        actor: Actor,
+    ) -> Result<TokenResponse, RefreshError> {
+        let now = self.clock.now();
+        let hash = self.hasher.hash(TokenKind::RefreshToken, presented);
+        let invalid = |why: &str| RefreshError::Protocol(OAuthError::invalid_grant(why));
+        for _attempt in 0..2 {
+            let Some(found) = self.store.find_refresh_token(&hash.0).await? else {
+                return Err(invalid("the refresh token is invalid"));
+            };
+            let family = &found.family;
+            // Another client's token: refused, and nothing is spent or revoked.
+            if family.client_id != client.id.as_str() {
+                return Err(invalid("the refresh token is invalid"));
+            }
+            if family.revoked_at.is_some() || self.denylist.family_revoked(&family.id) {
+                return Err(invalid("the refresh token has been revoked"));
+            }
+            if found.expires_at <= now {
+                return Err(invalid("the refresh token has expired"));
+            }
+            if let Some(spent_at) = found.spent_at {
+                let grace = client.refresh_reuse_grace.secs_i64();
+                if grace > 0
+                    && now - spent_at <= grace
+                    && let Some(sealed) = &found.grace_response
+                {
+                    let plain = self.master.decrypt(sealed, hash.0.as_slice())?;
+                    let resp: TokenResponse = serde_json::from_slice(&plain)
+                        .map_err(|e| CryptoError::Key(e.to_string()))?;
+                    return Ok(resp);
+                }
+                let revoked = self
+                    .revoker()
+                    .family(&family.id, Some(&client.id), &actor, "reuse")
+                    .await?;
+                if revoked {
+                    tracing::warn!(family = %family.id, client = %client.id,
+                        "refresh token reuse detected; family revoked");
+                }
+                return Err(invalid(
+                    "the refresh token was already used; its grant is revoked",
+                ));
+            }
+
+            // RFC 6749 §6: the new scope may narrow, never widen, the original grant;
+            // scopes the client has lost since are dropped.
+            let original: ScopeSet = found
+                .scopes
+                .iter()
+                .filter_map(|s| ScopeName::parse(s).ok())
+                .filter(|s| client.scopes.contains(s))
+                .collect();
+            let scopes = granted_scopes(requested, &original)?;
+            if scopes.is_empty() {
+                return Err(RefreshError::Protocol(OAuthError::invalid_scope(
+                    "the client is no longer allowed any of this grant's scopes",
+                )));
+            }
+            let access_ttl = self.access_ttl_for(client);
+            let exp = now.saturating_add(access_ttl.secs_i64());
+            let jti_rand: [u8; 9] = portcullis_crypto::random_bytes()?;
+            let claims = AccessClaims {
+                iss: self.issuer.clone(),
+                sub: family.subject.clone(),
+                aud: Audience::One(self.audience.clone()),
+                client_id: client.id.to_string(),
+                jti: format!("{}.{}", family.id, portcullis_crypto::b64::encode(jti_rand)),
+                iat: now,
+                nbf: now,
+                exp,
+                scope: scopes.to_string(),
+                scopes: scopes.to_vec(),
+                label: family.label.clone(),
+            };
+            let access_token = self.keys.get().current.sign_jwt(&claims)?;
+            let new_refresh = PlainToken::generate(TokenKind::RefreshToken)?;
+            let new_hash = self
+                .hasher
+                .hash(TokenKind::RefreshToken, new_refresh.expose());
+            let rexp = now.saturating_add(self.refresh_ttl_for(client).secs_i64());
+            let response = TokenResponse {
+                access_token,
+                token_type: "Bearer".into(),
+                expires_in: access_ttl.secs(),
+                refresh_token: Some(new_refresh.expose().to_owned()),
+                scope: scopes.to_string(),
+            };
+            let grace_response = if client.refresh_reuse_grace.secs() > 0 {
+                let json =
+                    serde_json::to_vec(&response).map_err(|e| CryptoError::Key(e.to_string()))?;
+                Some(self.master.encrypt(&json, hash.0.as_slice())?)
+            } else {
+                None
+            };
+            let rotated = self
+                .store
+                .rotate_refresh_token(Rotation {
+                    old_hash: hash.0,
+                    family_id: family.id.clone(),
+                    client_id: client.id.to_string(),
+                    now,
+                    new_hash: new_hash.0,
+                    scopes: scopes.to_string(),
+                    new_expires_at: rexp,
+                    family_expires_at: rexp.max(exp),
+                    grace_response,
+                    audit: NewAuditEvent {
+                        at: now,
+                        kind: "token.refresh".into(),
+                        actor: actor.clone(),
+                        target: Some(family.id.clone()),
+                        client_id: Some(client.id.to_string()),
+                        label: family.label.clone(),
+                        detail: None,
+                    },
+                })
+                .await?;
+            if rotated {
+                return Ok(response);
+            }
+            // Spent (or revoked) between our read and our write: look again, which
+            // answers as a retry within grace, or as reuse.
+        }
+        Err(invalid("the refresh token is invalid"))
     }
 }

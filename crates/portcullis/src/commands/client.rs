@@ -6,7 +6,9 @@ use crate::output;
 use anyhow::Context;
 use portcullis_core::{Client, ClientStatus, Ttl};
 use portcullis_server::service::clients::{self, NewClientSpec};
+use portcullis_server::service::denylist::Denylist;
 use portcullis_server::views::ClientView;
+use portcullis_store::Actor;
 
 fn ttl(v: Option<String>, flag: &str) -> anyhow::Result<Option<Ttl>> {
     v.map(|s| s.parse::<Ttl>().with_context(|| format!("--{flag}")))
@@ -39,6 +41,9 @@ fn print_client(c: &Client, secret: Option<&str>, json: bool) -> anyhow::Result<
 pub async fn run(ctx: Ctx, cmd: ClientCommand) -> anyhow::Result<()> {
     let hasher = ctx.master.token_hasher();
     let clock = ctx.clock.as_ref();
+    let denylist = Denylist::default();
+    let revoker = crate::commands::token::revoker(&ctx, &denylist);
+    let admin = Actor::cli_admin();
     match cmd {
         ClientCommand::Create {
             name,
@@ -91,15 +96,15 @@ pub async fn run(ctx: Ctx, cmd: ClientCommand) -> anyhow::Result<()> {
             print_client(&clients::get(&ctx.store, &id).await?, None, json.json)
         }
         ClientCommand::Disable { id, json } => {
-            let c = clients::set_status(&ctx.store, clock, &id, ClientStatus::Disabled).await?;
+            let c = clients::set_status(&revoker, &id, ClientStatus::Disabled, &admin).await?;
             print_client(&c, None, json.json)
         }
         ClientCommand::Enable { id, json } => {
-            let c = clients::set_status(&ctx.store, clock, &id, ClientStatus::Active).await?;
+            let c = clients::set_status(&revoker, &id, ClientStatus::Active, &admin).await?;
             print_client(&c, None, json.json)
         }
         ClientCommand::Delete { id, json } => {
-            clients::delete(&ctx.store, &id).await?;
+            clients::delete(&revoker, &id, &admin).await?;
             if json.json {
                 output::json(&serde_json::json!({"client_id": id, "deleted": true}))
             } else {

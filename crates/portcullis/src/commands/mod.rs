@@ -1,11 +1,12 @@
 //! One module per command group.
 
 mod admin;
+mod audit;
 mod client;
 mod keys;
 mod scope;
 mod serve;
-mod token;
+pub(crate) mod token;
 
 use crate::cli::{Cli, Command, ServerArgs};
 use crate::context::{Ctx, open};
@@ -29,6 +30,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token(cmd) => token::run(&cli.global, cmd).await,
         Command::Keys(cmd) => keys::run(&cli.global, cmd).await,
         Command::Admin(cmd) => admin::run(announce_ctx(open(&cli.global, &none).await?), cmd).await,
+        Command::Audit(cmd) => audit::run(announce_ctx(open(&cli.global, &none).await?), cmd).await,
     }
 }
 

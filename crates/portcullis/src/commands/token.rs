@@ -12,8 +12,11 @@ use portcullis_core::time::rfc3339;
 use portcullis_core::{ClientStatus, GrantType, Label, ScopeSet};
 use portcullis_server::keyring::Keyring;
 use portcullis_server::service::clients;
+use portcullis_server::service::denylist::Denylist;
+use portcullis_server::service::revocation::Revoker;
 use portcullis_server::service::tokens::{Grant, TokenService};
 use portcullis_server::views::FamilyView;
+use portcullis_store::Actor;
 use std::sync::Arc;
 
 /// A token service for the issuer and audience the server runs with.
@@ -45,7 +48,19 @@ pub async fn token_service(ctx: &Ctx) -> anyhow::Result<TokenService> {
         access_ttl: ctx.settings.access_token_ttl,
         refresh_ttl: ctx.settings.refresh_token_ttl,
         clock: ctx.clock.clone(),
+        denylist: Arc::new(Denylist::default()),
+        master: ctx.master.clone(),
     })
+}
+
+/// A revoker for commands run outside the server (the servers poll the table).
+pub fn revoker<'a>(ctx: &'a Ctx, denylist: &'a Denylist) -> Revoker<'a> {
+    Revoker {
+        store: &ctx.store,
+        denylist,
+        clock: ctx.clock.as_ref(),
+        default_access_ttl: ctx.settings.access_token_ttl,
+    }
 }
 
 /// Runs a token command.
@@ -83,6 +98,7 @@ pub async fn run(global: &GlobalArgs, cmd: TokenCommand) -> anyhow::Result<()> {
                     label,
                     subject: client.id.to_string(),
                     grant_type: GrantType::ClientCredentials,
+                    actor: Actor::cli_admin(),
                 })
                 .await?;
             if json.json {
@@ -100,6 +116,51 @@ pub async fn run(global: &GlobalArgs, cmd: TokenCommand) -> anyhow::Result<()> {
             println!("scope:         {}", issued.response.scope);
             println!("expires_in:    {}s", issued.response.expires_in);
             println!("  (shown once: only the refresh token's hash is kept)");
+            Ok(())
+        }
+        TokenCommand::Revoke {
+            id,
+            client,
+            label,
+            json,
+        } => {
+            let ctx = open(global, &ServerArgs::default()).await?;
+            announce(&ctx);
+            let denylist = Denylist::default();
+            let revoker = revoker(&ctx, &denylist);
+            let revoked: Vec<String> = match (id, client) {
+                (Some(id), None) => {
+                    if label.is_some() {
+                        bail!("--label goes with --client, not --id");
+                    }
+                    if ctx.store.get_family(&id).await?.is_none() {
+                        bail!("no token family with id {id}");
+                    }
+                    if revoker
+                        .family(&id, None, &Actor::cli_admin(), "admin")
+                        .await?
+                    {
+                        vec![id]
+                    } else {
+                        vec![]
+                    }
+                }
+                (None, Some(client)) => {
+                    let c = clients::get(&ctx.store, &client).await?;
+                    revoker
+                        .label(&c, label.as_deref(), &Actor::cli_admin())
+                        .await?
+                }
+                _ => bail!("give either --id FAMILY_ID or --client ID [--label LABEL]"),
+            };
+            if json.json {
+                return output::json(&serde_json::json!({ "revoked": revoked }));
+            }
+            println!(
+                "revoked {} token famil{}; running servers refuse their tokens within a second",
+                revoked.len(),
+                if revoked.len() == 1 { "y" } else { "ies" }
+            );
             Ok(())
         }
         TokenCommand::List {

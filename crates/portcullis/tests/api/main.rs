@@ -7,6 +7,7 @@
 mod cli;
 mod helpers;
 mod jwt;
+mod lifecycle;
 mod metadata;
 mod storage;
 mod token_endpoint;

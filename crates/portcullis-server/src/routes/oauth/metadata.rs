@@ -7,6 +7,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
+const AUTH_METHODS: [&str; 2] = ["client_secret_basic", "client_secret_post"];
+
 /// The metadata document.
 pub async fn metadata(State(state): State<AppState>) -> Result<Json<Value>, StatusCode> {
     let issuer = &state.tokens.issuer;
@@ -24,10 +26,14 @@ pub async fn metadata(State(state): State<AppState>) -> Result<Json<Value>, Stat
     Ok(Json(json!({
         "issuer": issuer,
         "token_endpoint": format!("{issuer}/oauth/token"),
+        "revocation_endpoint": format!("{issuer}/oauth/revoke"),
+        "introspection_endpoint": format!("{issuer}/oauth/introspect"),
         "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
         "scopes_supported": scopes,
-        "grant_types_supported": ["client_credentials"],
+        "grant_types_supported": ["client_credentials", "refresh_token"],
         "response_types_supported": [],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "token_endpoint_auth_methods_supported": AUTH_METHODS,
+        "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
+        "introspection_endpoint_auth_methods_supported": AUTH_METHODS,
     })))
 }

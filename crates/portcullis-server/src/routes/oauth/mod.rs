@@ -1,8 +1,10 @@
 //! The OAuth 2.0 endpoints and discovery.
 
 pub mod grants;
+pub mod introspect;
 pub mod jwks;
 pub mod metadata;
+pub mod revoke;
 pub mod token;
 
 use crate::state::AppState;
@@ -13,6 +15,8 @@ use axum::routing::{get, post};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/oauth/token", post(token::token))
+        .route("/oauth/revoke", post(revoke::revoke))
+        .route("/oauth/introspect", post(introspect::introspect))
         .route(
             "/.well-known/oauth-authorization-server",
             get(metadata::metadata),

@@ -11,6 +11,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use portcullis_core::{GrantType, OAuthError, OAuthErrorCode};
+use portcullis_store::Actor;
 use std::net::SocketAddr;
 
 /// The token endpoint.
@@ -22,7 +23,7 @@ pub async fn token(
 ) -> Result<Response, OAuthResponseError> {
     let grant_type = form.require("grant_type")?;
     let grant: GrantType = match grant_type.parse() {
-        Ok(GrantType::ClientCredentials) => GrantType::ClientCredentials,
+        Ok(g @ (GrantType::ClientCredentials | GrantType::RefreshToken)) => g,
         _ => {
             return Err(OAuthError::new(
                 OAuthErrorCode::UnsupportedGrantType,
@@ -42,11 +43,21 @@ pub async fn token(
         )
         .into());
     }
-    let issued = match grant {
+    let actor = Actor {
+        kind: "client",
+        id: Some(client.auth.client.id.to_string()),
+        source: Some(peer.ip().to_string()),
+    };
+    let response = match grant {
         GrantType::ClientCredentials => {
-            grants::client_credentials::grant(&state, &client.auth.client, &form).await?
+            grants::client_credentials::grant(&state, &client.auth.client, &form, actor)
+                .await?
+                .response
         }
-        GrantType::RefreshToken | GrantType::AuthorizationCode => {
+        GrantType::RefreshToken => {
+            grants::refresh_token::grant(&state, &client.auth.client, &form, actor).await?
+        }
+        GrantType::AuthorizationCode => {
             return Err(OAuthError::new(
                 OAuthErrorCode::UnsupportedGrantType,
                 "grant_type is not supported",
@@ -54,7 +65,7 @@ pub async fn token(
             .into());
         }
     };
-    let mut resp = Json(issued.response).into_response();
+    let mut resp = Json(response).into_response();
     no_store(&mut resp);
     Ok(resp)
 }

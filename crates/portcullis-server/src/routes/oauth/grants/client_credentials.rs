@@ -8,12 +8,14 @@ use crate::service::tokens::{Grant, Issued};
 use crate::state::AppState;
 use portcullis_core::grant::granted_scopes;
 use portcullis_core::{Client, GrantType, Label, OAuthError, ScopeSet};
+use portcullis_store::Actor;
 
 /// Issues a token set for `client`.
 pub async fn grant(
     state: &AppState,
     client: &Client,
     form: &OAuthForm,
+    actor: Actor,
 ) -> Result<Issued, OAuthResponseError> {
     let requested = form
         .get("scope")
@@ -34,6 +36,7 @@ pub async fn grant(
             label,
             subject: client.id.to_string(),
             grant_type: GrantType::ClientCredentials,
+            actor,
         })
         .await
         .map_err(|e| OAuthResponseError::Internal(e.to_string()))?;

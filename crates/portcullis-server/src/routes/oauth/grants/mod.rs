@@ -1,3 +1,4 @@
 //! One module per grant type (RFC 6749 §4).
 
 pub mod client_credentials;
+pub mod refresh_token;

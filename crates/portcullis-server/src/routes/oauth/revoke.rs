@@ -1,0 +1,63 @@
+//! `POST /oauth/revoke` (RFC 7009). The client authenticates and may revoke only
+//! its own tokens. A refresh token revokes its whole family (access tokens
+//! included); an access token revokes itself alone. Unknown, invalid or foreign
+//! tokens get the same `200` and nothing happens (RFC 7009 §2.2), so the endpoint
+//! tells nobody whether a token exists.
+
+use crate::error::{OAuthResponseError, no_store};
+use crate::extract::client_auth::authenticate_client;
+use crate::extract::form::OAuthForm;
+use crate::state::AppState;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use portcullis_crypto::TokenKind;
+use portcullis_store::Actor;
+use std::net::SocketAddr;
+
+/// The revocation endpoint.
+pub async fn revoke(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    form: OAuthForm,
+) -> Result<Response, OAuthResponseError> {
+    let client = authenticate_client(&state, &headers, &form, peer.ip()).await?;
+    let token = form.require("token")?;
+    let me = &client.auth.client.id;
+    let actor = Actor {
+        kind: "client",
+        id: Some(me.to_string()),
+        source: Some(peer.ip().to_string()),
+    };
+    let revoker = state.tokens.revoker();
+    // The hint only orders the search (RFC 7009 §2.1); both kinds are tried.
+    let jwt_like = token.split('.').count() == 3;
+    if jwt_like {
+        if let Ok(claims) = state.tokens.verify(token)
+            && claims.client_id == me.as_str()
+        {
+            revoker
+                .access_token(
+                    &claims.jti,
+                    claims.exp,
+                    me.as_str(),
+                    claims.label.as_deref(),
+                    &actor,
+                )
+                .await?;
+        }
+    } else if token.len() <= 512 {
+        let hash = state.tokens.hasher.hash(TokenKind::RefreshToken, token);
+        if let Some(found) = state.store.find_refresh_token(&hash.0).await?
+            && found.family.client_id == me.as_str()
+        {
+            revoker
+                .family(&found.family.id, Some(me), &actor, "revoked")
+                .await?;
+        }
+    }
+    let mut resp = StatusCode::OK.into_response();
+    no_store(&mut resp);
+    Ok(resp)
+}

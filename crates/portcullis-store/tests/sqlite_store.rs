@@ -1,0 +1,151 @@
+//! The SQLite store against a real database file: atomic rotation and pruning.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use portcullis_core::{Client, ClientId, ClientStatus, GrantType, ScopeName, Ttl};
+use portcullis_store::{Actor, NewAuditEvent, NewGrant, Rotation, SqliteStore, Store};
+use std::sync::Arc;
+
+async fn store() -> (tempfile::TempDir, Arc<SqliteStore>) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
+    s.migrate().await.unwrap();
+    (dir, Arc::new(s))
+}
+
+fn client() -> Client {
+    Client {
+        id: ClientId::parse("pc_test").unwrap(),
+        name: "t".into(),
+        scopes: [ScopeName::parse("upload-data").unwrap()]
+            .into_iter()
+            .collect(),
+        grant_types: vec![GrantType::ClientCredentials, GrantType::RefreshToken],
+        redirect_uris: vec![],
+        status: ClientStatus::Active,
+        created_at: 0,
+        access_token_ttl: None,
+        refresh_token_ttl: None,
+        issue_refresh_token: true,
+        refresh_reuse_grace: Ttl::from_secs_allow_zero(0).unwrap(),
+    }
+}
+
+fn grant(family: &str, hash: u8, expires: i64) -> NewGrant {
+    NewGrant {
+        family_id: family.into(),
+        client_id: "pc_test".into(),
+        label: Some("home".into()),
+        subject: "pc_test".into(),
+        scopes: "upload-data".into(),
+        grant_type: "client_credentials".into(),
+        created_at: 100,
+        expires_at: expires,
+        refresh_token: Some(([hash; 32], expires)),
+        actor: Actor::system(),
+    }
+}
+
+fn rotation(old: u8, new: u8, now: i64) -> Rotation {
+    Rotation {
+        old_hash: [old; 32],
+        family_id: "fam_a".into(),
+        client_id: "pc_test".into(),
+        now,
+        new_hash: [new; 32],
+        scopes: "upload-data".into(),
+        new_expires_at: 1000,
+        family_expires_at: 1000,
+        grace_response: None,
+        audit: NewAuditEvent {
+            at: now,
+            kind: "token.refresh".into(),
+            actor: Actor::system(),
+            target: None,
+            client_id: None,
+            label: None,
+            detail: None,
+        },
+    }
+}
+
+#[tokio::test]
+async fn migrations_are_applied_once() {
+    let (_d, s) = store().await;
+    assert_eq!(s.migrate().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn of_concurrent_rotations_of_one_token_exactly_one_wins() {
+    let (_d, s) = store().await;
+    s.create_client(&client(), &[9; 32]).await.unwrap();
+    s.record_grant(grant("fam_a", 1, 1000)).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..16u8 {
+        let s = Arc::clone(&s);
+        tasks.push(tokio::spawn(async move {
+            s.rotate_refresh_token(rotation(1, 100 + i, 200))
+                .await
+                .unwrap()
+        }));
+    }
+    let mut wins = 0;
+    for t in tasks {
+        wins += usize::from(t.await.unwrap());
+    }
+    assert_eq!(wins, 1);
+    let old = s.find_refresh_token(&[1; 32]).await.unwrap().unwrap();
+    assert_eq!(old.spent_at, Some(200));
+}
+
+#[tokio::test]
+async fn a_foreign_or_revoked_family_cannot_be_rotated() {
+    let (_d, s) = store().await;
+    s.create_client(&client(), &[9; 32]).await.unwrap();
+    s.record_grant(grant("fam_a", 1, 1000)).await.unwrap();
+    let mut foreign = rotation(1, 2, 200);
+    foreign.client_id = "pc_other".into();
+    assert!(!s.rotate_refresh_token(foreign).await.unwrap());
+    let mut expired = rotation(1, 2, 5000);
+    expired.now = 5000;
+    assert!(!s.rotate_refresh_token(expired).await.unwrap());
+    assert!(
+        s.find_refresh_token(&[1; 32])
+            .await
+            .unwrap()
+            .unwrap()
+            .spent_at
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn pruning_keeps_what_reuse_detection_needs_until_the_family_expires() {
+    let (_d, s) = store().await;
+    s.create_client(&client(), &[9; 32]).await.unwrap();
+    s.record_grant(grant("fam_a", 1, 1000)).await.unwrap();
+    assert!(s.rotate_refresh_token(rotation(1, 2, 200)).await.unwrap());
+    // Long after the spend, but before the family expires: the spent token stays,
+    // so presenting it again is still recognised as reuse.
+    let p = s.prune(900).await.unwrap();
+    assert_eq!(p.families, 0);
+    let spent = s.find_refresh_token(&[1; 32]).await.unwrap().unwrap();
+    assert_eq!(spent.spent_at, Some(200));
+    // Once every token of the family has expired, it all goes.
+    let p = s.prune(1000).await.unwrap();
+    assert_eq!(p.families, 1);
+    assert!(s.find_refresh_token(&[1; 32]).await.unwrap().is_none());
+    assert!(s.find_refresh_token(&[2; 32]).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn revocations_are_kept_until_their_tokens_expire() {
+    let (_d, s) = store().await;
+    s.revoke_access_token("fam_x.1", 100, 500).await.unwrap();
+    assert_eq!(s.revocations_since(0, 400).await.unwrap().len(), 1);
+    let p = s.prune(499).await.unwrap();
+    assert_eq!(p.revocations, 0);
+    let p = s.prune(500).await.unwrap();
+    assert_eq!(p.revocations, 1);
+    assert!(s.revocations_since(0, 100).await.unwrap().is_empty());
+}
