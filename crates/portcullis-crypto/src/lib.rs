@@ -48,3 +48,11 @@ pub fn random_id(prefix: &str) -> Result<String, CryptoError> {
     let b: [u8; 16] = random_bytes()?;
     Ok(format!("{prefix}{}", b64::encode(b)))
 }
+
+/// SHA-256 of `data` (request fingerprints; never for secrets, which use HMAC).
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
+}

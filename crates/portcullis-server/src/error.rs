@@ -172,3 +172,49 @@ impl IntoResponse for BearerError {
         r
     }
 }
+
+/// An error of the resource API that is not about the token: a bad body, say.
+/// JSON `{"error", "error_description"}` with the given status.
+#[derive(Debug)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Short code (`invalid_request`, `conflict`…).
+    pub error: &'static str,
+    /// What was wrong, for a person.
+    pub description: String,
+}
+
+impl ApiError {
+    /// 400 `invalid_request`.
+    pub fn bad_request(d: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            error: "invalid_request",
+            description: d.into(),
+        }
+    }
+    /// 413 `invalid_request`.
+    pub fn too_large(d: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            error: "invalid_request",
+            description: d.into(),
+        }
+    }
+    /// 500, logged, opaque.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(%detail, "internal error on the resource API");
+        Self {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            error: "server_error",
+            description: "internal error".into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, body(self.error, &self.description)).into_response()
+    }
+}

@@ -169,6 +169,12 @@ pub trait Store: Send + Sync + 'static {
     /// Lists audit events, newest first.
     async fn list_audit(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditRecord>>;
 
+    /// Stores a batch of records durably, with its counters, in one transaction
+    /// (group-committed with other writes).
+    async fn store_upload(&self, upload: NewUpload) -> StoreResult<UploadOutcome>;
+    /// Upload counters of a client, per label.
+    async fn site_counters(&self, client: &ClientId) -> StoreResult<Vec<SiteCounters>>;
+
     /// Token families of a client (optionally of one label), newest first.
     async fn list_families(
         &self,

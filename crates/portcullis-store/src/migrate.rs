@@ -17,4 +17,9 @@ pub(crate) const SQLITE: &[Migration] = &[
         "revocation",
         include_str!("../migrations/sqlite/0002_revocation.sql"),
     ),
+    (
+        3,
+        "data",
+        include_str!("../migrations/sqlite/0003_data.sql"),
+    ),
 ];

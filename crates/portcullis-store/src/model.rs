@@ -252,6 +252,61 @@ pub struct Usage {
     pub at: i64,
 }
 
+/// A batch of records to store.
+#[derive(Debug, Clone)]
+pub struct NewUpload {
+    /// Batch id.
+    pub batch_id: String,
+    /// The caller's client.
+    pub client_id: String,
+    /// The caller's label.
+    pub label: Option<String>,
+    /// The access token's jti.
+    pub token_id: String,
+    /// Unix seconds.
+    pub received_at: i64,
+    /// `Idempotency-Key`, if sent.
+    pub idempotency_key: Option<String>,
+    /// SHA-256 of the request body.
+    pub body_hash: [u8; 32],
+    /// The records, each a serialised JSON object.
+    pub records: Vec<String>,
+}
+
+/// What storing a batch did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UploadOutcome {
+    /// Stored now.
+    Stored {
+        /// Its id.
+        batch_id: String,
+        /// Records stored.
+        accepted: i64,
+    },
+    /// The idempotency key was seen before with the same body: the first answer.
+    Replayed {
+        /// The first batch's id.
+        batch_id: String,
+        /// Its record count.
+        accepted: i64,
+    },
+    /// The idempotency key was used before for a different body.
+    KeyReused,
+}
+
+/// Per-label upload counters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SiteCounters {
+    /// Label (`None`: uploads without one).
+    pub label: Option<String>,
+    /// Records.
+    pub records: i64,
+    /// Batches.
+    pub batches: i64,
+    /// Unix seconds.
+    pub last_upload_at: Option<i64>,
+}
+
 /// What housekeeping removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Pruned {

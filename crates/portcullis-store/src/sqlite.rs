@@ -10,6 +10,7 @@ use crate::{
     RefreshLookup, Revocation, RevokeScope, Rotation, ScopeRecord, Store, StoreError, StoreResult,
     StoredKey, Usage,
 };
+use crate::{NewUpload, SiteCounters, UploadOutcome};
 use async_trait::async_trait;
 use portcullis_core::{
     Client, ClientId, ClientStatus, GrantType, RedirectUri, ScopeName, ScopeSet, Ttl,
@@ -29,6 +30,14 @@ const MAX_BATCH: usize = 512;
 enum WriteJob {
     Grant(NewGrant, oneshot::Sender<StoreResult<()>>),
     Rotate(Rotation, oneshot::Sender<StoreResult<bool>>),
+    Upload(NewUpload, oneshot::Sender<StoreResult<UploadOutcome>>),
+}
+
+/// What a job did inside a batch.
+enum Outcome {
+    Done,
+    Rotated(bool),
+    Uploaded(UploadOutcome),
 }
 
 /// SQLite-backed [`Store`].
@@ -109,16 +118,17 @@ async fn group_commit(pool: SqlitePool, mut rx: mpsc::Receiver<WriteJob>) {
         }
         match apply_batch(&pool, &batch).await {
             Ok(outcomes) => {
-                for (job, ok) in batch.drain(..).zip(outcomes) {
-                    reply(job, Ok(ok));
+                for (job, outcome) in batch.drain(..).zip(outcomes) {
+                    reply(job, Ok(outcome));
                 }
             }
             Err(_) if batch.len() > 1 => {
                 for job in batch.drain(..) {
                     let one = std::slice::from_ref(&job);
-                    let result = apply_batch(&pool, one)
-                        .await
-                        .map(|o| o.first().copied().unwrap_or(false));
+                    let result = apply_batch(&pool, one).await.and_then(|mut o| {
+                        o.pop()
+                            .ok_or_else(|| StoreError::Backend("empty batch result".into()))
+                    });
                     reply(job, result);
                 }
             }
@@ -131,25 +141,35 @@ async fn group_commit(pool: SqlitePool, mut rx: mpsc::Receiver<WriteJob>) {
     }
 }
 
-fn reply(job: WriteJob, result: StoreResult<bool>) {
+fn reply(job: WriteJob, result: StoreResult<Outcome>) {
+    let mismatch = || StoreError::Backend("mismatched batch result".into());
     match job {
         WriteJob::Grant(_, tx) => {
             let _ = tx.send(result.map(|_| ()));
         }
         WriteJob::Rotate(_, tx) => {
-            let _ = tx.send(result);
+            let _ = tx.send(result.and_then(|o| match o {
+                Outcome::Rotated(b) => Ok(b),
+                _ => Err(mismatch()),
+            }));
+        }
+        WriteJob::Upload(_, tx) => {
+            let _ = tx.send(result.and_then(|o| match o {
+                Outcome::Uploaded(u) => Ok(u),
+                _ => Err(mismatch()),
+            }));
         }
     }
 }
 
-/// Applies a batch in one transaction; returns one outcome per job (grants: `true`).
-async fn apply_batch(pool: &SqlitePool, jobs: &[WriteJob]) -> StoreResult<Vec<bool>> {
+/// Applies a batch in one transaction; returns one outcome per job.
+async fn apply_batch(pool: &SqlitePool, jobs: &[WriteJob]) -> StoreResult<Vec<Outcome>> {
     let mut tx = pool.begin().await?;
     let grants: Vec<&NewGrant> = jobs
         .iter()
         .filter_map(|j| match j {
             WriteJob::Grant(g, _) => Some(g),
-            WriteJob::Rotate(..) => None,
+            WriteJob::Rotate(..) | WriteJob::Upload(..) => None,
         })
         .collect();
     if !grants.is_empty() {
@@ -158,8 +178,9 @@ async fn apply_batch(pool: &SqlitePool, jobs: &[WriteJob]) -> StoreResult<Vec<bo
     let mut outcomes = Vec::with_capacity(jobs.len());
     for job in jobs {
         outcomes.push(match job {
-            WriteJob::Grant(..) => true,
-            WriteJob::Rotate(r, _) => rotate(&mut tx, r).await?,
+            WriteJob::Grant(..) => Outcome::Done,
+            WriteJob::Rotate(r, _) => Outcome::Rotated(rotate(&mut tx, r).await?),
+            WriteJob::Upload(u, _) => Outcome::Uploaded(upload(&mut tx, u).await?),
         });
     }
     tx.commit().await?;
@@ -216,6 +237,86 @@ async fn rotate(tx: &mut Tx, r: &Rotation) -> StoreResult<bool> {
     .await?;
     insert_audit(&mut **tx, &r.audit).await?;
     Ok(true)
+}
+
+/// Stores one batch: the batch row (unless its idempotency key was seen), its
+/// records in multi-row inserts, and the counters indicators read.
+async fn upload(tx: &mut Tx, u: &NewUpload) -> StoreResult<UploadOutcome> {
+    let n = i64::try_from(u.records.len()).unwrap_or(i64::MAX);
+    let inserted = sqlx::query(
+        "INSERT INTO data_batches (id, client_id, label, token_id, records, received_at, \
+         idempotency_key, body_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+    )
+    .bind(&u.batch_id)
+    .bind(&u.client_id)
+    .bind(u.label.as_deref())
+    .bind(&u.token_id)
+    .bind(n)
+    .bind(u.received_at)
+    .bind(u.idempotency_key.as_deref())
+    .bind(u.body_hash.as_slice())
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if inserted == 0 {
+        let row = sqlx::query(
+            "SELECT id, records, body_hash FROM data_batches \
+             WHERE client_id = ? AND idempotency_key = ?",
+        )
+        .bind(&u.client_id)
+        .bind(u.idempotency_key.as_deref())
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or_else(|| StoreError::Conflict("batch id collision".into()))?;
+        let hash: Option<Vec<u8>> = row.try_get("body_hash")?;
+        if hash.as_deref() != Some(u.body_hash.as_slice()) {
+            return Ok(UploadOutcome::KeyReused);
+        }
+        return Ok(UploadOutcome::Replayed {
+            batch_id: row.try_get("id")?,
+            accepted: row.try_get("records")?,
+        });
+    }
+    // 3 binds a row; 300 rows a statement stays far below SQLite's variable limit.
+    for (chunk_no, chunk) in u.records.chunks(300).enumerate() {
+        let mut q = QueryBuilder::new("INSERT INTO data_records (batch_id, seq, body) ");
+        q.push_values(chunk.iter().enumerate(), |mut b, (i, body)| {
+            let seq = i64::try_from(chunk_no * 300 + i).unwrap_or(i64::MAX);
+            b.push_bind(u.batch_id.as_str())
+                .push_bind(seq)
+                .push_bind(body.as_str());
+        });
+        q.build().execute(&mut **tx).await?;
+    }
+    sqlx::query(
+        "INSERT INTO indicator_counters (client_id, label, records, batches, last_upload_at) \
+         VALUES (?1, ?2, ?3, 1, ?4) ON CONFLICT (client_id, label) DO UPDATE SET \
+         records = records + excluded.records, batches = batches + 1, \
+         last_upload_at = max(coalesce(last_upload_at, 0), excluded.last_upload_at)",
+    )
+    .bind(&u.client_id)
+    .bind(u.label.as_deref().unwrap_or(""))
+    .bind(n)
+    .bind(u.received_at)
+    .execute(&mut **tx)
+    .await?;
+    if let Some(label) = &u.label {
+        sqlx::query(
+            "INSERT INTO labels (client_id, name, created_at, last_used_at, uploads) \
+             VALUES (?1, ?2, ?3, ?3, 1) ON CONFLICT (client_id, name) DO UPDATE SET \
+             uploads = uploads + 1, \
+             last_used_at = max(coalesce(last_used_at, 0), excluded.last_used_at)",
+        )
+        .bind(&u.client_id)
+        .bind(label)
+        .bind(u.received_at)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(UploadOutcome::Stored {
+        batch_id: u.batch_id.clone(),
+        accepted: n,
+    })
 }
 
 async fn insert_audit<'e, E: sqlx::Executor<'e, Database = sqlx::Sqlite>>(
@@ -769,6 +870,37 @@ impl Store for SqliteStore {
             .map_err(|_| StoreError::Backend("the writer has stopped".into()))?;
         rx.await
             .map_err(|_| StoreError::Backend("the writer has stopped".into()))?
+    }
+
+    async fn store_upload(&self, upload: NewUpload) -> StoreResult<UploadOutcome> {
+        let (tx, rx) = oneshot::channel();
+        self.writes
+            .send(WriteJob::Upload(upload, tx))
+            .await
+            .map_err(|_| StoreError::Backend("the writer has stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Backend("the writer has stopped".into()))?
+    }
+
+    async fn site_counters(&self, client: &ClientId) -> StoreResult<Vec<SiteCounters>> {
+        let rows = sqlx::query(
+            "SELECT label, records, batches, last_upload_at FROM indicator_counters \
+             WHERE client_id = ? ORDER BY label",
+        )
+        .bind(client.as_str())
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let label: String = r.try_get("label")?;
+                Ok(SiteCounters {
+                    label: (!label.is_empty()).then_some(label),
+                    records: r.try_get("records")?,
+                    batches: r.try_get("batches")?,
+                    last_upload_at: r.try_get("last_upload_at")?,
+                })
+            })
+            .collect()
     }
 
     async fn get_family(&self, id: &str) -> StoreResult<Option<FamilyRecord>> {

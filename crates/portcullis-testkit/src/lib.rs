@@ -136,6 +136,16 @@ impl TestServer {
         Ok(code.code().unwrap_or(-1))
     }
 
+    /// Kills the server with SIGKILL (a crash: no graceful shutdown at all).
+    pub fn kill_hard(&mut self) -> anyhow::Result<()> {
+        let Some(mut child) = self.child.take() else {
+            bail!("not running");
+        };
+        child.kill().context("SIGKILL")?;
+        child.wait().context("waiting for the server")?;
+        Ok(())
+    }
+
     /// Stops the server (SIGTERM) and starts it again on the same database with `extra` flags.
     pub fn restart(&mut self, extra: &[&str]) -> anyhow::Result<()> {
         if self.child.is_some() {

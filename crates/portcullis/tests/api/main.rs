@@ -9,6 +9,7 @@ mod helpers;
 mod jwt;
 mod lifecycle;
 mod metadata;
+mod resource;
 mod storage;
 mod token_endpoint;
 mod whoami;
