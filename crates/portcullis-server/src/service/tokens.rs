@@ -391,3 +391,91 @@ impl TokenService {
         Err(invalid("the refresh token is invalid"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::keyring::create_signing_key;
+    use portcullis_core::FixedClock;
+    use portcullis_crypto::Algorithm;
+    use portcullis_store::{SqliteStore, Store};
+
+    async fn service(dir: &std::path::Path, clock: Arc<FixedClock>) -> TokenService {
+        let store: DynStore = Arc::new(SqliteStore::open(&dir.join("t.db")).await.unwrap());
+        store.migrate().await.unwrap();
+        let master = Arc::new(MasterKey::from_bytes(&[7; 32]).unwrap());
+        create_signing_key(&store, &master, Algorithm::ES256, 0, 60)
+            .await
+            .unwrap();
+        let keys = Keyring::load(&store, &master, 0).await.unwrap();
+        TokenService {
+            store,
+            keys: Arc::new(keys),
+            hasher: master.token_hasher(),
+            issuer: "https://iss".into(),
+            audience: "https://aud".into(),
+            access_ttl: Ttl::from_secs(60).unwrap(),
+            refresh_ttl: Ttl::from_secs(600).unwrap(),
+            clock,
+            denylist: Arc::new(Denylist::default()),
+            master,
+        }
+    }
+
+    fn claims(iat: i64, nbf: i64, exp: i64) -> AccessClaims {
+        AccessClaims {
+            iss: "https://iss".into(),
+            sub: "pc_x".into(),
+            aud: Audience::Many(vec!["other".into(), "https://aud".into()]),
+            client_id: "pc_x".into(),
+            jti: "fam_x.1".into(),
+            iat,
+            nbf,
+            exp,
+            scope: "upload-data".into(),
+            scopes: vec!["upload-data".into()],
+            label: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn time_claims_are_checked_without_leeway_against_the_clock() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(FixedClock::new(1000));
+        let svc = service(dir.path(), clock.clone()).await;
+        let sign = |c: &AccessClaims| svc.keys.get().current.sign_jwt(c).unwrap();
+        assert!(svc.verify(&sign(&claims(1000, 1000, 1060))).is_ok());
+        assert_eq!(
+            svc.verify(&sign(&claims(1000, 1001, 1060))).err(),
+            Some(TokenRejection::NotYetValid)
+        );
+        assert_eq!(
+            svc.verify(&sign(&claims(900, 900, 1000))).err(),
+            Some(TokenRejection::Expired)
+        );
+        let t = sign(&claims(1000, 1000, 1060));
+        clock.advance(59);
+        assert!(svc.verify(&t).is_ok());
+        clock.advance(1);
+        assert_eq!(svc.verify(&t).err(), Some(TokenRejection::Expired));
+    }
+
+    #[tokio::test]
+    async fn issuer_audience_and_denylist_are_enforced() {
+        let dir = tempfile::tempdir().unwrap();
+        let svc = service(dir.path(), Arc::new(FixedClock::new(1000))).await;
+        let sign = |c: &AccessClaims| svc.keys.get().current.sign_jwt(c).unwrap();
+        let mut c = claims(1000, 1000, 1060);
+        c.iss = "https://evil".into();
+        assert_eq!(svc.verify(&sign(&c)).err(), Some(TokenRejection::Issuer));
+        let mut c = claims(1000, 1000, 1060);
+        c.aud = Audience::One("https://elsewhere".into());
+        assert_eq!(svc.verify(&sign(&c)).err(), Some(TokenRejection::Audience));
+        svc.denylist.add_family("fam_x", 2000);
+        assert!(matches!(
+            svc.verify(&sign(&claims(1000, 1000, 1060))).err(),
+            Some(TokenRejection::Revoked(_))
+        ));
+    }
+}

@@ -145,6 +145,15 @@ async fn forged_tokens_are_refused() {
         "other server",
     )
     .await;
+
+    // Signed by that other key, but claiming our kid and our issuer and audience.
+    let (_, mut op, osig) = parts(ot["access_token"].as_str().unwrap());
+    op["iss"] = json!(s.url);
+    op["aud"] = json!(s.url);
+    op["client_id"] = json!(id);
+    let our_kid = B64.encode(json!({"alg": "RS256", "kid": kid, "typ": "at+jwt"}).to_string());
+    let impostor = format!("{our_kid}.{}.{osig}", B64.encode(op.to_string()));
+    assert_invalid_token(whoami(&s, &impostor).await, "other key under our kid").await;
 }
 
 #[tokio::test]
