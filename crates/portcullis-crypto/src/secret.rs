@@ -18,6 +18,8 @@ pub enum TokenKind {
     RefreshToken,
     /// `pcc_…`
     AuthorizationCode,
+    /// `pca_…`: an admin web session cookie.
+    AdminSession,
 }
 
 impl TokenKind {
@@ -27,6 +29,7 @@ impl TokenKind {
             Self::ClientSecret => "pcs_",
             Self::RefreshToken => "pcr_",
             Self::AuthorizationCode => "pcc_",
+            Self::AdminSession => "pca_",
         }
     }
     fn domain(self) -> u8 {
@@ -34,6 +37,7 @@ impl TokenKind {
             Self::ClientSecret => 1,
             Self::RefreshToken => 2,
             Self::AuthorizationCode => 3,
+            Self::AdminSession => 4,
         }
     }
 }

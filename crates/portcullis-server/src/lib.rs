@@ -11,6 +11,7 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod keyring;
+pub mod metrics;
 pub mod middleware;
 pub mod routes;
 pub mod server;

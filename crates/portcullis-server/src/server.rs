@@ -80,12 +80,14 @@ pub async fn build_state(
         master,
         clients: ClientCache::default(),
         limiter: AuthLimiter::default(),
+        login_limiter: AuthLimiter::new(20, 10),
         usage: LabelUsage::default(),
     }))
 }
 
 /// Serves until SIGTERM or Ctrl-C.
 pub async fn serve(listener: TcpListener, state: AppState) -> anyhow::Result<()> {
+    crate::metrics::Metrics::install().context("installing the metrics recorder")?;
     // Remember the issuer so `portcullis token issue` mints tokens this server accepts.
     state
         .store

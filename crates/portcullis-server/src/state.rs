@@ -25,6 +25,8 @@ pub struct Inner {
     pub clients: ClientCache,
     /// Failed client authentication throttle.
     pub limiter: AuthLimiter,
+    /// Failed admin sign-in throttle (per address and per user name).
+    pub login_limiter: AuthLimiter,
     /// Label last-use times waiting to be written.
     pub usage: LabelUsage,
 }

@@ -175,6 +175,30 @@ pub trait Store: Send + Sync + 'static {
     /// Upload counters of a client, per label.
     async fn site_counters(&self, client: &ClientId) -> StoreResult<Vec<SiteCounters>>;
 
+    /// An admin user's password hash.
+    async fn admin_password_hash(&self, name: &str) -> StoreResult<Option<String>>;
+    /// Creates an admin session.
+    async fn create_admin_session(&self, s: &AdminSessionRow) -> StoreResult<()>;
+    /// A live admin session by the hash of its cookie.
+    async fn get_admin_session(
+        &self,
+        id_hash: &[u8; 32],
+        now: i64,
+    ) -> StoreResult<Option<AdminSessionRow>>;
+    /// Records activity on a session.
+    async fn touch_admin_session(&self, id_hash: &[u8; 32], now: i64) -> StoreResult<()>;
+    /// Ends a session.
+    async fn delete_admin_session(&self, id_hash: &[u8; 32]) -> StoreResult<()>;
+    /// Replaces a client's editable settings (name, scopes, grants, redirect URIs,
+    /// lifetimes, refresh policy) in one transaction.
+    async fn update_client(&self, client: &Client, now: i64) -> StoreResult<()>;
+    /// A client's labels with their activity.
+    async fn list_labels(&self, client: &ClientId, now: i64) -> StoreResult<Vec<LabelRecord>>;
+    /// Adds to per-day counters.
+    async fn bump_daily_counters(&self, counts: &[(i64, String, i64)]) -> StoreResult<()>;
+    /// Figures for the dashboard over the `days` days up to `now`.
+    async fn dashboard(&self, now: i64, days: i64) -> StoreResult<DashboardStats>;
+
     /// Token families of a client (optionally of one label), newest first.
     async fn list_families(
         &self,

@@ -22,4 +22,9 @@ pub(crate) const SQLITE: &[Migration] = &[
         "data",
         include_str!("../migrations/sqlite/0003_data.sql"),
     ),
+    (
+        4,
+        "admin",
+        include_str!("../migrations/sqlite/0004_admin.sql"),
+    ),
 ];

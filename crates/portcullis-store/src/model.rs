@@ -307,6 +307,61 @@ pub struct SiteCounters {
     pub last_upload_at: Option<i64>,
 }
 
+/// An admin web session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminSessionRow {
+    /// HMAC of the cookie value.
+    pub id_hash: [u8; 32],
+    /// The admin.
+    pub user_name: String,
+    /// The session's CSRF token.
+    pub csrf_token: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Last request (for idle expiry).
+    pub last_seen_at: i64,
+    /// Absolute expiry.
+    pub expires_at: i64,
+    /// Address it logged in from.
+    pub source: Option<String>,
+}
+
+/// A label (data access point) with its activity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabelRecord {
+    /// Name.
+    pub name: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Last token issued for it.
+    pub last_issued_at: Option<i64>,
+    /// Last use at the resource API.
+    pub last_used_at: Option<i64>,
+    /// Uploads made.
+    pub uploads: i64,
+    /// Families neither revoked nor expired.
+    pub live_families: i64,
+}
+
+/// Figures for the admin dashboard.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DashboardStats {
+    /// Clients.
+    pub clients: i64,
+    /// Labels with at least one live family.
+    pub live_sites: i64,
+    /// Tokens issued (grants and refreshes) since the start of today (UTC).
+    pub tokens_today: i64,
+    /// Upload batches since the start of today (UTC).
+    pub uploads_today: i64,
+    /// (day, grants+refreshes) for the requested days.
+    pub tokens_per_day: Vec<(i64, i64)>,
+    /// (label, day, batches).
+    pub uploads_per_site_day: Vec<(String, i64, i64)>,
+    /// (day, failed client authentications).
+    pub failed_auth_per_day: Vec<(i64, i64)>,
+}
+
 /// What housekeeping removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Pruned {

@@ -5,12 +5,12 @@
 //! instead of one per token.
 
 use crate::migrate::{Migration, SQLITE};
+use crate::{AdminSessionRow, DashboardStats, LabelRecord, NewUpload, SiteCounters, UploadOutcome};
 use crate::{
     AuditFilter, AuditRecord, ClientAuth, FamilyRecord, NewAuditEvent, NewGrant, Pruned,
     RefreshLookup, Revocation, RevokeScope, Rotation, ScopeRecord, Store, StoreError, StoreResult,
     StoredKey, Usage,
 };
-use crate::{NewUpload, SiteCounters, UploadOutcome};
 use async_trait::async_trait;
 use portcullis_core::{
     Client, ClientId, ClientStatus, GrantType, RedirectUri, ScopeName, ScopeSet, Ttl,
@@ -901,6 +901,232 @@ impl Store for SqliteStore {
                 })
             })
             .collect()
+    }
+
+    async fn admin_password_hash(&self, name: &str) -> StoreResult<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT password_hash FROM admin_users WHERE name = ?")
+                .bind(name)
+                .fetch_optional(&self.read)
+                .await?,
+        )
+    }
+
+    async fn create_admin_session(&self, s: &AdminSessionRow) -> StoreResult<()> {
+        // Expired sessions go as new ones arrive: the table stays small.
+        sqlx::query("DELETE FROM admin_sessions WHERE expires_at <= ?")
+            .bind(s.created_at)
+            .execute(&self.write)
+            .await?;
+        sqlx::query(
+            "INSERT INTO admin_sessions (id_hash, user_name, csrf_token, created_at, \
+             last_seen_at, expires_at, source) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(s.id_hash.as_slice())
+        .bind(&s.user_name)
+        .bind(&s.csrf_token)
+        .bind(s.created_at)
+        .bind(s.last_seen_at)
+        .bind(s.expires_at)
+        .bind(s.source.as_deref())
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_admin_session(
+        &self,
+        id_hash: &[u8; 32],
+        now: i64,
+    ) -> StoreResult<Option<AdminSessionRow>> {
+        let row = sqlx::query("SELECT * FROM admin_sessions WHERE id_hash = ? AND expires_at > ?")
+            .bind(id_hash.as_slice())
+            .bind(now)
+            .fetch_optional(&self.read)
+            .await?;
+        let Some(r) = row else { return Ok(None) };
+        let hash: Vec<u8> = r.try_get("id_hash")?;
+        Ok(Some(AdminSessionRow {
+            id_hash: <[u8; 32]>::try_from(hash.as_slice()).map_err(|_| backend("session"))?,
+            user_name: r.try_get("user_name")?,
+            csrf_token: r.try_get("csrf_token")?,
+            created_at: r.try_get("created_at")?,
+            last_seen_at: r.try_get("last_seen_at")?,
+            expires_at: r.try_get("expires_at")?,
+            source: r.try_get("source")?,
+        }))
+    }
+
+    async fn touch_admin_session(&self, id_hash: &[u8; 32], now: i64) -> StoreResult<()> {
+        sqlx::query("UPDATE admin_sessions SET last_seen_at = ? WHERE id_hash = ?")
+            .bind(now)
+            .bind(id_hash.as_slice())
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_admin_session(&self, id_hash: &[u8; 32]) -> StoreResult<()> {
+        sqlx::query("DELETE FROM admin_sessions WHERE id_hash = ?")
+            .bind(id_hash.as_slice())
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    async fn update_client(&self, c: &Client, now: i64) -> StoreResult<()> {
+        let grants: Vec<&str> = c.grant_types.iter().map(|g| g.as_str()).collect();
+        let uris: Vec<&str> = c.redirect_uris.iter().map(|u| u.as_str()).collect();
+        let mut tx = self.write.begin().await?;
+        let r = sqlx::query(
+            "UPDATE clients SET name = ?, grant_types = ?, redirect_uris = ?, \
+             access_token_ttl = ?, refresh_token_ttl = ?, issue_refresh_token = ?, \
+             refresh_reuse_grace = ?, updated_at = ? WHERE id = ?",
+        )
+        .bind(&c.name)
+        .bind(serde_json::json!(grants).to_string())
+        .bind(serde_json::json!(uris).to_string())
+        .bind(c.access_token_ttl.map(|t| to_i64(t.secs())))
+        .bind(c.refresh_token_ttl.map(|t| to_i64(t.secs())))
+        .bind(i64::from(c.issue_refresh_token))
+        .bind(to_i64(c.refresh_reuse_grace.secs()))
+        .bind(now)
+        .bind(c.id.as_str())
+        .execute(&mut *tx)
+        .await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("client {}", c.id)));
+        }
+        sqlx::query("DELETE FROM client_scopes WHERE client_id = ?")
+            .bind(c.id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        for s in c.scopes.iter() {
+            sqlx::query("INSERT INTO client_scopes (client_id, scope) VALUES (?, ?)")
+                .bind(c.id.as_str())
+                .bind(s.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| match StoreError::from(e) {
+                    StoreError::Conflict(_) => StoreError::Conflict(format!("unknown scope {s}")),
+                    other => other,
+                })?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list_labels(&self, client: &ClientId, now: i64) -> StoreResult<Vec<LabelRecord>> {
+        let rows = sqlx::query(
+            "SELECT l.*, (SELECT count(*) FROM token_families f WHERE f.client_id = l.client_id \
+             AND f.label = l.name AND f.revoked_at IS NULL AND f.expires_at > ?2) AS live \
+             FROM labels l WHERE l.client_id = ?1 ORDER BY l.name",
+        )
+        .bind(client.as_str())
+        .bind(now)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(LabelRecord {
+                    name: r.try_get("name")?,
+                    created_at: r.try_get("created_at")?,
+                    last_issued_at: r.try_get("last_issued_at")?,
+                    last_used_at: r.try_get("last_used_at")?,
+                    uploads: r.try_get("uploads")?,
+                    live_families: r.try_get("live")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn bump_daily_counters(&self, counts: &[(i64, String, i64)]) -> StoreResult<()> {
+        if counts.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.write.begin().await?;
+        for (day, kind, n) in counts {
+            sqlx::query(
+                "INSERT INTO daily_counters (day, kind, count) VALUES (?, ?, ?) \
+                 ON CONFLICT (day, kind) DO UPDATE SET count = count + excluded.count",
+            )
+            .bind(day)
+            .bind(kind)
+            .bind(n)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn dashboard(&self, now: i64, days: i64) -> StoreResult<DashboardStats> {
+        let today = now - now.rem_euclid(86_400);
+        let since = today - (days - 1) * 86_400;
+        let clients: i64 = sqlx::query_scalar("SELECT count(*) FROM clients")
+            .fetch_one(&self.read)
+            .await?;
+        let live_sites: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM (SELECT DISTINCT client_id, label FROM token_families \
+             WHERE label IS NOT NULL AND revoked_at IS NULL AND expires_at > ?)",
+        )
+        .bind(now)
+        .fetch_one(&self.read)
+        .await?;
+        let per_day = |rows: Vec<SqliteRow>| -> StoreResult<Vec<(i64, i64)>> {
+            rows.iter()
+                .map(|r| Ok((r.try_get("day")?, r.try_get("n")?)))
+                .collect()
+        };
+        let tokens_per_day = per_day(
+            sqlx::query(
+                "SELECT at - (at % 86400) AS day, count(*) AS n FROM audit_events \
+                 WHERE kind IN ('token.issue', 'token.refresh') AND at >= ? GROUP BY day ORDER BY day",
+            )
+            .bind(since)
+            .fetch_all(&self.read)
+            .await?,
+        )?;
+        let failed_auth_per_day = per_day(
+            sqlx::query(
+                "SELECT day, count AS n FROM daily_counters \
+                 WHERE kind = 'client_auth_failed' AND day >= ? ORDER BY day",
+            )
+            .bind(since)
+            .fetch_all(&self.read)
+            .await?,
+        )?;
+        let uploads = sqlx::query(
+            "SELECT coalesce(label, '') AS label, received_at - (received_at % 86400) AS day, \
+             count(*) AS n FROM data_batches WHERE received_at >= ? GROUP BY label, day \
+             ORDER BY label, day",
+        )
+        .bind(since)
+        .fetch_all(&self.read)
+        .await?;
+        let uploads_per_site_day = uploads
+            .iter()
+            .map(|r| Ok((r.try_get("label")?, r.try_get("day")?, r.try_get("n")?)))
+            .collect::<StoreResult<Vec<_>>>()?;
+        let tokens_today = tokens_per_day
+            .iter()
+            .filter(|(d, _)| *d == today)
+            .map(|(_, n)| n)
+            .sum();
+        let uploads_today = uploads_per_site_day
+            .iter()
+            .filter(|(_, d, _)| *d == today)
+            .map(|(_, _, n)| n)
+            .sum();
+        Ok(DashboardStats {
+            clients,
+            live_sites,
+            tokens_today,
+            uploads_today,
+            tokens_per_day,
+            uploads_per_site_day,
+            failed_auth_per_day,
+        })
     }
 
     async fn get_family(&self, id: &str) -> StoreResult<Option<FamilyRecord>> {

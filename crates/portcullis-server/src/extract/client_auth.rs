@@ -154,7 +154,25 @@ pub async fn authenticate_client(
             })
         }
         _ => {
+            state.usage.count_failed_auth(now);
+            crate::metrics::client_auth_failed();
             if state.limiter.record_failure(peer, Some(&creds.id)) {
+                let _ = state
+                    .store
+                    .append_audit(&portcullis_store::NewAuditEvent {
+                        at: now,
+                        kind: "client.auth_failed_burst".into(),
+                        actor: portcullis_store::Actor {
+                            kind: "client",
+                            id: Some(creds.id.chars().take(64).collect()),
+                            source: Some(peer.to_string()),
+                        },
+                        target: None,
+                        client_id: None,
+                        label: None,
+                        detail: None,
+                    })
+                    .await;
                 tracing::warn!(%peer, client_id = %creds.id.chars().take(64).collect::<String>(),
                     "failed client authentication burst; throttling");
             }

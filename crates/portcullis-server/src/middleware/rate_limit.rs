@@ -25,10 +25,19 @@ struct Window {
 }
 
 /// The failure counters.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct AuthLimiter {
     by_address: Mutex<HashMap<IpAddr, Window>>,
     by_client: Mutex<HashMap<String, Window>>,
+    max_per_address: u32,
+    max_per_key: u32,
+}
+
+impl Default for AuthLimiter {
+    /// The client authentication limits.
+    fn default() -> Self {
+        Self::new(MAX_PER_ADDRESS, MAX_PER_CLIENT)
+    }
 }
 
 fn blocked<K: std::hash::Hash + Eq>(
@@ -65,18 +74,28 @@ fn count<K: std::hash::Hash + Eq>(map: &Mutex<HashMap<K, Window>>, key: K) -> u3
 }
 
 impl AuthLimiter {
+    /// Limits per address and per key (client id, or admin user name) per window.
+    pub fn new(max_per_address: u32, max_per_key: u32) -> Self {
+        Self {
+            by_address: Mutex::default(),
+            by_client: Mutex::default(),
+            max_per_address,
+            max_per_key,
+        }
+    }
+
     /// `Some(seconds)` when requests from `addr` or for `client_id` are blocked.
     pub fn check(&self, addr: IpAddr, client_id: Option<&str>) -> Option<u64> {
-        let a = blocked(&self.by_address, &addr, MAX_PER_ADDRESS);
-        let c = client_id.and_then(|c| blocked(&self.by_client, &c.to_owned(), MAX_PER_CLIENT));
+        let a = blocked(&self.by_address, &addr, self.max_per_address);
+        let c = client_id.and_then(|c| blocked(&self.by_client, &c.to_owned(), self.max_per_key));
         a.max(c)
     }
 
     /// Records a failed authentication; returns whether this one crossed a limit
     /// (the start of a burst, worth an audit event).
     pub fn record_failure(&self, addr: IpAddr, client_id: Option<&str>) -> bool {
-        let a = count(&self.by_address, addr) == MAX_PER_ADDRESS;
-        let c = client_id.is_some_and(|c| count(&self.by_client, c.to_owned()) == MAX_PER_CLIENT);
+        let a = count(&self.by_address, addr) == self.max_per_address;
+        let c = client_id.is_some_and(|c| count(&self.by_client, c.to_owned()) == self.max_per_key);
         a || c
     }
 }

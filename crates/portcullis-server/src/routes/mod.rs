@@ -1,7 +1,9 @@
 //! Every route, one router per module, merged here.
 
+pub mod admin;
 pub mod api;
 pub mod health;
+pub mod metrics;
 pub mod oauth;
 
 use crate::middleware::security_headers::security_headers;
@@ -15,9 +17,12 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(oauth::router())
         .merge(api::router())
+        .merge(admin::router())
         .merge(health::router())
+        .merge(metrics::router())
         .fallback(not_found)
         .layer(axum::middleware::from_fn(security_headers))
+        .layer(axum::middleware::from_fn(crate::middleware::metrics::track))
         .with_state(state)
 }
 

@@ -16,6 +16,9 @@ pub enum ClientOpError {
     /// Bad input; the message says which and why.
     #[error("{0}")]
     Invalid(String),
+    /// Bad input in a named field (`name`, `scopes`, `grants`, `redirect_uris`).
+    #[error("{1}")]
+    Field(&'static str, String),
     /// No such client.
     #[error("no client with id {0}")]
     NotFound(String),
@@ -65,14 +68,20 @@ fn parse_id(id: &str) -> Result<ClientId, ClientOpError> {
     ClientId::parse(id).map_err(|_| ClientOpError::NotFound(id.chars().take(64).collect()))
 }
 
-/// Creates a client; returns it with its secret (to show once).
-pub async fn create(
-    store: &DynStore,
-    hasher: &TokenHasher,
-    clock: &dyn Clock,
-    spec: NewClientSpec,
-) -> Result<(Client, PlainToken), ClientOpError> {
-    let name = check_client_name(&spec.name).map_err(|e| ClientOpError::Invalid(e.into()))?;
+/// Settings that passed every check.
+struct Checked {
+    name: String,
+    scopes: ScopeSet,
+    grant_types: Vec<GrantType>,
+    redirect_uris: Vec<RedirectUri>,
+}
+
+fn field(f: &'static str) -> impl Fn(String) -> ClientOpError {
+    move |m| ClientOpError::Field(f, m)
+}
+
+async fn check(store: &DynStore, spec: &NewClientSpec) -> Result<Checked, ClientOpError> {
+    let name = check_client_name(&spec.name).map_err(|e| ClientOpError::Field("name", e.into()))?;
     let registered = store.list_scopes().await?;
     let scopes: ScopeSet = if spec.scopes.is_empty() {
         registered
@@ -83,9 +92,9 @@ pub async fn create(
     } else {
         let mut set = Vec::new();
         for s in &spec.scopes {
-            let name = ScopeName::parse(s).map_err(|e| ClientOpError::Invalid(e.to_string()))?;
+            let name = ScopeName::parse(s).map_err(|e| field("scopes")(e.to_string()))?;
             if !registered.iter().any(|r| r.name == name.as_str()) {
-                return Err(ClientOpError::Invalid(format!(
+                return Err(field("scopes")(format!(
                     "unknown scope {name} (create it first with `portcullis scope create`)"
                 )));
             }
@@ -104,43 +113,92 @@ pub async fn create(
             .iter()
             .map(|g| g.parse::<GrantType>())
             .collect::<Result<_, _>>()
-            .map_err(|e| ClientOpError::Invalid(e.to_string()))?
+            .map_err(|e| field("grants")(e.to_string()))?
     };
     grant_types.sort();
     grant_types.dedup();
     let mut redirect_uris = Vec::new();
     for u in &spec.redirect_uris {
-        let uri = RedirectUri::parse(u).map_err(|e| ClientOpError::Invalid(e.to_string()))?;
+        let uri = RedirectUri::parse(u).map_err(|e| field("redirect_uris")(e.to_string()))?;
         if !redirect_uris.contains(&uri) {
             redirect_uris.push(uri);
         }
     }
     if grant_types.contains(&GrantType::AuthorizationCode) && redirect_uris.is_empty() {
-        return Err(ClientOpError::Invalid(
-            "the authorization_code grant needs at least one --redirect-uri".into(),
+        return Err(field("redirect_uris")(
+            "the authorization_code grant needs at least one redirect URI".into(),
         ));
     }
-    let client = Client {
-        id: ClientId::parse(&random_id("pc_")?)
-            .map_err(|_| ClientOpError::Internal("generated a bad client id".into()))?,
+    Ok(Checked {
         name: name.to_owned(),
         scopes,
         grant_types,
         redirect_uris,
+    })
+}
+
+fn zero_grace() -> Result<Ttl, ClientOpError> {
+    Ttl::from_secs_allow_zero(0).ok_or_else(|| ClientOpError::Internal("zero grace".into()))
+}
+
+/// Creates a client; returns it with its secret (to show once).
+pub async fn create(
+    store: &DynStore,
+    hasher: &TokenHasher,
+    clock: &dyn Clock,
+    spec: NewClientSpec,
+) -> Result<(Client, PlainToken), ClientOpError> {
+    let c = check(store, &spec).await?;
+    let client = Client {
+        id: ClientId::parse(&random_id("pc_")?)
+            .map_err(|_| ClientOpError::Internal("generated a bad client id".into()))?,
+        name: c.name,
+        scopes: c.scopes,
+        grant_types: c.grant_types,
+        redirect_uris: c.redirect_uris,
         status: ClientStatus::Active,
         created_at: clock.now(),
         access_token_ttl: spec.access_token_ttl,
         refresh_token_ttl: spec.refresh_token_ttl,
         issue_refresh_token: !spec.no_refresh_token,
-        refresh_reuse_grace: spec
-            .refresh_reuse_grace
-            .or_else(|| Ttl::from_secs_allow_zero(0))
-            .ok_or_else(|| ClientOpError::Internal("zero grace".into()))?,
+        refresh_reuse_grace: match spec.refresh_reuse_grace {
+            Some(g) => g,
+            None => zero_grace()?,
+        },
     };
     let secret = PlainToken::generate(TokenKind::ClientSecret)?;
     let hash = hasher.hash(TokenKind::ClientSecret, secret.expose());
     store.create_client(&client, &hash.0).await?;
     Ok((client, secret))
+}
+
+/// Replaces a client's settings (everything [`create`] takes); nothing changes
+/// unless every setting is valid. Tokens already issued keep their scopes until
+/// refreshed, when scopes the client lost are dropped.
+pub async fn update(
+    store: &DynStore,
+    clock: &dyn Clock,
+    id: &str,
+    spec: NewClientSpec,
+) -> Result<Client, ClientOpError> {
+    let current = get(store, id).await?;
+    let c = check(store, &spec).await?;
+    let client = Client {
+        name: c.name,
+        scopes: c.scopes,
+        grant_types: c.grant_types,
+        redirect_uris: c.redirect_uris,
+        access_token_ttl: spec.access_token_ttl,
+        refresh_token_ttl: spec.refresh_token_ttl,
+        issue_refresh_token: !spec.no_refresh_token,
+        refresh_reuse_grace: match spec.refresh_reuse_grace {
+            Some(g) => g,
+            None => zero_grace()?,
+        },
+        ..current
+    };
+    store.update_client(&client, clock.now()).await?;
+    Ok(client)
 }
 
 /// One client.

@@ -86,6 +86,7 @@ impl Revoker<'_> {
             .await?;
         for id in &ids {
             self.denylist.add_family(id, until);
+            crate::metrics::revoked("family");
             let kind = if reason == "reuse" {
                 "token.reuse_detected"
             } else {
@@ -126,6 +127,7 @@ impl Revoker<'_> {
             .await?;
         for id in &ids {
             self.denylist.add_family(id, until);
+            crate::metrics::revoked("label");
             self.audit(
                 "token.revoke",
                 actor,
@@ -145,6 +147,7 @@ impl Revoker<'_> {
         let until = self.deny_until(Some(client));
         self.store.revoke_client(&client.id, now, until).await?;
         self.denylist.add_client(client.id.as_str(), now, until);
+        crate::metrics::revoked("client");
         self.audit(
             kind,
             actor,
@@ -169,6 +172,7 @@ impl Revoker<'_> {
             .revoke_access_token(jti, self.clock.now(), exp)
             .await?;
         self.denylist.add_token(jti, exp);
+        crate::metrics::revoked("access_token");
         self.audit("token.revoke", actor, jti, Some(client), label, None)
             .await
     }

@@ -208,6 +208,8 @@ impl TokenService {
                 actor: grant.actor,
             })
             .await?;
+        let alg = self.keys.get().current.alg().as_str();
+        crate::metrics::token_issued(grant.grant_type.as_str(), alg);
         Ok(Issued {
             family_id,
             response: TokenResponse {
@@ -301,6 +303,7 @@ impl TokenService {
                     .family(&family.id, Some(&client.id), &actor, "reuse")
                     .await?;
                 if revoked {
+                    crate::metrics::reuse_detected();
                     tracing::warn!(family = %family.id, client = %client.id,
                         "refresh token reuse detected; family revoked");
                 }
@@ -383,6 +386,9 @@ impl TokenService {
                 })
                 .await?;
             if rotated {
+                let alg = self.keys.get().current.alg().as_str();
+                crate::metrics::token_issued(GrantType::RefreshToken.as_str(), alg);
+                crate::metrics::refreshed();
                 return Ok(response);
             }
             // Spent (or revoked) between our read and our write: look again, which
@@ -399,7 +405,7 @@ mod tests {
     use crate::keyring::create_signing_key;
     use portcullis_core::FixedClock;
     use portcullis_crypto::Algorithm;
-    use portcullis_store::{SqliteStore, Store};
+    use portcullis_store::SqliteStore;
 
     async fn service(dir: &std::path::Path, clock: Arc<FixedClock>) -> TokenService {
         let store: DynStore = Arc::new(SqliteStore::open(&dir.join("t.db")).await.unwrap());

@@ -10,6 +10,8 @@ use std::sync::Mutex;
 #[derive(Debug, Default)]
 pub struct LabelUsage {
     pending: Mutex<HashMap<String, Usage>>,
+    /// Failed client authentications per UTC day, for the dashboard.
+    failed_auth: Mutex<HashMap<i64, i64>>,
 }
 
 impl LabelUsage {
@@ -34,6 +36,13 @@ impl LabelUsage {
         }
     }
 
+    /// Counts a failed client authentication.
+    pub fn count_failed_auth(&self, now: i64) {
+        if let Ok(mut m) = self.failed_auth.lock() {
+            *m.entry(now - now.rem_euclid(86_400)).or_insert(0) += 1;
+        }
+    }
+
     /// Writes and clears what is pending.
     pub async fn flush(&self, store: &DynStore) -> StoreResult<usize> {
         let batch: Vec<Usage> = match self.pending.lock() {
@@ -41,6 +50,14 @@ impl LabelUsage {
             Err(_) => return Ok(0),
         };
         store.record_usage(&batch).await?;
+        let failed: Vec<(i64, String, i64)> = match self.failed_auth.lock() {
+            Ok(mut m) => m
+                .drain()
+                .map(|(day, n)| (day, "client_auth_failed".to_owned(), n))
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        store.bump_daily_counters(&failed).await?;
         Ok(batch.len())
     }
 }

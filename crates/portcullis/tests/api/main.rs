@@ -4,11 +4,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod admin;
 mod cli;
 mod helpers;
 mod jwt;
 mod lifecycle;
 mod metadata;
+mod metrics;
 mod resource;
 mod storage;
 mod token_endpoint;

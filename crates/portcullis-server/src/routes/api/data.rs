@@ -131,7 +131,10 @@ pub async fn upload(
         .await
         .map_err(|e| ApiError::internal(e).into_response())?;
     match outcome {
-        UploadOutcome::Stored { batch_id, accepted } => Ok(created(&batch_id, accepted, false)),
+        UploadOutcome::Stored { batch_id, accepted } => {
+            crate::metrics::uploaded(u64::try_from(accepted).unwrap_or(0));
+            Ok(created(&batch_id, accepted, false))
+        }
         UploadOutcome::Replayed { batch_id, accepted } => Ok(created(&batch_id, accepted, true)),
         UploadOutcome::KeyReused => Err(ApiError {
             status: StatusCode::UNPROCESSABLE_ENTITY,

@@ -1,0 +1,113 @@
+//! Signing keys: list with state, rotate now.
+
+use super::form::AdminForm;
+use super::page::{Chrome, internal, ok, when};
+use crate::extract::admin_session::AdminSession;
+use crate::keyring::create_signing_key;
+use crate::state::AppState;
+use askama::Template;
+use axum::extract::State;
+use axum::response::Response;
+use portcullis_crypto::Algorithm;
+
+struct KeyRow {
+    kid: String,
+    alg: String,
+    state: String,
+    created_at: String,
+    retire_after: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/keys.html")]
+struct KeysPage {
+    user: String,
+    csrf: String,
+    nav: &'static str,
+    flash: String,
+    keys: Vec<KeyRow>,
+    algs: Vec<String>,
+    current_alg: String,
+}
+
+async fn page(state: &AppState, session: &AdminSession, flash: String) -> Response {
+    let keys = match state.store.signing_keys().await {
+        Ok(k) => k,
+        Err(e) => return internal(e),
+    };
+    let c = Chrome::new(session, "keys");
+    ok(&KeysPage {
+        user: c.user,
+        csrf: c.csrf,
+        nav: c.nav,
+        flash,
+        current_alg: state.tokens.keys.get().current.alg().to_string(),
+        keys: keys
+            .iter()
+            .map(|k| KeyRow {
+                kid: k.kid.clone(),
+                alg: k.alg.clone(),
+                state: k.state.clone(),
+                created_at: when(Some(k.created_at)),
+                retire_after: if k.state == "current" {
+                    "—".into()
+                } else {
+                    when(k.retire_after)
+                },
+            })
+            .collect(),
+        algs: ["RS256", "ES256", "EdDSA"]
+            .iter()
+            .map(|a| (*a).to_owned())
+            .collect(),
+    })
+}
+
+/// GET `/admin/keys`.
+pub async fn list(State(state): State<AppState>, session: AdminSession) -> Response {
+    page(&state, &session, String::new()).await
+}
+
+/// POST `/admin/keys/rotate`.
+pub async fn rotate(
+    State(state): State<AppState>,
+    session: AdminSession,
+    form: AdminForm,
+) -> Response {
+    if let Err(r) = form.check_csrf(&session) {
+        return r;
+    }
+    let alg: Algorithm = match form.get("alg").unwrap_or("RS256").parse() {
+        Ok(a) => a,
+        Err(e) => return page(&state, &session, e).await,
+    };
+    let now = state.tokens.clock.now();
+    let longest = match state.store.list_clients().await {
+        Ok(cs) => cs
+            .iter()
+            .filter_map(|c| c.access_token_ttl)
+            .map(|t| t.secs_i64())
+            .fold(state.tokens.access_ttl.secs_i64(), i64::max),
+        Err(e) => return internal(e),
+    };
+    let kid = match create_signing_key(&state.store, &state.master, alg, now, longest).await {
+        Ok(k) => k,
+        Err(e) => return internal(e),
+    };
+    if let Err(e) = state
+        .tokens
+        .keys
+        .refresh(&state.store, &state.master, now)
+        .await
+    {
+        return internal(e);
+    }
+    page(
+        &state,
+        &session,
+        format!(
+            "New {alg} key {kid} is current; the previous key verifies until its tokens expire."
+        ),
+    )
+    .await
+}

@@ -1,0 +1,172 @@
+//! Sign-in and sign-out. The sign-in form is protected by a double-submit token
+//! (cookie + field) and the origin check; failures are throttled per user name and
+//! per address; success always creates a new session id and is audited.
+
+use super::form::AdminForm;
+use super::page::{render, see_other};
+use crate::extract::admin_session::{AdminSession, COOKIE, cookie, current};
+use crate::service::admin_auth::{check_password, create_session, random_csrf};
+use crate::state::AppState;
+use askama::Template;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use portcullis_store::{Actor, NewAuditEvent};
+use std::net::SocketAddr;
+
+const LOGIN_CSRF: &str = "pc_login_csrf";
+
+#[derive(Template)]
+#[template(path = "admin/login.html")]
+struct LoginPage {
+    user: String,
+    csrf: String,
+    nav: &'static str,
+    flash: String,
+    error: String,
+    username: String,
+}
+
+fn secure(state: &AppState) -> &'static str {
+    if state.tokens.issuer.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    }
+}
+
+fn login_page(state: &AppState, status: StatusCode, error: &str, username: &str) -> Response {
+    let Ok(token) = random_csrf() else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let page = LoginPage {
+        user: String::new(),
+        csrf: token.clone(),
+        nav: "",
+        flash: String::new(),
+        error: error.into(),
+        username: username.into(),
+    };
+    let mut r = render(status, &page);
+    let c = format!(
+        "{LOGIN_CSRF}={token}; Path=/admin/login; HttpOnly; SameSite=Strict{}",
+        secure(state)
+    );
+    if let Ok(v) = HeaderValue::from_str(&c) {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+    r
+}
+
+/// GET `/admin/login`.
+pub async fn form(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if current(&headers, &state).await.is_some() {
+        return see_other("/admin");
+    }
+    login_page(&state, StatusCode::OK, "", "")
+}
+
+/// POST `/admin/login`.
+pub async fn submit(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    form: AdminForm,
+) -> Response {
+    let expected = cookie(&headers, LOGIN_CSRF).unwrap_or_default().to_owned();
+    if let Err(r) = form.check_csrf_token(&expected) {
+        return r;
+    }
+    let name = form.text("username");
+    let password = form.get("password").unwrap_or_default().to_owned();
+    let now = state.tokens.clock.now();
+    if let Some(wait) = state.login_limiter.check(peer.ip(), Some(&name)) {
+        let msg = format!("Too many failed sign-ins. Try again in {wait} seconds.");
+        let mut r = login_page(&state, StatusCode::TOO_MANY_REQUESTS, &msg, &name);
+        if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return r;
+    }
+    let ok = name.len() <= 64
+        && password.len() <= 1024
+        && check_password(&state.store, &name, &password)
+            .await
+            .unwrap_or(false);
+    let audit = |kind: &str| NewAuditEvent {
+        at: now,
+        kind: kind.into(),
+        actor: Actor {
+            kind: "admin",
+            id: Some(name.chars().take(64).collect()),
+            source: Some(peer.ip().to_string()),
+        },
+        target: None,
+        client_id: None,
+        label: None,
+        detail: None,
+    };
+    if !ok {
+        if state.login_limiter.record_failure(peer.ip(), Some(&name)) {
+            let _ = state
+                .store
+                .append_audit(&audit("admin.login_failed_burst"))
+                .await;
+        }
+        return login_page(
+            &state,
+            StatusCode::UNAUTHORIZED,
+            "Wrong user name or password.",
+            &name,
+        );
+    }
+    // A new session id at every sign-in; any session this browser had ends.
+    if let Some(old) = current(&headers, &state).await {
+        let _ = state.store.delete_admin_session(&old.id_hash).await;
+    }
+    let session = match create_session(
+        &state.store,
+        &state.tokens.hasher,
+        &name,
+        Some(peer.ip().to_string()),
+        now,
+    )
+    .await
+    {
+        Ok(s) => s,
+        Err(e) => return super::page::internal(e),
+    };
+    let _ = state.store.append_audit(&audit("admin.login")).await;
+    let mut r = see_other("/admin");
+    let c = format!(
+        "{COOKIE}={}; Path=/admin; HttpOnly; SameSite=Strict{}",
+        session.cookie.expose(),
+        secure(&state)
+    );
+    if let Ok(v) = HeaderValue::from_str(&c) {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+    let clear = format!("{LOGIN_CSRF}=; Path=/admin/login; Max-Age=0; HttpOnly; SameSite=Strict");
+    if let Ok(v) = HeaderValue::from_str(&clear) {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+    r
+}
+
+/// POST `/admin/logout`.
+pub async fn logout(
+    State(state): State<AppState>,
+    session: AdminSession,
+    form: AdminForm,
+) -> Response {
+    if let Err(r) = form.check_csrf(&session) {
+        return r;
+    }
+    let _ = state.store.delete_admin_session(&session.id_hash).await;
+    let mut r = see_other("/admin/login");
+    let c = format!("{COOKIE}=; Path=/admin; Max-Age=0; HttpOnly; SameSite=Strict");
+    if let Ok(v) = HeaderValue::from_str(&c) {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+    r
+}

@@ -1,0 +1,130 @@
+//! Scopes: list and create.
+
+use super::form::AdminForm;
+use super::page::{Chrome, internal, render};
+use crate::extract::admin_session::AdminSession;
+use crate::state::AppState;
+use crate::views::ScopeView;
+use askama::Template;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use portcullis_core::ScopeName;
+use portcullis_store::{ScopeRecord, StoreError};
+
+#[derive(Template)]
+#[template(path = "admin/scopes.html")]
+struct ScopesPage {
+    user: String,
+    csrf: String,
+    nav: &'static str,
+    flash: String,
+    scopes: Vec<ScopeView>,
+    name: String,
+    description: String,
+    name_error: String,
+}
+
+async fn page(
+    state: &AppState,
+    session: &AdminSession,
+    flash: String,
+    name: String,
+    description: String,
+    name_error: String,
+    status: StatusCode,
+) -> Response {
+    let scopes = match state.store.list_scopes().await {
+        Ok(s) => s.iter().map(ScopeView::from).collect(),
+        Err(e) => return internal(e),
+    };
+    let c = Chrome::new(session, "scopes");
+    render(
+        status,
+        &ScopesPage {
+            user: c.user,
+            csrf: c.csrf,
+            nav: c.nav,
+            flash,
+            scopes,
+            name,
+            description,
+            name_error,
+        },
+    )
+}
+
+/// GET `/admin/scopes`.
+pub async fn list(State(state): State<AppState>, session: AdminSession) -> Response {
+    page(
+        &state,
+        &session,
+        String::new(),
+        String::new(),
+        String::new(),
+        String::new(),
+        StatusCode::OK,
+    )
+    .await
+}
+
+/// POST `/admin/scopes`.
+pub async fn create(
+    State(state): State<AppState>,
+    session: AdminSession,
+    form: AdminForm,
+) -> Response {
+    if let Err(r) = form.check_csrf(&session) {
+        return r;
+    }
+    let name = form.text("name");
+    let description = form.text("description");
+    let bad = |why: String| (why, StatusCode::UNPROCESSABLE_ENTITY);
+    let result = match ScopeName::parse(&name) {
+        Err(e) => Err(bad(e.to_string())),
+        Ok(_) if description.chars().count() > 500 || description.chars().any(char::is_control) => {
+            Err(bad(
+                "the description must be at most 500 printable characters".into(),
+            ))
+        }
+        Ok(n) => match state
+            .store
+            .create_scope(&ScopeRecord {
+                name: n.to_string(),
+                description: description.clone(),
+                created_at: state.tokens.clock.now(),
+            })
+            .await
+        {
+            Ok(()) => Ok(n),
+            Err(StoreError::Conflict(m)) => Err(bad(m)),
+            Err(e) => return internal(e),
+        },
+    };
+    match result {
+        Ok(n) => {
+            page(
+                &state,
+                &session,
+                format!("Scope {n} created."),
+                String::new(),
+                String::new(),
+                String::new(),
+                StatusCode::OK,
+            )
+            .await
+        }
+        Err((why, status)) => {
+            page(
+                &state,
+                &session,
+                String::new(),
+                name,
+                description,
+                why,
+                status,
+            )
+            .await
+        }
+    }
+}
