@@ -44,6 +44,7 @@ pub struct KeySet {
 #[derive(Debug)]
 pub struct Keyring {
     inner: RwLock<Arc<KeySet>>,
+    generation: std::sync::atomic::AtomicU64,
 }
 
 fn key_err(kid: &str) -> impl Fn(portcullis_crypto::CryptoError) -> KeyringError + '_ {
@@ -136,7 +137,13 @@ impl Keyring {
         let stored = store.signing_keys().await?;
         Ok(Self {
             inner: RwLock::new(Arc::new(build(&stored, master, now)?)),
+            generation: std::sync::atomic::AtomicU64::new(1),
         })
+    }
+
+    /// Changes whenever the key set does (caches of verified tokens compare it).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// The current key set (cheap: an `Arc` clone).
@@ -176,6 +183,8 @@ impl Keyring {
             Ok(mut g) => *g = fresh,
             Err(poisoned) => *poisoned.into_inner() = fresh,
         }
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         Ok(true)
     }
 }

@@ -74,6 +74,7 @@ pub async fn build_state(
             refresh_ttl: settings.refresh_token_ttl,
             clock,
             denylist,
+            verified: Default::default(),
             master: Arc::clone(&master),
         },
         store,

@@ -2,11 +2,12 @@
 
 use portcullis_core::time::rfc3339;
 use portcullis_core::{Client, Ttl};
-use portcullis_store::{FamilyRecord, ScopeRecord};
+use portcullis_store::{FamilyRecord, LabelRecord, ScopeRecord, StoredKey};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// A client (SPEC §2 "Client JSON").
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ClientView {
     /// Id.
     pub client_id: String,
@@ -60,7 +61,7 @@ impl ClientView {
 }
 
 /// A scope.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ScopeView {
     /// Name.
     pub name: String,
@@ -78,7 +79,7 @@ impl From<&ScopeRecord> for ScopeView {
 }
 
 /// A token family (`token list --json`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct FamilyView {
     /// Family id.
     pub id: String,
@@ -111,7 +112,7 @@ impl From<&FamilyRecord> for FamilyView {
 }
 
 /// Who did it (audit).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ActorView {
     /// `client`, `admin`, `user`, `system`.
     pub kind: String,
@@ -120,7 +121,7 @@ pub struct ActorView {
 }
 
 /// An audit event (`audit list --json`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct AuditView {
     /// Sequence number (use with `--before` to page).
     pub id: i64,
@@ -139,6 +140,7 @@ pub struct AuditView {
     /// Source address.
     pub source: Option<String>,
     /// Extra detail.
+    #[schema(value_type = Option<Object>)]
     pub detail: Option<serde_json::Value>,
 }
 
@@ -160,6 +162,106 @@ impl From<&portcullis_store::AuditRecord> for AuditView {
                 .detail
                 .as_deref()
                 .and_then(|d| serde_json::from_str(d).ok()),
+        }
+    }
+}
+
+/// A label (data access point) of a client.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LabelView {
+    /// Name.
+    pub name: String,
+    /// Token families neither revoked nor expired.
+    pub live_families: i64,
+    /// RFC 3339 or null.
+    pub last_issued_at: Option<String>,
+    /// RFC 3339 or null.
+    pub last_used_at: Option<String>,
+    /// Uploads made.
+    pub uploads: i64,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+impl From<&LabelRecord> for LabelView {
+    fn from(l: &LabelRecord) -> Self {
+        Self {
+            name: l.name.clone(),
+            live_families: l.live_families,
+            last_issued_at: l.last_issued_at.map(rfc3339),
+            last_used_at: l.last_used_at.map(rfc3339),
+            uploads: l.uploads,
+            created_at: rfc3339(l.created_at),
+        }
+    }
+}
+
+/// A signing key (`keys list --json`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct KeyView {
+    /// Key id.
+    pub kid: String,
+    /// Algorithm.
+    pub alg: String,
+    /// `current` or `previous`.
+    pub state: String,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339 or null: until when a previous key verifies.
+    pub retire_after: Option<String>,
+}
+
+impl From<&StoredKey> for KeyView {
+    fn from(k: &StoredKey) -> Self {
+        Self {
+            kid: k.kid.clone(),
+            alg: k.alg.clone(),
+            state: k.state.clone(),
+            created_at: rfc3339(k.created_at),
+            retire_after: k.retire_after.map(rfc3339),
+        }
+    }
+}
+
+/// A freshly rotated key (`keys rotate --json`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RotatedKeyView {
+    /// Key id.
+    pub kid: String,
+    /// Algorithm.
+    pub alg: String,
+    /// Always `current`.
+    pub state: String,
+}
+
+/// A minted token set (`token issue --json`): the token endpoint's answer plus the
+/// family id.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct MintedView {
+    /// Family id.
+    pub id: String,
+    /// The JWT.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    /// Present unless the client issues no refresh tokens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    /// Granted scopes, space separated.
+    pub scope: String,
+}
+
+impl From<crate::service::tokens::Issued> for MintedView {
+    fn from(i: crate::service::tokens::Issued) -> Self {
+        Self {
+            id: i.family_id,
+            access_token: i.response.access_token,
+            token_type: i.response.token_type,
+            expires_in: i.response.expires_in,
+            refresh_token: i.response.refresh_token,
+            scope: i.response.scope,
         }
     }
 }

@@ -90,32 +90,46 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = BearerError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, BearerError> {
-        let token = token_from_parts(parts)?;
-        let claims = state
-            .tokens
-            .verify(token)
-            .map_err(|e| BearerError::InvalidToken(e.to_string()))?;
-        let id = ClientId::parse(&claims.client_id)
-            .map_err(|_| BearerError::InvalidToken("the token's client is malformed".into()))?;
-        let now = state.tokens.clock.now();
-        let client = state
-            .clients
-            .get(&state.store, &id, now)
-            .await
-            .map_err(|e| BearerError::Internal(e.to_string()))?
-            .ok_or_else(|| {
-                BearerError::InvalidToken("the token's client no longer exists".into())
-            })?;
-        if client.client.status != ClientStatus::Active {
-            return Err(BearerError::InvalidToken(
-                "the token's client is disabled".into(),
-            ));
-        }
-        if let Some(family) = claims.family_id() {
-            state
-                .usage
-                .record(family, &claims.client_id, claims.label.as_deref(), now);
-        }
-        Ok(Self { claims, client })
+        authenticate(parts, state).await
     }
+}
+
+/// Whether the request tries bearer authentication at all (an `Authorization`
+/// header, or `access_token` in the query).
+pub fn attempted(parts: &Parts) -> bool {
+    parts.headers.contains_key(header::AUTHORIZATION)
+        || parts
+            .uri
+            .query()
+            .is_some_and(|q| form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "access_token"))
+}
+
+/// Authenticates the request's bearer token: the [`Caller`] extractor, as a function
+/// for other extractors (the admin API) to build on.
+pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, BearerError> {
+    let token = token_from_parts(parts)?;
+    let claims = state
+        .tokens
+        .verify(token)
+        .map_err(|e| BearerError::InvalidToken(e.to_string()))?;
+    let id = ClientId::parse(&claims.client_id)
+        .map_err(|_| BearerError::InvalidToken("the token's client is malformed".into()))?;
+    let now = state.tokens.clock.now();
+    let client = state
+        .clients
+        .get(&state.store, &id, now)
+        .await
+        .map_err(|e| BearerError::Internal(e.to_string()))?
+        .ok_or_else(|| BearerError::InvalidToken("the token's client no longer exists".into()))?;
+    if client.client.status != ClientStatus::Active {
+        return Err(BearerError::InvalidToken(
+            "the token's client is disabled".into(),
+        ));
+    }
+    if let Some(family) = claims.family_id() {
+        state
+            .usage
+            .record(family, &claims.client_id, claims.label.as_deref(), now);
+    }
+    Ok(Caller { claims, client })
 }

@@ -1,5 +1,6 @@
 //! Request extractors: typed, checked inputs for handlers.
 
+pub mod admin_auth;
 pub mod admin_session;
 pub mod bearer;
 pub mod client_auth;

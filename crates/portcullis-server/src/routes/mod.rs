@@ -1,6 +1,7 @@
 //! Every route, one router per module, merged here.
 
 pub mod admin;
+pub mod admin_api;
 pub mod api;
 pub mod health;
 pub mod metrics;
@@ -18,6 +19,7 @@ pub fn router(state: AppState) -> Router {
         .merge(oauth::router())
         .merge(api::router())
         .merge(admin::router())
+        .merge(admin_api::router())
         .merge(health::router())
         .merge(metrics::router())
         .fallback(not_found)

@@ -8,6 +8,7 @@
 use crate::keyring::Keyring;
 use crate::service::denylist::Denylist;
 use crate::service::revocation::Revoker;
+use crate::service::verified_cache::VerifiedCache;
 use portcullis_core::grant::granted_scopes;
 use portcullis_core::{AccessClaims, Audience, Client, Clock, GrantType, Label, ScopeSet, Ttl};
 use portcullis_core::{OAuthError, ScopeName};
@@ -39,6 +40,8 @@ pub struct TokenService {
     pub clock: Arc<dyn Clock>,
     /// Revoked families, tokens and clients.
     pub denylist: Arc<Denylist>,
+    /// Tokens whose signature was already checked.
+    pub verified: VerifiedCache,
     /// Seals the answers kept for refresh retries within grace.
     pub master: Arc<MasterKey>,
 }
@@ -225,16 +228,26 @@ impl TokenService {
     /// Verifies an access token: signature with the algorithm pinned to the key,
     /// `iss`, `aud`, `exp` and `nbf` (no leeway: we are the clock that issued it).
     pub fn verify(&self, token: &str) -> Result<VerifiedClaims, TokenRejection> {
-        let keys = self.keys.get();
-        let payload = verify_jws(token, |kid| keys.verifiers.get(kid))?;
-        let claims: AccessClaims =
-            serde_json::from_slice(&payload).map_err(|_| TokenRejection::Claims)?;
-        if claims.iss != self.issuer {
-            return Err(TokenRejection::Issuer);
-        }
-        if !claims.aud.contains(&self.audience) {
-            return Err(TokenRejection::Audience);
-        }
+        let generation = self.keys.generation();
+        let digest = portcullis_crypto::sha256(token.as_bytes());
+        let claims = match self.verified.get(&digest, generation) {
+            Some(c) => c,
+            None => {
+                let keys = self.keys.get();
+                let payload = verify_jws(token, |kid| keys.verifiers.get(kid))?;
+                let claims: AccessClaims =
+                    serde_json::from_slice(&payload).map_err(|_| TokenRejection::Claims)?;
+                if claims.iss != self.issuer {
+                    return Err(TokenRejection::Issuer);
+                }
+                if !claims.aud.contains(&self.audience) {
+                    return Err(TokenRejection::Audience);
+                }
+                self.verified
+                    .put(digest, &claims, generation, self.clock.now());
+                claims
+            }
+        };
         let now = self.clock.now();
         if claims.exp <= now {
             return Err(TokenRejection::Expired);
@@ -425,6 +438,7 @@ mod tests {
             refresh_ttl: Ttl::from_secs(600).unwrap(),
             clock,
             denylist: Arc::new(Denylist::default()),
+            verified: VerifiedCache::default(),
             master,
         }
     }

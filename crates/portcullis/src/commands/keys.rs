@@ -5,8 +5,8 @@ use crate::commands::announce;
 use crate::context::open;
 use crate::output;
 use portcullis_core::time::rfc3339;
-use portcullis_server::keyring::create_signing_key;
-use serde_json::json;
+use portcullis_server::service::keys;
+use portcullis_server::views::{KeyView, RotatedKeyView};
 
 /// Runs a keys command.
 pub async fn run(global: &GlobalArgs, cmd: KeysCommand) -> anyhow::Result<()> {
@@ -15,18 +15,7 @@ pub async fn run(global: &GlobalArgs, cmd: KeysCommand) -> anyhow::Result<()> {
             let ctx = open(global, &ServerArgs::default()).await?;
             announce(&ctx);
             let keys = ctx.store.signing_keys().await?;
-            let views: Vec<serde_json::Value> = keys
-                .iter()
-                .map(|k| {
-                    json!({
-                        "kid": k.kid,
-                        "alg": k.alg,
-                        "state": k.state,
-                        "created_at": rfc3339(k.created_at),
-                        "retire_after": k.retire_after.map(rfc3339),
-                    })
-                })
-                .collect();
+            let views: Vec<KeyView> = keys.iter().map(KeyView::from).collect();
             if json.json {
                 return output::json(&views);
             }
@@ -49,27 +38,20 @@ pub async fn run(global: &GlobalArgs, cmd: KeysCommand) -> anyhow::Result<()> {
             let ctx = open(global, &server).await?;
             announce(&ctx);
             // The old key verifies until the longest-lived access token it signed expires.
-            let longest = ctx
-                .store
-                .list_clients()
-                .await?
-                .iter()
-                .filter_map(|c| c.access_token_ttl)
-                .map(|t| t.secs_i64())
-                .fold(ctx.settings.access_token_ttl.secs_i64(), i64::max);
-            let now = ctx.clock.now();
-            let kid = create_signing_key(
+            let kid = keys::rotate(
                 &ctx.store,
                 &ctx.master,
                 ctx.settings.signing_alg,
-                now,
-                longest,
+                ctx.clock.now(),
+                ctx.settings.access_token_ttl,
             )
             .await?;
             if json.json {
-                return output::json(
-                    &json!({"kid": kid, "alg": ctx.settings.signing_alg.as_str(), "state": "current"}),
-                );
+                return output::json(&RotatedKeyView {
+                    kid,
+                    alg: ctx.settings.signing_alg.as_str().into(),
+                    state: "current".into(),
+                });
             }
             println!(
                 "new current key {kid} ({}); running servers pick it up within a second",

@@ -3,9 +3,8 @@
 use crate::cli::ScopeCommand;
 use crate::context::Ctx;
 use crate::output;
-use portcullis_core::ScopeName;
+use portcullis_server::service::scopes;
 use portcullis_server::views::ScopeView;
-use portcullis_store::ScopeRecord;
 
 /// Runs a scope command.
 pub async fn run(ctx: Ctx, cmd: ScopeCommand) -> anyhow::Result<()> {
@@ -15,16 +14,7 @@ pub async fn run(ctx: Ctx, cmd: ScopeCommand) -> anyhow::Result<()> {
             description,
             json,
         } => {
-            let name = ScopeName::parse(&name)?;
-            if description.chars().count() > 500 || description.chars().any(char::is_control) {
-                anyhow::bail!("description must be at most 500 printable characters");
-            }
-            let rec = ScopeRecord {
-                name: name.to_string(),
-                description,
-                created_at: ctx.clock.now(),
-            };
-            ctx.store.create_scope(&rec).await?;
+            let rec = scopes::create(&ctx.store, ctx.clock.as_ref(), &name, &description).await?;
             if json.json {
                 output::json(&ScopeView::from(&rec))
             } else {

@@ -7,14 +7,13 @@ use crate::commands::announce;
 use crate::context::{Ctx, open};
 use crate::output;
 use anyhow::{Context, bail};
-use portcullis_core::grant::granted_scopes;
 use portcullis_core::time::rfc3339;
-use portcullis_core::{ClientStatus, GrantType, Label, ScopeSet};
 use portcullis_server::keyring::Keyring;
 use portcullis_server::service::clients;
 use portcullis_server::service::denylist::Denylist;
+use portcullis_server::service::mint::{self, MintError};
 use portcullis_server::service::revocation::Revoker;
-use portcullis_server::service::tokens::{Grant, TokenService};
+use portcullis_server::service::tokens::TokenService;
 use portcullis_server::views::FamilyView;
 use portcullis_store::Actor;
 use std::sync::Arc;
@@ -49,6 +48,7 @@ pub async fn token_service(ctx: &Ctx) -> anyhow::Result<TokenService> {
         refresh_ttl: ctx.settings.refresh_token_ttl,
         clock: ctx.clock.clone(),
         denylist: Arc::new(Denylist::default()),
+        verified: Default::default(),
         master: ctx.master.clone(),
     })
 }
@@ -76,31 +76,21 @@ pub async fn run(global: &GlobalArgs, cmd: TokenCommand) -> anyhow::Result<()> {
             let ctx = open(global, &server).await?;
             announce(&ctx);
             let client = clients::get(&ctx.store, &client).await?;
-            if client.status != ClientStatus::Active {
-                bail!("client {} is disabled", client.id);
-            }
-            let requested = if scopes.is_empty() {
-                None
-            } else {
-                Some(ScopeSet::parse(&scopes.join(" "))?)
-            };
-            let scopes = granted_scopes(requested.as_ref(), &client.scopes)
-                .map_err(|e| anyhow::anyhow!("{}", e.description))?;
-            let label = label
-                .map(|l| Label::parse(&l))
-                .transpose()
-                .context("--label")?;
+            let requested = (!scopes.is_empty()).then(|| scopes.join(" "));
             let service = token_service(&ctx).await?;
-            let issued = service
-                .issue(Grant {
-                    client: &client,
-                    scopes,
-                    label,
-                    subject: client.id.to_string(),
-                    grant_type: GrantType::ClientCredentials,
-                    actor: Actor::cli_admin(),
-                })
-                .await?;
+            let issued = mint::mint(
+                &service,
+                &client,
+                label.as_deref(),
+                requested.as_deref(),
+                Actor::cli_admin(),
+            )
+            .await
+            .map_err(|e| match e {
+                MintError::Label(m) => anyhow::anyhow!("--label: {m}"),
+                MintError::Disabled => anyhow::anyhow!("client {} is disabled", client.id),
+                other => anyhow::anyhow!("{other}"),
+            })?;
             if json.json {
                 let mut v = serde_json::to_value(&issued.response)?;
                 if let Some(o) = v.as_object_mut() {

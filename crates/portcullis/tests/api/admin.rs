@@ -7,9 +7,9 @@ use reqwest::Response;
 use reqwest::header::{COOKIE, HeaderMap, SET_COOKIE};
 
 /// A browser-like client that keeps cookies by hand (reqwest's jar is not enabled).
-struct Browser<'a> {
+pub(crate) struct Browser<'a> {
     s: &'a TestServer,
-    cookies: Vec<(String, String)>,
+    pub(crate) cookies: Vec<(String, String)>,
 }
 
 fn field(html: &str, name: &str) -> Option<String> {
@@ -20,13 +20,13 @@ fn field(html: &str, name: &str) -> Option<String> {
 }
 
 impl<'a> Browser<'a> {
-    fn new(s: &'a TestServer) -> Self {
+    pub(crate) fn new(s: &'a TestServer) -> Self {
         Self {
             s,
             cookies: Vec::new(),
         }
     }
-    fn cookie_header(&self) -> String {
+    pub(crate) fn cookie_header(&self) -> String {
         self.cookies
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
@@ -66,7 +66,7 @@ impl<'a> Browser<'a> {
         self.keep(r.headers());
         r
     }
-    async fn login(&mut self, user: &str, password: &str) -> Response {
+    pub(crate) async fn login(&mut self, user: &str, password: &str) -> Response {
         let page = self.get("/admin/login").await.text().await.unwrap();
         let csrf = field(&page, "csrf").unwrap();
         self.post(
@@ -77,7 +77,7 @@ impl<'a> Browser<'a> {
         .await
     }
     /// GET a page and return (html, csrf token).
-    async fn page(&mut self, path: &str) -> (String, String) {
+    pub(crate) async fn page(&mut self, path: &str) -> (String, String) {
         let r = self.get(path).await;
         assert_eq!(r.status(), 200, "{path}");
         let html = r.text().await.unwrap();
@@ -86,7 +86,7 @@ impl<'a> Browser<'a> {
     }
 }
 
-fn first_admin_password(s: &TestServer) -> String {
+pub(crate) fn first_admin_password(s: &TestServer) -> String {
     s.banner
         .iter()
         .find_map(|l| l.split("with password: ").nth(1))

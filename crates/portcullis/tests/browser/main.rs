@@ -58,6 +58,12 @@ impl Drop for Driver {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // Chromium outlives its driver when a test fails before closing the session:
+        // end the processes that use this test's own profile directory.
+        let _ = Command::new("pkill")
+            .arg("-f")
+            .arg(self._profile.path())
+            .status();
     }
 }
 
@@ -136,13 +142,20 @@ async fn screenshot(c: &Client, name: &str) {
 }
 
 async fn fill(c: &Client, css: &str, text: &str) {
-    let el = c.find(Locator::Css(css)).await.unwrap();
+    let el = c
+        .wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap();
     el.clear().await.unwrap();
     el.send_keys(text).await.unwrap();
 }
 
 async fn click(c: &Client, css: &str) {
-    c.find(Locator::Css(css))
+    c.wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Css(css))
         .await
         .unwrap()
         .click()
@@ -151,7 +164,9 @@ async fn click(c: &Client, css: &str) {
 }
 
 async fn text(c: &Client, css: &str) -> String {
-    c.find(Locator::Css(css))
+    c.wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Css(css))
         .await
         .unwrap()
         .text()
@@ -196,6 +211,8 @@ async fn an_admin_onboards_a_care_group_mints_a_site_token_and_cuts_it_off() {
     fill(&c, "input[name=username]", "admin").await;
     fill(&c, "input[name=password]", &password).await;
     click(&c, "form[action='/admin/login'] button[type=submit]").await;
+    // Wait for the next page (a click does not wait for the navigation it starts).
+    text(&c, "ul.stats").await;
     assert_eq!(text(&c, "h1").await, "Dashboard");
 
     // Create a client and read its secret, once.
@@ -274,6 +291,7 @@ async fn an_admin_onboards_a_care_group_mints_a_site_token_and_cuts_it_off() {
 
     // Sign out.
     click(&c, "form.logout button").await;
+    text(&c, "input[name=password]").await;
     assert!(
         c.current_url()
             .await

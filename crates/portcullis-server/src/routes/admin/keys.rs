@@ -3,7 +3,7 @@
 use super::form::AdminForm;
 use super::page::{Chrome, internal, ok, when};
 use crate::extract::admin_session::AdminSession;
-use crate::keyring::create_signing_key;
+use crate::service::keys;
 use crate::state::AppState;
 use askama::Template;
 use axum::extract::State;
@@ -82,15 +82,15 @@ pub async fn rotate(
         Err(e) => return page(&state, &session, e).await,
     };
     let now = state.tokens.clock.now();
-    let longest = match state.store.list_clients().await {
-        Ok(cs) => cs
-            .iter()
-            .filter_map(|c| c.access_token_ttl)
-            .map(|t| t.secs_i64())
-            .fold(state.tokens.access_ttl.secs_i64(), i64::max),
-        Err(e) => return internal(e),
-    };
-    let kid = match create_signing_key(&state.store, &state.master, alg, now, longest).await {
+    let kid = match keys::rotate(
+        &state.store,
+        &state.master,
+        alg,
+        now,
+        state.tokens.access_ttl,
+    )
+    .await
+    {
         Ok(k) => k,
         Err(e) => return internal(e),
     };

@@ -3,14 +3,13 @@
 use super::form::AdminForm;
 use super::page::{Chrome, internal, render};
 use crate::extract::admin_session::AdminSession;
+use crate::service::scopes::{self, ScopeOpError};
 use crate::state::AppState;
 use crate::views::ScopeView;
 use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use portcullis_core::ScopeName;
-use portcullis_store::{ScopeRecord, StoreError};
 
 #[derive(Template)]
 #[template(path = "admin/scopes.html")]
@@ -79,27 +78,19 @@ pub async fn create(
     }
     let name = form.text("name");
     let description = form.text("description");
-    let bad = |why: String| (why, StatusCode::UNPROCESSABLE_ENTITY);
-    let result = match ScopeName::parse(&name) {
-        Err(e) => Err(bad(e.to_string())),
-        Ok(_) if description.chars().count() > 500 || description.chars().any(char::is_control) => {
-            Err(bad(
-                "the description must be at most 500 printable characters".into(),
-            ))
+    let result = match scopes::create(
+        &state.store,
+        state.tokens.clock.as_ref(),
+        &name,
+        &description,
+    )
+    .await
+    {
+        Ok(rec) => Ok(rec.name),
+        Err(ScopeOpError::Field(_, m) | ScopeOpError::Conflict(m)) => {
+            Err((m, StatusCode::UNPROCESSABLE_ENTITY))
         }
-        Ok(n) => match state
-            .store
-            .create_scope(&ScopeRecord {
-                name: n.to_string(),
-                description: description.clone(),
-                created_at: state.tokens.clock.now(),
-            })
-            .await
-        {
-            Ok(()) => Ok(n),
-            Err(StoreError::Conflict(m)) => Err(bad(m)),
-            Err(e) => return internal(e),
-        },
+        Err(ScopeOpError::Internal(e)) => return internal(e),
     };
     match result {
         Ok(n) => {

@@ -6,14 +6,12 @@ use super::form::AdminForm;
 use super::page::{Chrome, internal, not_found, ok};
 use crate::extract::admin_session::AdminSession;
 use crate::service::clients::{self, ClientOpError};
-use crate::service::tokens::Grant;
+use crate::service::mint::{self, MintError};
 use crate::state::AppState;
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use portcullis_core::grant::granted_scopes;
-use portcullis_core::{ClientStatus, GrantType, Label, ScopeSet};
 use portcullis_store::Actor;
 
 #[derive(Template)]
@@ -71,55 +69,41 @@ pub async fn mint(
         Err(e) => return internal(e),
     };
     let label_text = form.text("label");
-    let label = match Label::parse(&label_text) {
-        Ok(l) => l,
-        Err(e) => {
+    let wanted = form.all("scope");
+    let requested = wanted.join(" ");
+    let issued = match mint::mint(
+        &state.tokens,
+        &client,
+        Some(&label_text),
+        Some(&requested),
+        admin(&session),
+    )
+    .await
+    {
+        Ok(i) => i,
+        Err(MintError::Internal(e)) => return internal(e),
+        Err(MintError::Label(e)) => {
             return mint_failed(&state, &session, &id, label_text, format!("Label: {e}.")).await;
         }
-    };
-    if client.status != ClientStatus::Active {
-        return mint_failed(
-            &state,
-            &session,
-            &id,
-            label_text,
-            "The client is disabled.".into(),
-        )
-        .await;
-    }
-    let wanted = form.all("scope");
-    let requested = match ScopeSet::parse(&wanted.join(" ")) {
-        Ok(s) => s,
-        Err(_) => {
+        Err(MintError::Disabled) => {
             return mint_failed(
                 &state,
                 &session,
                 &id,
                 label_text,
-                "Choose at least one scope.".into(),
+                "The client is disabled.".into(),
             )
             .await;
         }
+        Err(MintError::Scopes(_)) if wanted.is_empty() => {
+            let why = "Choose at least one scope.".to_owned();
+            return mint_failed(&state, &session, &id, label_text, why).await;
+        }
+        Err(MintError::Scopes(e)) => {
+            return mint_failed(&state, &session, &id, label_text, e).await;
+        }
     };
-    let scopes = match granted_scopes(Some(&requested), &client.scopes) {
-        Ok(s) => s,
-        Err(e) => return mint_failed(&state, &session, &id, label_text, e.description).await,
-    };
-    let issued = match state
-        .tokens
-        .issue(Grant {
-            client: &client,
-            scopes,
-            label: Some(label.clone()),
-            subject: client.id.to_string(),
-            grant_type: GrantType::ClientCredentials,
-            actor: admin(&session),
-        })
-        .await
-    {
-        Ok(i) => i,
-        Err(e) => return internal(e),
-    };
+    let label = label_text;
     let c = Chrome::new(&session, "clients");
     ok(&Minted {
         user: c.user,
@@ -127,7 +111,7 @@ pub async fn mint(
         nav: c.nav,
         flash: c.flash,
         client_id: client.id.to_string(),
-        label: label.to_string(),
+        label,
         family: issued.family_id,
         scope: issued.response.scope,
         expires_in: issued.response.expires_in,

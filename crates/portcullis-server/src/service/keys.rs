@@ -1,0 +1,26 @@
+//! Rotating the signing key (admin pages, admin API, `portcullis keys rotate`).
+
+use crate::keyring::{KeyringError, create_signing_key};
+use portcullis_core::Ttl;
+use portcullis_crypto::{Algorithm, MasterKey};
+use portcullis_store::DynStore;
+
+/// Makes a new `alg` key current. The previous key verifies until the
+/// longest-lived access token it may have signed expires (the longest of
+/// `default_access_ttl` and every client's own lifetime). Returns the new `kid`.
+pub async fn rotate(
+    store: &DynStore,
+    master: &MasterKey,
+    alg: Algorithm,
+    now: i64,
+    default_access_ttl: Ttl,
+) -> Result<String, KeyringError> {
+    let longest = store
+        .list_clients()
+        .await?
+        .iter()
+        .filter_map(|c| c.access_token_ttl)
+        .map(|t| t.secs_i64())
+        .fold(default_access_ttl.secs_i64(), i64::max);
+    create_signing_key(store, master, alg, now, longest).await
+}

@@ -1,0 +1,44 @@
+//! Registering scopes (admin pages, admin API, `portcullis scope create`).
+
+use portcullis_core::{Clock, ScopeName};
+use portcullis_store::{DynStore, ScopeRecord, StoreError};
+
+/// Why a scope was not created.
+#[derive(Debug, thiserror::Error)]
+pub enum ScopeOpError {
+    /// Bad input in a named field (`name`, `description`).
+    #[error("{0}: {1}")]
+    Field(&'static str, String),
+    /// A scope of that name exists.
+    #[error("{0}")]
+    Conflict(String),
+    /// Storage failed.
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// Checks and stores a new scope.
+pub async fn create(
+    store: &DynStore,
+    clock: &dyn Clock,
+    name: &str,
+    description: &str,
+) -> Result<ScopeRecord, ScopeOpError> {
+    let name = ScopeName::parse(name).map_err(|e| ScopeOpError::Field("name", e.to_string()))?;
+    if description.chars().count() > 500 || description.chars().any(char::is_control) {
+        return Err(ScopeOpError::Field(
+            "description",
+            "the description must be at most 500 printable characters".into(),
+        ));
+    }
+    let rec = ScopeRecord {
+        name: name.to_string(),
+        description: description.to_owned(),
+        created_at: clock.now(),
+    };
+    match store.create_scope(&rec).await {
+        Ok(()) => Ok(rec),
+        Err(StoreError::Conflict(m)) => Err(ScopeOpError::Conflict(m)),
+        Err(e) => Err(ScopeOpError::Internal(e.to_string())),
+    }
+}
