@@ -1,1 +1,172 @@
-fn main() {}
+//! `portcullis-bench`: a load generator for Portcullis.
+//!
+//! Each scenario is a subcommand (`token` today; `refresh`, `introspect`,
+//! `whoami` and `upload` are meant to follow). Unless `--url` names a running
+//! server, the bench starts the real server in a child process: it re-executes
+//! itself with the hidden first argument [`server::REEXEC_ARG`], which hands the
+//! rest of the command line to [`portcullis::main_with_args`].
+
+mod load;
+mod procfs;
+mod report;
+mod scenarios;
+mod server;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::ffi::{OsStr, OsString};
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Load generator for Portcullis.
+#[derive(Debug, Parser)]
+#[command(name = "portcullis-bench", about)]
+struct Cli {
+    /// The scenario to run.
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+/// The scenarios.
+#[derive(Debug, Subcommand)]
+enum Scenario {
+    /// `POST /oauth/token` with the client credentials grant and a varying label.
+    Token(TokenArgs),
+}
+
+/// Options of the `token` scenario.
+#[derive(Debug, Args)]
+struct TokenArgs {
+    /// Options every scenario shares.
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+/// Signing algorithms a bench server can be started with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "verbatim")]
+pub enum Alg {
+    /// RSA 2048 with SHA-256.
+    RS256,
+    /// ECDSA P-256 with SHA-256.
+    ES256,
+    /// Ed25519.
+    EdDSA,
+}
+
+impl Alg {
+    /// Every algorithm, in the order `--all-algs` runs them.
+    pub const ALL: [Self; 3] = [Self::RS256, Self::ES256, Self::EdDSA];
+
+    /// The name the server's `--signing-alg` expects.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RS256 => "RS256",
+            Self::ES256 => "ES256",
+            Self::EdDSA => "EdDSA",
+        }
+    }
+}
+
+/// Options shared by every scenario.
+#[derive(Debug, Clone, Args)]
+pub struct CommonArgs {
+    /// Signing algorithm of the server the bench starts.
+    #[arg(
+        long,
+        value_enum,
+        ignore_case = true,
+        default_value = "RS256",
+        conflicts_with = "url"
+    )]
+    pub signing_alg: Alg,
+    /// Run the scenario for RS256, ES256 and EdDSA in turn, each on a fresh server.
+    #[arg(long, conflicts_with_all = ["signing_alg", "url"])]
+    pub all_algs: bool,
+    /// How long to measure at each concurrency level.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+    /// Warm-up before each concurrency level (not measured).
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    pub warmup: Duration,
+    /// Concurrency levels, comma separated: one worker and one connection each.
+    #[arg(long, value_delimiter = ',', default_value = "16,64")]
+    pub concurrency: Vec<usize>,
+    /// Use this running server (http://HOST:PORT) instead of starting one.
+    #[arg(long, requires_all = ["client_id", "client_secret"])]
+    pub url: Option<String>,
+    /// Client id to use with `--url`.
+    #[arg(long, requires = "url")]
+    pub client_id: Option<String>,
+    /// Client secret to use with `--url`.
+    #[arg(long, requires = "url")]
+    pub client_secret: Option<String>,
+}
+
+impl CommonArgs {
+    /// Rejects option values clap cannot check on its own.
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.concurrency.is_empty() || self.concurrency.contains(&0) {
+            bail!("--concurrency needs one or more levels, each at least 1");
+        }
+        if self.duration.is_zero() {
+            bail!("--duration must be more than zero");
+        }
+        Ok(())
+    }
+
+    /// The algorithms to run the scenario with.
+    pub fn algs(&self) -> Vec<Alg> {
+        if self.all_algs {
+            Alg::ALL.to_vec()
+        } else {
+            vec![self.signing_alg]
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    // The child server: `<bench> __portcullis serve …` runs `portcullis serve …`.
+    // This must come before the bench builds its own runtime.
+    if std::env::args_os().nth(1).as_deref() == Some(OsStr::new(server::REEXEC_ARG)) {
+        let args = std::iter::once(OsString::from("portcullis")).chain(std::env::args_os().skip(2));
+        return portcullis::main_with_args(args);
+    }
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Runs the chosen scenario; Ctrl-C stops it (and, through the drop guard, the server).
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let work = async {
+        match cli.scenario {
+            Scenario::Token(args) => {
+                args.common.validate()?;
+                scenarios::run(scenarios::Kind::Token, &args.common).await
+            }
+        }
+    };
+    tokio::select! {
+        result = work => result,
+        signal = tokio::signal::ctrl_c() => {
+            signal.context("listening for Ctrl-C")?;
+            bail!("interrupted")
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! What `/proc` says about a process (memory in `status`, CPU time in `stat`) and
+//! about the whole machine (busy CPU time in `/proc/stat`). Linux only; callers
+//! treat failures as "not available".
+
+use anyhow::Context;
+use std::time::Duration;
+
+/// Clock ticks per second of `/proc/<pid>/stat` times (`USER_HZ`, 100 on every
+/// mainstream Linux ABI).
+const USER_HZ: u64 = 100;
+
+/// A `kB` line of `/proc/<pid>/status`, e.g. `VmRSS:   10240 kB`, in KiB.
+pub fn status_kib(pid: u32, key: &str) -> anyhow::Result<u64> {
+    let path = format!("/proc/{pid}/status");
+    let status = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+        .and_then(|v| v.trim().strip_suffix("kB"))
+        .and_then(|v| v.trim().parse().ok())
+        .with_context(|| format!("no {key} in {path}"))
+}
+
+/// User plus system CPU time of all of a process's threads so far (not its children).
+pub fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
+    let path = format!("/proc/{pid}/stat");
+    let stat = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    // The command name may hold spaces: fields are counted after its closing parenthesis,
+    // where field 3 (state) comes first, so utime (14) and stime (15) are at 11 and 12.
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .with_context(|| format!("unexpected {path}"))?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| -> anyhow::Result<u64> {
+        fields
+            .get(i)
+            .and_then(|v| v.parse().ok())
+            .with_context(|| format!("unexpected {path}"))
+    };
+    let total = ticks(11)? + ticks(12)?;
+    Ok(Duration::from_millis(total * 1000 / USER_HZ))
+}
+
+/// Busy CPU time of the whole machine so far, all cores together: user, nice,
+/// system, irq, softirq and steal from the `cpu` line of `/proc/stat`.
+pub fn machine_busy() -> anyhow::Result<Duration> {
+    let stat = std::fs::read_to_string("/proc/stat").context("reading /proc/stat")?;
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("cpu "))
+        .context("no cpu line in /proc/stat")?
+        .split_whitespace()
+        .map(|v| v.parse().context("unexpected /proc/stat"))
+        .collect::<anyhow::Result<_>>()?;
+    // user nice system idle iowait irq softirq steal (guest time is inside user).
+    let busy: u64 = [0, 1, 2, 5, 6, 7]
+        .iter()
+        .map(|&i| fields.get(i).copied().unwrap_or(0))
+        .sum();
+    Ok(Duration::from_millis(busy * 1000 / USER_HZ))
+}

@@ -1,0 +1,198 @@
+//! The printed report: one line per concurrency level as it finishes, and a
+//! summary table when several algorithms were run.
+
+use crate::load::LevelResult;
+
+/// What the bench learnt about a server it started.
+#[derive(Debug, Clone, Default)]
+pub struct ServerFacts {
+    /// Spawn to ready on the empty database, in ms.
+    pub first_ready_ms: f64,
+    /// Spawn to ready on the existing database, in ms.
+    pub ready_ms: f64,
+    /// Resident memory right after the ready start, in KiB.
+    pub idle_rss_kib: Option<u64>,
+    /// Peak resident memory at the end, in KiB.
+    pub peak_rss_kib: Option<u64>,
+}
+
+/// One scenario run against one server.
+#[derive(Debug, Clone)]
+pub struct Run {
+    /// The signing algorithm, when the bench started the server.
+    pub alg: String,
+    /// Facts about the server, when the bench started it.
+    pub server: Option<ServerFacts>,
+    /// One result per concurrency level.
+    pub levels: Vec<LevelResult>,
+}
+
+/// `12345.6` → `12,346`.
+pub fn thousands(n: f64) -> String {
+    let digits = format!("{:.0}", n.max(0.0));
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Milliseconds with the precision that matters: `0.42`, `2.6`, `20`.
+pub fn ms(v: f64) -> String {
+    if v < 1.0 {
+        format!("{v:.2}")
+    } else if v < 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.0}")
+    }
+}
+
+/// KiB as MiB with one decimal.
+pub fn mib(kib: u64) -> String {
+    format!("{:.1} MiB", kib as f64 / 1024.0)
+}
+
+/// `Option` of a value, or `n/a`.
+fn or_na(v: Option<String>) -> String {
+    v.unwrap_or_else(|| "n/a".to_owned())
+}
+
+/// The header of a run.
+pub fn header(scenario: &str, alg: &str, url: Option<&str>) {
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    match url {
+        None => println!(
+            "scenario {scenario}  alg {alg}  (server and load generator share this machine's {cores} cores)"
+        ),
+        Some(url) => println!(
+            "scenario {scenario}  server {url}  (load generator on this machine's {cores} cores)"
+        ),
+    }
+}
+
+/// The line describing a started server.
+pub fn server_ready(facts: &ServerFacts) {
+    println!(
+        "server ready in {} ms (existing database; {} ms on first start with key creation and argon2), idle RSS {}",
+        ms(facts.ready_ms),
+        ms(facts.first_ready_ms),
+        or_na(facts.idle_rss_kib.map(mib)),
+    );
+}
+
+/// The line of one concurrency level.
+pub fn level(r: &LevelResult) {
+    let q = |p| or_na(r.quantile_ms(p).map(|v| format!("{} ms", ms(v))));
+    println!(
+        "concurrency {}: {} req/s  p50 {}  p99 {}  max {}  errors {}",
+        r.concurrency,
+        thousands(r.rps()),
+        q(0.50),
+        q(0.99),
+        q(1.0),
+        r.errors,
+    );
+    if let Some(e) = &r.first_error {
+        println!("  first error: {e}");
+    }
+    let mut cpu = Vec::new();
+    if let Some(c) = r.server_cpu {
+        let per_request = r
+            .server_cpu_ms_per_request()
+            .map(|v| format!(", {} ms per request", ms(v)))
+            .unwrap_or_default();
+        cpu.push(format!("server {:.2} cores{per_request}", r.cores(c)));
+    }
+    if let Some(c) = r.bench_cpu {
+        cpu.push(format!("load generator {:.2} cores", r.cores(c)));
+    }
+    if let Some(c) = r.other_cpu() {
+        let who = if r.server_cpu.is_some() {
+            "other processes"
+        } else {
+            "everything else (server included)"
+        };
+        cpu.push(format!("{who} {:.2} cores", r.cores(c)));
+    }
+    if !cpu.is_empty() {
+        println!("  CPU: {}", cpu.join(", "));
+    }
+}
+
+/// The closing line of a run on a started server.
+pub fn server_peak(facts: &ServerFacts) {
+    println!("server peak RSS {}", or_na(facts.peak_rss_kib.map(mib)));
+}
+
+/// A table of every run, one row per algorithm and concurrency level.
+pub fn summary(scenario: &str, runs: &[Run]) {
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    println!();
+    println!(
+        "summary: scenario {scenario} (server and load generator share {cores} cores; CPU in cores busy)"
+    );
+    let head = [
+        "alg",
+        "ready",
+        "idle RSS",
+        "peak RSS",
+        "conc",
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "errors",
+        "server CPU",
+        "other CPU",
+    ];
+    let mut rows: Vec<[String; 12]> = Vec::new();
+    for run in runs {
+        let s = run.server.clone().unwrap_or_default();
+        for l in &run.levels {
+            let q = |p| or_na(l.quantile_ms(p).map(ms));
+            rows.push([
+                run.alg.clone(),
+                format!("{} ms", ms(s.ready_ms)),
+                or_na(s.idle_rss_kib.map(mib)),
+                or_na(s.peak_rss_kib.map(mib)),
+                l.concurrency.to_string(),
+                thousands(l.rps()),
+                q(0.50),
+                q(0.99),
+                q(1.0),
+                l.errors.to_string(),
+                or_na(l.server_cpu.map(|c| format!("{:.2}", l.cores(c)))),
+                or_na(l.other_cpu().map(|c| format!("{:.2}", l.cores(c)))),
+            ]);
+        }
+    }
+    let mut widths = head.map(str::len);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.len());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let parts: Vec<String> = cells
+            .iter()
+            .zip(widths)
+            .enumerate()
+            .map(|(i, (c, w))| {
+                if i == 0 {
+                    format!("{c:<w$}")
+                } else {
+                    format!("{c:>w$}")
+                }
+            })
+            .collect();
+        println!("{}", parts.join("  "));
+    };
+    line(head.to_vec());
+    for row in &rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+}

@@ -1,0 +1,74 @@
+//! `token`: `POST /oauth/token` with `grant_type=client_credentials`, HTTP Basic
+//! client authentication and a label cycling through [`LABELS`] data access
+//! points (`bench-001` … `bench-100`). Every request signs an access token and
+//! stores a new refresh token family, so it exercises signing and a database write.
+
+use crate::load::{self, Exchange, LevelResult, Plan, Target};
+use crate::server::Credentials;
+use anyhow::Context;
+use base64::Engine;
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use hyper::{Method, Request, StatusCode};
+use std::sync::Arc;
+
+/// How many distinct labels the requests cycle through.
+pub const LABELS: usize = 100;
+
+/// One worker's token requests.
+struct TokenExchange {
+    authorization: HeaderValue,
+    bodies: Arc<[Bytes]>,
+    next: usize,
+}
+
+impl Exchange for TokenExchange {
+    fn request(&mut self, target: &Target) -> anyhow::Result<Request<Full<Bytes>>> {
+        let body = self
+            .bodies
+            .get(self.next % self.bodies.len())
+            .cloned()
+            .context("no request bodies")?;
+        self.next = self.next.wrapping_add(1);
+        target
+            .request(Method::POST, "/oauth/token")
+            .header(AUTHORIZATION, self.authorization.clone())
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Full::new(body))
+            .context("building the token request")
+    }
+
+    fn check(&mut self, status: StatusCode, _body: &Bytes) -> bool {
+        status == StatusCode::OK
+    }
+}
+
+/// `Basic base64(id:secret)`; ids and secrets are URL-safe, so no form-encoding first.
+fn basic_auth(creds: &Credentials) -> anyhow::Result<HeaderValue> {
+    let pair = format!("{}:{}", creds.client_id, creds.client_secret);
+    let value = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(pair)
+    );
+    HeaderValue::from_str(&value).context("client credentials make no valid header")
+}
+
+/// Runs one concurrency level of the token scenario.
+pub async fn run(
+    target: &Arc<Target>,
+    creds: &Credentials,
+    plan: Plan,
+) -> anyhow::Result<LevelResult> {
+    let authorization = basic_auth(creds)?;
+    let bodies: Arc<[Bytes]> = (1..=LABELS)
+        .map(|n| Bytes::from(format!("grant_type=client_credentials&label=bench-{n:03}")))
+        .collect();
+    load::run(target, plan, |worker| TokenExchange {
+        authorization: authorization.clone(),
+        bodies: Arc::clone(&bodies),
+        // Spread the workers over the labels.
+        next: worker.wrapping_mul(37),
+    })
+    .await
+}
