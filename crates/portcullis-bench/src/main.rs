@@ -32,6 +32,14 @@ struct Cli {
 enum Scenario {
     /// `POST /oauth/token` with the client credentials grant and a varying label.
     Token(TokenArgs),
+    /// `GET /api/v1/whoami` with one valid bearer token.
+    Whoami(TokenArgs),
+    /// `POST /oauth/introspect` of one valid access token, by its own client.
+    Introspect(TokenArgs),
+    /// `POST /api/v1/data`, batches of 100 records, durable before each answer.
+    Upload(TokenArgs),
+    /// `POST /oauth/token` with the refresh token grant, each worker rotating its own token.
+    Refresh(TokenArgs),
 }
 
 /// Options of the `token` scenario.
@@ -159,6 +167,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Scenario::Token(args) => {
                 args.common.validate()?;
                 scenarios::run(scenarios::Kind::Token, &args.common).await
+            }
+            Scenario::Whoami(args) => {
+                args.common.validate()?;
+                scenarios::run(scenarios::Kind::Whoami, &args.common).await
+            }
+            Scenario::Introspect(args) => {
+                args.common.validate()?;
+                scenarios::run(scenarios::Kind::Introspect, &args.common).await
+            }
+            Scenario::Upload(args) => {
+                args.common.validate()?;
+                scenarios::run(scenarios::Kind::Upload, &args.common).await
+            }
+            Scenario::Refresh(args) => {
+                args.common.validate()?;
+                scenarios::run(scenarios::Kind::Refresh, &args.common).await
             }
         }
     };

@@ -5,6 +5,7 @@
 //! and an arm in [`run_level`].
 
 pub mod token;
+pub mod verify;
 
 use crate::CommonArgs;
 use crate::load::{LevelResult, Plan, Target};
@@ -18,6 +19,14 @@ use std::sync::Arc;
 pub enum Kind {
     /// `POST /oauth/token`, client credentials grant.
     Token,
+    /// `GET /api/v1/whoami` with one valid token.
+    Whoami,
+    /// `POST /oauth/introspect` of one valid token.
+    Introspect,
+    /// `POST /api/v1/data`, 100 records a batch.
+    Upload,
+    /// `POST /oauth/token`, refresh token grant with rotation.
+    Refresh,
 }
 
 impl Kind {
@@ -25,6 +34,10 @@ impl Kind {
     fn name(self) -> &'static str {
         match self {
             Self::Token => "token",
+            Self::Whoami => "whoami",
+            Self::Introspect => "introspect",
+            Self::Upload => "upload",
+            Self::Refresh => "refresh",
         }
     }
 }
@@ -125,5 +138,9 @@ async fn run_level(
 ) -> anyhow::Result<LevelResult> {
     match kind {
         Kind::Token => token::run(target, creds, plan).await,
+        Kind::Whoami => verify::run(verify::Path::Whoami, target, creds, plan).await,
+        Kind::Introspect => verify::run(verify::Path::Introspect, target, creds, plan).await,
+        Kind::Upload => verify::run(verify::Path::Upload, target, creds, plan).await,
+        Kind::Refresh => verify::run(verify::Path::Refresh, target, creds, plan).await,
     }
 }
