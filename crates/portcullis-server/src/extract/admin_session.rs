@@ -23,6 +23,17 @@ pub struct AdminSession {
     pub id_hash: [u8; 32],
 }
 
+impl AdminSession {
+    /// This admin as the actor of audit events.
+    pub fn actor(&self) -> portcullis_store::Actor {
+        portcullis_store::Actor {
+            kind: "admin",
+            id: Some(self.user.clone()),
+            source: None,
+        }
+    }
+}
+
 /// A cookie's value from the `Cookie` headers.
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers

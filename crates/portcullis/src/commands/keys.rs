@@ -44,6 +44,7 @@ pub async fn run(global: &GlobalArgs, cmd: KeysCommand) -> anyhow::Result<()> {
                 ctx.settings.signing_alg,
                 ctx.clock.now(),
                 ctx.settings.access_token_ttl,
+                &portcullis_store::Actor::cli_admin(),
             )
             .await?;
             if json.json {

@@ -264,6 +264,11 @@ async fn keys_rotate_makes_a_new_key_current_and_old_tokens_keep_verifying() {
             .status(),
         200
     );
+    let audit = s
+        .cli_json(&["audit", "list", "--kind", "key.rotate", "--json"])
+        .unwrap();
+    assert_eq!(audit[0]["target"], new_kid.as_str());
+    assert_eq!(audit[0]["actor"]["kind"], "admin");
 }
 
 #[tokio::test]

@@ -12,7 +12,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use portcullis_core::{Client, ClientStatus, GrantType, Ttl};
-use portcullis_store::{Actor, ScopeRecord};
+use portcullis_store::ScopeRecord;
 use serde::Deserialize;
 
 /// A checkbox.
@@ -502,14 +502,6 @@ pub async fn show(
     .await
 }
 
-fn admin(session: &AdminSession) -> Actor {
-    Actor {
-        kind: "admin",
-        id: Some(session.user.clone()),
-        source: None,
-    }
-}
-
 /// POST `/admin/clients/{id}/edit`.
 pub async fn edit(
     State(state): State<AppState>,
@@ -587,7 +579,7 @@ pub async fn set_status(
         Some("disabled") => ClientStatus::Disabled,
         _ => return (StatusCode::BAD_REQUEST, "unknown status").into_response(),
     };
-    match clients::set_status(&state.tokens.revoker(), &id, status, &admin(&session)).await {
+    match clients::set_status(&state.tokens.revoker(), &id, status, &session.actor()).await {
         Ok(c) => {
             state.clients.forget(&c.id);
             let extras = ClientPageExtras {
@@ -714,7 +706,7 @@ pub async fn delete(
     if let Err(r) = form.check_csrf(&session) {
         return r;
     }
-    match clients::delete(&state.tokens.revoker(), &id, &admin(&session)).await {
+    match clients::delete(&state.tokens.revoker(), &id, &session.actor()).await {
         Ok(()) => {
             if let Ok(cid) = portcullis_core::ClientId::parse(&id) {
                 state.clients.forget(&cid);

@@ -88,6 +88,7 @@ pub async fn rotate(
         alg,
         now,
         state.tokens.access_ttl,
+        &session.actor(),
     )
     .await
     {

@@ -12,7 +12,6 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use portcullis_store::Actor;
 
 #[derive(Template)]
 #[template(path = "admin/minted.html")]
@@ -28,14 +27,6 @@ struct Minted {
     expires_in: u64,
     access_token: String,
     refresh_token: String,
-}
-
-fn admin(session: &AdminSession) -> Actor {
-    Actor {
-        kind: "admin",
-        id: Some(session.user.clone()),
-        source: None,
-    }
 }
 
 async fn mint_failed(
@@ -76,7 +67,7 @@ pub async fn mint(
         &client,
         Some(&label_text),
         Some(&requested),
-        admin(&session),
+        session.actor(),
     )
     .await
     {
@@ -136,7 +127,7 @@ pub async fn revoke(
         Err(e) => return internal(e),
     };
     let revoker = state.tokens.revoker();
-    let actor = admin(&session);
+    let actor = session.actor();
     let result = match (form.get("family"), form.get("label")) {
         (Some(fam), _) => revoker
             .family(fam, Some(&client.id), &actor, "admin")

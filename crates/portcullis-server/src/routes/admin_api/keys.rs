@@ -42,7 +42,7 @@ pub async fn list(
     responses((status = 201, body = RotatedKeyView), (status = 400, body = ErrorView)))]
 pub async fn rotate(
     State(state): State<AppState>,
-    _caller: AdminCaller,
+    caller: AdminCaller,
     ApiJson(body): ApiJson<RotateKeyBody>,
 ) -> Result<(StatusCode, Json<RotatedKeyView>), ApiError> {
     let alg: Algorithm = match body.alg {
@@ -58,6 +58,7 @@ pub async fn rotate(
         alg,
         now,
         state.tokens.access_ttl,
+        &caller.actor,
     )
     .await
     .map_err(ApiError::internal)?;
