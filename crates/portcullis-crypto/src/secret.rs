@@ -61,6 +61,26 @@ impl PlainToken {
         b64::encode_into(b, &mut s);
         Ok(Self(s))
     }
+    /// A new secret of `kind` that names its stored row: `prefix` + `selector` +
+    /// `.` + 256 random bits. The selector (an [`crate::ordered_id`] body) finds
+    /// the row; the whole token's HMAC, compared in constant time, proves it. Rows
+    /// keyed by time-ordered selectors are appended, not scattered.
+    pub fn generate_with_selector(kind: TokenKind, selector: &str) -> Result<Self, CryptoError> {
+        let b: [u8; 32] = random_bytes()?;
+        let mut s = String::with_capacity(kind.prefix().len() + selector.len() + 44);
+        s.push_str(kind.prefix());
+        s.push_str(selector);
+        s.push('.');
+        b64::encode_into(b, &mut s);
+        Ok(Self(s))
+    }
+    /// The selector of a presented token of `kind` made by
+    /// [`Self::generate_with_selector`]; `None` for any other shape.
+    pub fn selector(kind: TokenKind, presented: &str) -> Option<&str> {
+        let rest = presented.strip_prefix(kind.prefix())?;
+        let (selector, secret) = rest.split_once('.')?;
+        (crate::is_ordered_id(selector) && secret.len() == 43).then_some(selector)
+    }
     /// Wraps a presented secret.
     pub fn from_presented(s: &str) -> Self {
         Self(s.to_owned())
@@ -134,6 +154,33 @@ mod tests {
         assert_eq!(b64::decode(&t.expose()[4..]).unwrap().len(), 32);
         assert_ne!(t, PlainToken::generate(TokenKind::ClientSecret).unwrap());
         assert_eq!(format!("{t:?}"), "PlainToken(<redacted>)");
+    }
+
+    #[test]
+    fn selector_tokens_carry_their_selector_and_256_random_bits() {
+        let sel = crate::ordered_id("", 1_700_000_000_000).unwrap();
+        let t = PlainToken::generate_with_selector(TokenKind::RefreshToken, &sel).unwrap();
+        assert_eq!(
+            PlainToken::selector(TokenKind::RefreshToken, t.expose()),
+            Some(sel.as_str())
+        );
+        let secret = t.expose().rsplit_once('.').unwrap().1;
+        assert_eq!(b64::decode(secret).unwrap().len(), 32);
+        assert_eq!(
+            PlainToken::selector(TokenKind::ClientSecret, t.expose()),
+            None
+        );
+        let legacy = PlainToken::generate(TokenKind::RefreshToken).unwrap();
+        assert_eq!(
+            PlainToken::selector(TokenKind::RefreshToken, legacy.expose()),
+            None
+        );
+        assert_eq!(
+            PlainToken::selector(TokenKind::RefreshToken, "pcr_x.y"),
+            None
+        );
+        let short = format!("pcr_{sel}.abc");
+        assert_eq!(PlainToken::selector(TokenKind::RefreshToken, &short), None);
     }
 
     #[test]

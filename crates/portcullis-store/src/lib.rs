@@ -7,6 +7,7 @@
 mod migrate;
 pub mod model;
 pub mod sqlite;
+mod writer;
 
 pub use model::*;
 pub use sqlite::SqliteStore;
@@ -136,8 +137,9 @@ pub trait Store: Send + Sync + 'static {
     /// Durably records a new grant: its family, its first refresh token (if any)
     /// and its label's last-issued time. Concurrent calls are group-committed.
     async fn record_grant(&self, grant: NewGrant) -> StoreResult<()>;
-    /// A refresh token by its hash, with its family.
-    async fn find_refresh_token(&self, hash: &[u8; 32]) -> StoreResult<Option<RefreshLookup>>;
+    /// A refresh token by its selector, with its family and stored hash (which the
+    /// caller must compare, in constant time, with the presented token's).
+    async fn find_refresh_token(&self, id: &str) -> StoreResult<Option<RefreshLookup>>;
     /// Spends a refresh token and stores its successor in one atomic step; `false`
     /// when it was already spent, expired, revoked or not the client's (nothing changes).
     /// Concurrent calls are group-committed.

@@ -27,4 +27,9 @@ pub(crate) const SQLITE: &[Migration] = &[
         "admin",
         include_str!("../migrations/sqlite/0004_admin.sql"),
     ),
+    (
+        5,
+        "refresh_selectors",
+        include_str!("../migrations/sqlite/0005_refresh_selectors.sql"),
+    ),
 ];

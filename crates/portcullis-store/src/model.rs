@@ -62,10 +62,21 @@ pub struct NewGrant {
     pub created_at: i64,
     /// When the family's last token expires.
     pub expires_at: i64,
-    /// First refresh token: its hash and expiry.
-    pub refresh_token: Option<([u8; 32], i64)>,
+    /// First refresh token, if the client takes them.
+    pub refresh_token: Option<NewRefresh>,
     /// Who asked, for the audit log.
     pub actor: Actor,
+}
+
+/// A refresh token to store: only its selector and hash, never the token.
+#[derive(Debug, Clone)]
+pub struct NewRefresh {
+    /// The selector the token carries (its row key; time-ordered).
+    pub id: String,
+    /// HMAC of the whole token.
+    pub hash: [u8; 32],
+    /// Unix seconds.
+    pub expires_at: i64,
 }
 
 /// A token family, as `token list` shows it.
@@ -187,6 +198,10 @@ pub struct AuditFilter {
 /// A refresh token as found by its hash, with its family.
 #[derive(Debug, Clone)]
 pub struct RefreshLookup {
+    /// Its selector (row key).
+    pub id: String,
+    /// The stored hash, for the caller's constant-time comparison.
+    pub token_hash: [u8; 32],
     /// The family.
     pub family: FamilyRecord,
     /// The token's own scopes.
@@ -199,9 +214,11 @@ pub struct RefreshLookup {
     pub grace_response: Option<Vec<u8>>,
 }
 
-/// A rotation: spend `old_hash` and store its successor, atomically.
+/// A rotation: spend the presented token and store its successor, atomically.
 #[derive(Debug, Clone)]
 pub struct Rotation {
+    /// The presented token's selector.
+    pub old_id: String,
     /// The presented token's hash.
     pub old_hash: [u8; 32],
     /// Its family (must match).
@@ -210,12 +227,10 @@ pub struct Rotation {
     pub client_id: String,
     /// Unix seconds.
     pub now: i64,
-    /// The successor's hash.
-    pub new_hash: [u8; 32],
+    /// The successor.
+    pub new: NewRefresh,
     /// The successor's scopes.
     pub scopes: String,
-    /// The successor's expiry.
-    pub new_expires_at: i64,
     /// When the family's last token now expires.
     pub family_expires_at: i64,
     /// The encrypted response, kept for a retry within grace.

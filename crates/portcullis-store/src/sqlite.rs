@@ -1,10 +1,11 @@
 //! The embedded SQLite store: WAL, foreign keys on, `synchronous = FULL` (an
 //! acknowledged write survives a crash), one writer connection and a small pool of
-//! readers. New grants and refresh rotations are group-committed: concurrent calls
-//! are gathered into one transaction, so durability costs one fsync per batch
-//! instead of one per token.
+//! readers. New grants, refresh rotations and data uploads are group-committed by
+//! [`crate::writer`]: concurrent calls are gathered into one transaction, so
+//! durability costs one fsync per batch instead of one per token.
 
 use crate::migrate::{Migration, SQLITE};
+use crate::writer::WriteJob;
 use crate::{AdminSessionRow, DashboardStats, LabelRecord, NewUpload, SiteCounters, UploadOutcome};
 use crate::{
     AuditFilter, AuditRecord, ClientAuth, FamilyRecord, NewAuditEvent, NewGrant, Pruned,
@@ -18,27 +19,10 @@ use portcullis_core::{
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{AssertSqlSafe, QueryBuilder, Row, SqlitePool};
+use sqlx::{AssertSqlSafe, Row, SqlitePool};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
-
-/// Most grants in one group commit (8 binds each stays far below SQLite's limit).
-const MAX_BATCH: usize = 512;
-
-/// A write that waits for the next group commit.
-enum WriteJob {
-    Grant(NewGrant, oneshot::Sender<StoreResult<()>>),
-    Rotate(Rotation, oneshot::Sender<StoreResult<bool>>),
-    Upload(NewUpload, oneshot::Sender<StoreResult<UploadOutcome>>),
-}
-
-/// What a job did inside a batch.
-enum Outcome {
-    Done,
-    Rotated(bool),
-    Uploaded(UploadOutcome),
-}
 
 /// SQLite-backed [`Store`].
 pub struct SqliteStore {
@@ -93,12 +77,11 @@ impl SqliteStore {
             .min_connections(1)
             .connect_with(opts.read_only(true))
             .await?;
-        let (tx, rx) = mpsc::channel(4096);
-        tokio::spawn(group_commit(write.clone(), rx));
+        let writes = crate::writer::spawn(path)?;
         Ok(Self {
             read,
             write,
-            writes: tx,
+            writes,
             path: path.to_owned(),
         })
     }
@@ -107,228 +90,6 @@ impl SqliteStore {
     pub fn path(&self) -> &Path {
         &self.path
     }
-}
-
-/// Gathers waiting writes and applies them in one transaction. If the batch fails
-/// (one bad row), each job is retried alone so only the bad one is refused.
-async fn group_commit(pool: SqlitePool, mut rx: mpsc::Receiver<WriteJob>) {
-    let mut batch: Vec<WriteJob> = Vec::with_capacity(MAX_BATCH);
-    while let Some(first) = rx.recv().await {
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
-        let started = std::time::Instant::now();
-        let applied = apply_batch(&pool, &batch).await;
-        tracing::debug!(
-            jobs = batch.len(),
-            micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
-            "group commit"
-        );
-        match applied {
-            Ok(outcomes) => {
-                for (job, outcome) in batch.drain(..).zip(outcomes) {
-                    reply(job, Ok(outcome));
-                }
-            }
-            Err(_) if batch.len() > 1 => {
-                for job in batch.drain(..) {
-                    let one = std::slice::from_ref(&job);
-                    let result = apply_batch(&pool, one).await.and_then(|mut o| {
-                        o.pop()
-                            .ok_or_else(|| StoreError::Backend("empty batch result".into()))
-                    });
-                    reply(job, result);
-                }
-            }
-            Err(e) => {
-                for job in batch.drain(..) {
-                    reply(job, Err(StoreError::Backend(e.to_string())));
-                }
-            }
-        }
-    }
-}
-
-fn reply(job: WriteJob, result: StoreResult<Outcome>) {
-    let mismatch = || StoreError::Backend("mismatched batch result".into());
-    match job {
-        WriteJob::Grant(_, tx) => {
-            let _ = tx.send(result.map(|_| ()));
-        }
-        WriteJob::Rotate(_, tx) => {
-            let _ = tx.send(result.and_then(|o| match o {
-                Outcome::Rotated(b) => Ok(b),
-                _ => Err(mismatch()),
-            }));
-        }
-        WriteJob::Upload(_, tx) => {
-            let _ = tx.send(result.and_then(|o| match o {
-                Outcome::Uploaded(u) => Ok(u),
-                _ => Err(mismatch()),
-            }));
-        }
-    }
-}
-
-/// Applies a batch in one transaction; returns one outcome per job.
-async fn apply_batch(pool: &SqlitePool, jobs: &[WriteJob]) -> StoreResult<Vec<Outcome>> {
-    let mut tx = pool.begin().await?;
-    let grants: Vec<&NewGrant> = jobs
-        .iter()
-        .filter_map(|j| match j {
-            WriteJob::Grant(g, _) => Some(g),
-            WriteJob::Rotate(..) | WriteJob::Upload(..) => None,
-        })
-        .collect();
-    if !grants.is_empty() {
-        insert_grants(&mut tx, &grants).await?;
-    }
-    let mut outcomes = Vec::with_capacity(jobs.len());
-    for job in jobs {
-        outcomes.push(match job {
-            WriteJob::Grant(..) => Outcome::Done,
-            WriteJob::Rotate(r, _) => Outcome::Rotated(rotate(&mut tx, r).await?),
-            WriteJob::Upload(u, _) => Outcome::Uploaded(upload(&mut tx, u).await?),
-        });
-    }
-    tx.commit().await?;
-    Ok(outcomes)
-}
-
-type Tx = sqlx::Transaction<'static, sqlx::Sqlite>;
-
-/// RFC 6749 §10.4 / RFC 9700 §4.14: one statement spends the token only if it is
-/// unspent, unexpired, in this family, owned by this client and not revoked, so of
-/// N concurrent refreshes exactly one changes a row.
-async fn rotate(tx: &mut Tx, r: &Rotation) -> StoreResult<bool> {
-    let spent = sqlx::query(
-        "UPDATE refresh_tokens SET spent_at = ?1, replaced_by = ?2, grace_response = ?3 \
-         WHERE token_hash = ?4 AND spent_at IS NULL AND expires_at > ?1 AND family_id = ?5 \
-         AND EXISTS (SELECT 1 FROM token_families f WHERE f.id = ?5 AND f.client_id = ?6 \
-                     AND f.revoked_at IS NULL)",
-    )
-    .bind(r.now)
-    .bind(r.new_hash.as_slice())
-    .bind(r.grace_response.as_deref())
-    .bind(r.old_hash.as_slice())
-    .bind(&r.family_id)
-    .bind(&r.client_id)
-    .execute(&mut **tx)
-    .await?;
-    if spent.rows_affected() != 1 {
-        return Ok(false);
-    }
-    sqlx::query(
-        "INSERT INTO refresh_tokens (token_hash, family_id, scopes, created_at, expires_at) \
-         VALUES (?, ?, ?, ?, ?)",
-    )
-    .bind(r.new_hash.as_slice())
-    .bind(&r.family_id)
-    .bind(&r.scopes)
-    .bind(r.now)
-    .bind(r.new_expires_at)
-    .execute(&mut **tx)
-    .await?;
-    sqlx::query("UPDATE token_families SET expires_at = max(expires_at, ?) WHERE id = ?")
-        .bind(r.family_expires_at)
-        .bind(&r.family_id)
-        .execute(&mut **tx)
-        .await?;
-    sqlx::query(
-        "UPDATE labels SET last_issued_at = ?1 WHERE client_id = ?2 \
-         AND name = (SELECT label FROM token_families WHERE id = ?3)",
-    )
-    .bind(r.now)
-    .bind(&r.client_id)
-    .bind(&r.family_id)
-    .execute(&mut **tx)
-    .await?;
-    insert_audit(&mut **tx, &r.audit).await?;
-    Ok(true)
-}
-
-/// Stores one batch: the batch row (unless its idempotency key was seen), its
-/// records in multi-row inserts, and the counters indicators read.
-async fn upload(tx: &mut Tx, u: &NewUpload) -> StoreResult<UploadOutcome> {
-    let n = i64::try_from(u.records.len()).unwrap_or(i64::MAX);
-    let inserted = sqlx::query(
-        "INSERT INTO data_batches (id, client_id, label, token_id, records, received_at, \
-         idempotency_key, body_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-    )
-    .bind(&u.batch_id)
-    .bind(&u.client_id)
-    .bind(u.label.as_deref())
-    .bind(&u.token_id)
-    .bind(n)
-    .bind(u.received_at)
-    .bind(u.idempotency_key.as_deref())
-    .bind(u.body_hash.as_slice())
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
-    if inserted == 0 {
-        let row = sqlx::query(
-            "SELECT id, records, body_hash FROM data_batches \
-             WHERE client_id = ? AND idempotency_key = ?",
-        )
-        .bind(&u.client_id)
-        .bind(u.idempotency_key.as_deref())
-        .fetch_optional(&mut **tx)
-        .await?
-        .ok_or_else(|| StoreError::Conflict("batch id collision".into()))?;
-        let hash: Option<Vec<u8>> = row.try_get("body_hash")?;
-        if hash.as_deref() != Some(u.body_hash.as_slice()) {
-            return Ok(UploadOutcome::KeyReused);
-        }
-        return Ok(UploadOutcome::Replayed {
-            batch_id: row.try_get("id")?,
-            accepted: row.try_get("records")?,
-        });
-    }
-    // 3 binds a row; 300 rows a statement stays far below SQLite's variable limit.
-    for (chunk_no, chunk) in u.records.chunks(300).enumerate() {
-        let mut q = QueryBuilder::new("INSERT INTO data_records (batch_id, seq, body) ");
-        q.push_values(chunk.iter().enumerate(), |mut b, (i, body)| {
-            let seq = i64::try_from(chunk_no * 300 + i).unwrap_or(i64::MAX);
-            b.push_bind(u.batch_id.as_str())
-                .push_bind(seq)
-                .push_bind(body.as_str());
-        });
-        q.build().execute(&mut **tx).await?;
-    }
-    sqlx::query(
-        "INSERT INTO indicator_counters (client_id, label, records, batches, last_upload_at) \
-         VALUES (?1, ?2, ?3, 1, ?4) ON CONFLICT (client_id, label) DO UPDATE SET \
-         records = records + excluded.records, batches = batches + 1, \
-         last_upload_at = max(coalesce(last_upload_at, 0), excluded.last_upload_at)",
-    )
-    .bind(&u.client_id)
-    .bind(u.label.as_deref().unwrap_or(""))
-    .bind(n)
-    .bind(u.received_at)
-    .execute(&mut **tx)
-    .await?;
-    if let Some(label) = &u.label {
-        sqlx::query(
-            "INSERT INTO labels (client_id, name, created_at, last_used_at, uploads) \
-             VALUES (?1, ?2, ?3, ?3, 1) ON CONFLICT (client_id, name) DO UPDATE SET \
-             uploads = uploads + 1, \
-             last_used_at = max(coalesce(last_used_at, 0), excluded.last_used_at)",
-        )
-        .bind(&u.client_id)
-        .bind(label)
-        .bind(u.received_at)
-        .execute(&mut **tx)
-        .await?;
-    }
-    Ok(UploadOutcome::Stored {
-        batch_id: u.batch_id.clone(),
-        accepted: n,
-    })
 }
 
 async fn insert_audit<'e, E: sqlx::Executor<'e, Database = sqlx::Sqlite>>(
@@ -350,78 +111,6 @@ async fn insert_audit<'e, E: sqlx::Executor<'e, Database = sqlx::Sqlite>>(
     .bind(e.detail.as_deref())
     .execute(ex)
     .await?;
-    Ok(())
-}
-
-async fn insert_grants(tx: &mut Tx, grants: &[&NewGrant]) -> StoreResult<()> {
-    let mut q = QueryBuilder::new(
-        "INSERT INTO token_families (id, client_id, label, subject, scopes, grant_type, created_at, expires_at) ",
-    );
-    q.push_values(grants, |mut b, g| {
-        b.push_bind(g.family_id.as_str())
-            .push_bind(g.client_id.as_str())
-            .push_bind(g.label.as_deref())
-            .push_bind(g.subject.as_str())
-            .push_bind(g.scopes.as_str())
-            .push_bind(g.grant_type.as_str())
-            .push_bind(g.created_at)
-            .push_bind(g.expires_at);
-    });
-    q.build().execute(&mut **tx).await?;
-
-    let refresh: Vec<(&NewGrant, &([u8; 32], i64))> = grants
-        .iter()
-        .filter_map(|g| g.refresh_token.as_ref().map(|r| (*g, r)))
-        .collect();
-    if !refresh.is_empty() {
-        let mut q = QueryBuilder::new(
-            "INSERT INTO refresh_tokens (token_hash, family_id, scopes, created_at, expires_at) ",
-        );
-        q.push_values(&refresh, |mut b, (g, (hash, exp))| {
-            b.push_bind(hash.as_slice())
-                .push_bind(g.family_id.as_str())
-                .push_bind(g.scopes.as_str())
-                .push_bind(g.created_at)
-                .push_bind(*exp);
-        });
-        q.build().execute(&mut **tx).await?;
-    }
-
-    let labelled: Vec<&NewGrant> = grants
-        .iter()
-        .filter(|g| g.label.is_some())
-        .copied()
-        .collect();
-    if !labelled.is_empty() {
-        let mut q =
-            QueryBuilder::new("INSERT INTO labels (client_id, name, created_at, last_issued_at) ");
-        q.push_values(&labelled, |mut b, g| {
-            b.push_bind(g.client_id.as_str())
-                .push_bind(g.label.as_deref())
-                .push_bind(g.created_at)
-                .push_bind(g.created_at);
-        });
-        q.push(
-            " ON CONFLICT (client_id, name) DO UPDATE SET last_issued_at = \
-             max(coalesce(labels.last_issued_at, 0), excluded.last_issued_at)",
-        );
-        q.build().execute(&mut **tx).await?;
-    }
-
-    let mut q = QueryBuilder::new(
-        "INSERT INTO audit_events (at, kind, actor_kind, actor_id, target, client_id, label, source) ",
-    );
-    q.push_values(grants, |mut b, g| {
-        b.push_bind(g.created_at)
-            .push_bind("token.issue")
-            .push_bind(g.actor.kind)
-            .push_bind(g.actor.id.as_deref())
-            .push_bind(g.family_id.as_str())
-            .push_bind(g.client_id.as_str())
-            .push_bind(g.label.as_deref())
-            .push_bind(g.actor.source.as_deref());
-    });
-    q.build().execute(&mut **tx).await?;
     Ok(())
 }
 
@@ -854,18 +543,21 @@ impl Store for SqliteStore {
         rows.iter().map(family_from_row).collect()
     }
 
-    async fn find_refresh_token(&self, hash: &[u8; 32]) -> StoreResult<Option<RefreshLookup>> {
+    async fn find_refresh_token(&self, id: &str) -> StoreResult<Option<RefreshLookup>> {
         let row = sqlx::query(
-            "SELECT f.*, r.scopes AS token_scopes, r.expires_at AS token_expires_at, \
-             r.spent_at, r.grace_response FROM refresh_tokens r \
-             JOIN token_families f ON f.id = r.family_id WHERE r.token_hash = ?",
+            "SELECT f.*, r.token_hash, r.scopes AS token_scopes, \
+             r.expires_at AS token_expires_at, r.spent_at, r.grace_response \
+             FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id WHERE r.id = ?",
         )
-        .bind(hash.as_slice())
+        .bind(id)
         .fetch_optional(&self.read)
         .await?;
         let Some(r) = row else { return Ok(None) };
         let scopes: String = r.try_get("token_scopes")?;
+        let hash: Vec<u8> = r.try_get("token_hash")?;
         Ok(Some(RefreshLookup {
+            id: id.to_owned(),
+            token_hash: hash.try_into().map_err(|_| backend("refresh token hash"))?,
             family: family_from_row(&r)?,
             scopes: split_scopes(&scopes),
             expires_at: r.try_get("token_expires_at")?,

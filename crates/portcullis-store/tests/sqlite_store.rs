@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use portcullis_core::{Client, ClientId, ClientStatus, GrantType, ScopeName, Ttl};
-use portcullis_store::{Actor, NewAuditEvent, NewGrant, Rotation, SqliteStore, Store};
+use portcullis_store::{Actor, NewAuditEvent, NewGrant, NewRefresh, Rotation, SqliteStore, Store};
 use std::sync::Arc;
 
 async fn store() -> (tempfile::TempDir, Arc<SqliteStore>) {
@@ -41,20 +41,28 @@ fn grant(family: &str, hash: u8, expires: i64) -> NewGrant {
         grant_type: "client_credentials".into(),
         created_at: 100,
         expires_at: expires,
-        refresh_token: Some(([hash; 32], expires)),
+        refresh_token: Some(NewRefresh {
+            id: format!("r{hash}"),
+            hash: [hash; 32],
+            expires_at: expires,
+        }),
         actor: Actor::system(),
     }
 }
 
 fn rotation(old: u8, new: u8, now: i64) -> Rotation {
     Rotation {
+        old_id: format!("r{old}"),
         old_hash: [old; 32],
         family_id: "fam_a".into(),
         client_id: "pc_test".into(),
         now,
-        new_hash: [new; 32],
+        new: NewRefresh {
+            id: format!("r{new}"),
+            hash: [new; 32],
+            expires_at: 1000,
+        },
         scopes: "upload-data".into(),
-        new_expires_at: 1000,
         family_expires_at: 1000,
         grace_response: None,
         audit: NewAuditEvent {
@@ -94,7 +102,7 @@ async fn of_concurrent_rotations_of_one_token_exactly_one_wins() {
         wins += usize::from(t.await.unwrap());
     }
     assert_eq!(wins, 1);
-    let old = s.find_refresh_token(&[1; 32]).await.unwrap().unwrap();
+    let old = s.find_refresh_token("r1").await.unwrap().unwrap();
     assert_eq!(old.spent_at, Some(200));
 }
 
@@ -110,7 +118,7 @@ async fn a_foreign_or_revoked_family_cannot_be_rotated() {
     expired.now = 5000;
     assert!(!s.rotate_refresh_token(expired).await.unwrap());
     assert!(
-        s.find_refresh_token(&[1; 32])
+        s.find_refresh_token("r1")
             .await
             .unwrap()
             .unwrap()
@@ -129,13 +137,13 @@ async fn pruning_keeps_what_reuse_detection_needs_until_the_family_expires() {
     // so presenting it again is still recognised as reuse.
     let p = s.prune(900).await.unwrap();
     assert_eq!(p.families, 0);
-    let spent = s.find_refresh_token(&[1; 32]).await.unwrap().unwrap();
+    let spent = s.find_refresh_token("r1").await.unwrap().unwrap();
     assert_eq!(spent.spent_at, Some(200));
     // Once every token of the family has expired, it all goes.
     let p = s.prune(1000).await.unwrap();
     assert_eq!(p.families, 1);
-    assert!(s.find_refresh_token(&[1; 32]).await.unwrap().is_none());
-    assert!(s.find_refresh_token(&[2; 32]).await.unwrap().is_none());
+    assert!(s.find_refresh_token("r1").await.unwrap().is_none());
+    assert!(s.find_refresh_token("r2").await.unwrap().is_none());
 }
 
 #[tokio::test]
@@ -148,4 +156,18 @@ async fn revocations_are_kept_until_their_tokens_expire() {
     let p = s.prune(500).await.unwrap();
     assert_eq!(p.revocations, 1);
     assert!(s.revocations_since(0, 100).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_rotation_must_present_the_stored_hash_not_just_the_selector() {
+    let (_d, s) = store().await;
+    s.create_client(&client(), &[9; 32]).await.unwrap();
+    s.record_grant(grant("fam_a", 1, 1000)).await.unwrap();
+    let found = s.find_refresh_token("r1").await.unwrap().unwrap();
+    assert_eq!(found.token_hash, [1; 32]);
+    let mut forged = rotation(1, 2, 200);
+    forged.old_hash = [7; 32];
+    assert!(!s.rotate_refresh_token(forged).await.unwrap());
+    assert!(s.find_refresh_token("r2").await.unwrap().is_none());
+    assert!(s.rotate_refresh_token(rotation(1, 2, 200)).await.unwrap());
 }

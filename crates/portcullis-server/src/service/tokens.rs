@@ -14,9 +14,12 @@ use portcullis_core::{AccessClaims, Audience, Client, Clock, GrantType, Label, S
 use portcullis_core::{OAuthError, ScopeName};
 use portcullis_crypto::keys::verify_jws;
 use portcullis_crypto::{
-    CryptoError, JwsError, MasterKey, PlainToken, TokenHasher, TokenKind, random_id,
+    CryptoError, HashedToken, JwsError, MasterKey, PlainToken, TokenHasher, TokenKind,
+    ordered_id_now,
 };
-use portcullis_store::{Actor, DynStore, NewAuditEvent, NewGrant, Rotation, StoreError};
+use portcullis_store::{
+    Actor, DynStore, NewAuditEvent, NewGrant, NewRefresh, RefreshLookup, Rotation, StoreError,
+};
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -166,7 +169,7 @@ impl TokenService {
     pub async fn issue(&self, grant: Grant<'_>) -> Result<Issued, IssueError> {
         let now = self.clock.now();
         let client = grant.client;
-        let family_id = random_id("fam_")?;
+        let family_id = ordered_id_now("fam_")?;
         let access_ttl = self.access_ttl_for(client);
         let exp = now.saturating_add(access_ttl.secs_i64());
         let scope = grant.scopes.to_string();
@@ -187,16 +190,12 @@ impl TokenService {
         let access_token = self.keys.get().current.sign_jwt(&claims)?;
 
         let refresh = if client.issue_refresh_token {
-            let token = PlainToken::generate(TokenKind::RefreshToken)?;
-            let hash = self.hasher.hash(TokenKind::RefreshToken, token.expose());
             let rexp = now.saturating_add(self.refresh_ttl_for(client).secs_i64());
-            Some((token, hash, rexp))
+            Some(self.new_refresh_token(rexp)?)
         } else {
             None
         };
-        let family_expires = refresh
-            .as_ref()
-            .map_or(exp, |(_, _, rexp)| (*rexp).max(exp));
+        let family_expires = refresh.as_ref().map_or(exp, |(_, r)| r.expires_at.max(exp));
         self.store
             .record_grant(NewGrant {
                 family_id: family_id.clone(),
@@ -207,7 +206,7 @@ impl TokenService {
                 grant_type: grant.grant_type.as_str().into(),
                 created_at: now,
                 expires_at: family_expires,
-                refresh_token: refresh.as_ref().map(|(_, h, rexp)| (h.0, *rexp)),
+                refresh_token: refresh.as_ref().map(|(_, r)| r.clone()),
                 actor: grant.actor,
             })
             .await?;
@@ -219,10 +218,43 @@ impl TokenService {
                 access_token,
                 token_type: "Bearer".into(),
                 expires_in: access_ttl.secs(),
-                refresh_token: refresh.map(|(t, _, _)| t.expose().to_owned()),
+                refresh_token: refresh.map(|(t, _)| t.expose().to_owned()),
                 scope,
             },
         })
+    }
+
+    /// A new refresh token and what is stored of it: its selector and hash.
+    fn new_refresh_token(&self, expires_at: i64) -> Result<(PlainToken, NewRefresh), CryptoError> {
+        let id = ordered_id_now("")?;
+        let token = PlainToken::generate_with_selector(TokenKind::RefreshToken, &id)?;
+        let hash = self.hasher.hash(TokenKind::RefreshToken, token.expose());
+        Ok((
+            token,
+            NewRefresh {
+                id,
+                hash: hash.0,
+                expires_at,
+            },
+        ))
+    }
+
+    /// The stored refresh token a presented one names, if its hash matches (in
+    /// constant time). A token issued before selectors existed is found under
+    /// `h` + the hex of its hash, the key migration 5 gave its row.
+    pub async fn find_refresh(
+        &self,
+        presented: &str,
+    ) -> Result<Option<(RefreshLookup, HashedToken)>, StoreError> {
+        let hash = self.hasher.hash(TokenKind::RefreshToken, presented);
+        let id = match PlainToken::selector(TokenKind::RefreshToken, presented) {
+            Some(selector) => selector.to_owned(),
+            None => legacy_refresh_id(&hash),
+        };
+        let found = self.store.find_refresh_token(&id).await?;
+        Ok(found
+            .filter(|f| hash.ct_eq(&HashedToken(f.token_hash)))
+            .map(|f| (f, hash)))
     }
 
     /// Verifies an access token: signature with the algorithm pinned to the key,
@@ -283,10 +315,9 @@ impl TokenService {
         actor: Actor,
     ) -> Result<TokenResponse, RefreshError> {
         let now = self.clock.now();
-        let hash = self.hasher.hash(TokenKind::RefreshToken, presented);
         let invalid = |why: &str| RefreshError::Protocol(OAuthError::invalid_grant(why));
         for _attempt in 0..2 {
-            let Some(found) = self.store.find_refresh_token(&hash.0).await? else {
+            let Some((found, hash)) = self.find_refresh(presented).await? else {
                 return Err(invalid("the refresh token is invalid"));
             };
             let family = &found.family;
@@ -356,11 +387,8 @@ impl TokenService {
                 label: family.label.clone(),
             };
             let access_token = self.keys.get().current.sign_jwt(&claims)?;
-            let new_refresh = PlainToken::generate(TokenKind::RefreshToken)?;
-            let new_hash = self
-                .hasher
-                .hash(TokenKind::RefreshToken, new_refresh.expose());
             let rexp = now.saturating_add(self.refresh_ttl_for(client).secs_i64());
+            let (new_refresh, new) = self.new_refresh_token(rexp)?;
             let response = TokenResponse {
                 access_token,
                 token_type: "Bearer".into(),
@@ -378,13 +406,13 @@ impl TokenService {
             let rotated = self
                 .store
                 .rotate_refresh_token(Rotation {
+                    old_id: found.id.clone(),
                     old_hash: hash.0,
                     family_id: family.id.clone(),
                     client_id: client.id.to_string(),
                     now,
-                    new_hash: new_hash.0,
+                    new,
                     scopes: scopes.to_string(),
-                    new_expires_at: rexp,
                     family_expires_at: rexp.max(exp),
                     grace_response,
                     audit: NewAuditEvent {
@@ -409,6 +437,18 @@ impl TokenService {
         }
         Err(invalid("the refresh token is invalid"))
     }
+}
+
+/// The row key of a refresh token issued before selectors: `h` + upper-case hex
+/// of its hash, as SQLite's `hex()` wrote it in migration 5.
+fn legacy_refresh_id(hash: &HashedToken) -> String {
+    use std::fmt::Write;
+    let mut id = String::with_capacity(65);
+    id.push('h');
+    for b in hash.0 {
+        let _ = write!(id, "{b:02X}");
+    }
+    id
 }
 
 #[cfg(test)]

@@ -114,8 +114,8 @@ pub async fn upload(
         .await
         .map_err(|_| ApiError::too_large("the body is larger than 1 MiB").into_response())?;
     let records = parse_records(&bytes).map_err(IntoResponse::into_response)?;
-    let batch_id =
-        portcullis_crypto::random_id("bat_").map_err(|e| ApiError::internal(e).into_response())?;
+    let batch_id = portcullis_crypto::ordered_id_now("bat_")
+        .map_err(|e| ApiError::internal(e).into_response())?;
     let outcome = state
         .store
         .store_upload(NewUpload {

@@ -11,7 +11,6 @@ use axum::Json;
 use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use portcullis_crypto::TokenKind;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 
@@ -52,8 +51,7 @@ pub async fn introspect(
         }
     } else if token.len() <= 512 {
         let now = tokens.clock.now();
-        let hash = tokens.hasher.hash(TokenKind::RefreshToken, token);
-        if let Some(found) = state.store.find_refresh_token(&hash.0).await?
+        if let Some((found, _)) = tokens.find_refresh(token).await?
             && found.spent_at.is_none()
             && found.expires_at > now
             && found.family.revoked_at.is_none()

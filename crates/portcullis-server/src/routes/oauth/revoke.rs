@@ -11,7 +11,6 @@ use crate::state::AppState;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use portcullis_crypto::TokenKind;
 use portcullis_store::Actor;
 use std::net::SocketAddr;
 
@@ -47,15 +46,13 @@ pub async fn revoke(
                 )
                 .await?;
         }
-    } else if token.len() <= 512 {
-        let hash = state.tokens.hasher.hash(TokenKind::RefreshToken, token);
-        if let Some(found) = state.store.find_refresh_token(&hash.0).await?
-            && found.family.client_id == me.as_str()
-        {
-            revoker
-                .family(&found.family.id, Some(me), &actor, "revoked")
-                .await?;
-        }
+    } else if token.len() <= 512
+        && let Some((found, _)) = state.tokens.find_refresh(token).await?
+        && found.family.client_id == me.as_str()
+    {
+        revoker
+            .family(&found.family.id, Some(me), &actor, "revoked")
+            .await?;
     }
     let mut resp = StatusCode::OK.into_response();
     no_store(&mut resp);
