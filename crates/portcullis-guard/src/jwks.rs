@@ -1,9 +1,11 @@
 //! The issuer's signing keys (RFC 7517), parsed once per fetch and kept by `kid`.
 //!
 //! Each usable JWK becomes a [`VerifyKey`]: its algorithm (from the JWK's own `alg`,
-//! which must be in the allow-list and fit the key type), a `DecodingKey` and a
-//! `Validation` pinned to that one algorithm. A token is verified only with the key
-//! its `kid` names and only if its header `alg` equals the key's (RFC 8725 §3.1).
+//! which must be in the allow-list and fit the key type) and the public key, parsed
+//! once by aws-lc-rs for that one algorithm. (Building an RSA key per token, as a
+//! JWK-to-key conversion per call does, costs more than the verification itself.)
+//! A token is verified only with the key its `kid` names and only if its header
+//! `alg` equals the key's (RFC 8725 §3.1).
 //!
 //! Refetching: an unknown `kid` refetches the JWKS (a rotation reached the issuer
 //! before us), but at most once per `min_refetch_interval`, counted from the last
@@ -15,8 +17,12 @@
 
 use crate::error::{BearerError, GuardError};
 use crate::fetch;
-use jsonwebtoken::jwk::{Jwk, PublicKeyUse};
-use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, Validation};
+use aws_lc_rs::rsa::PublicKeyComponents;
+use aws_lc_rs::signature::{self, ParsedPublicKey};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::Algorithm;
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, PublicKeyUse};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -29,12 +35,17 @@ use tokio::sync::Mutex;
 pub(crate) struct VerifyKey {
     /// The key's algorithm (the JWK's `alg`).
     pub(crate) alg: Algorithm,
-    /// The parsed key.
-    pub(crate) key: DecodingKey,
-    /// Validation pinned to `alg`, with issuer, audience and leeway.
-    pub(crate) validation: Validation,
+    /// The parsed key, bound to `alg`.
+    key: ParsedPublicKey,
     /// The generation of the key set this key came from.
     pub(crate) generation: u64,
+}
+
+impl VerifyKey {
+    /// Whether `signature` is this key's signature of `message` under its algorithm.
+    pub(crate) fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
+        self.key.verify_sig(message, signature).is_ok()
+    }
 }
 
 /// One fetched key set.
@@ -55,12 +66,10 @@ impl KeySet {
     }
 }
 
-/// What every key's `Validation` shares.
+/// Which keys may be used.
 pub(crate) struct KeyPolicy {
     /// The allow-list (asymmetric algorithms only).
     pub(crate) algorithms: Vec<Algorithm>,
-    /// Issuer, audience, leeway and required claims; `algorithms` is set per key.
-    pub(crate) validation: Validation,
 }
 
 #[derive(Deserialize)]
@@ -114,21 +123,65 @@ fn usable_key(
     if !policy.algorithms.contains(&alg) {
         return Err(format!("{kid}: {alg:?} is not allowed"));
     }
-    let key = DecodingKey::from_jwk(&jwk).map_err(|e| format!("{kid}: {e}"))?;
-    if key.family() != alg.family() || key.family() == AlgorithmFamily::Hmac {
-        return Err(format!("{kid}: the key type does not fit {alg:?}"));
-    }
-    let mut validation = policy.validation.clone();
-    validation.algorithms = vec![alg];
+    let key = parse_public_key(&jwk.algorithm, alg).map_err(|why| format!("{kid}: {why}"))?;
     Ok((
         kid,
         VerifyKey {
             alg,
             key,
-            validation,
             generation,
         },
     ))
+}
+
+/// The JWK's public key, parsed for exactly `alg`; an error if its type or curve
+/// does not fit `alg` (an RSA key never verifies ES256, a symmetric key nothing).
+fn parse_public_key(
+    params: &AlgorithmParameters,
+    alg: Algorithm,
+) -> Result<ParsedPublicKey, String> {
+    let b64 = |field: &str, name: &str| {
+        URL_SAFE_NO_PAD
+            .decode(field)
+            .map_err(|_| format!("{name} is not base64url"))
+    };
+    let rejected = |e: aws_lc_rs::error::KeyRejected| format!("unusable key: {e}");
+    match (params, alg) {
+        (AlgorithmParameters::RSA(rsa), _) => {
+            let scheme: &'static signature::RsaParameters = match alg {
+                Algorithm::RS256 => &signature::RSA_PKCS1_2048_8192_SHA256,
+                Algorithm::RS384 => &signature::RSA_PKCS1_2048_8192_SHA384,
+                Algorithm::RS512 => &signature::RSA_PKCS1_2048_8192_SHA512,
+                Algorithm::PS256 => &signature::RSA_PSS_2048_8192_SHA256,
+                Algorithm::PS384 => &signature::RSA_PSS_2048_8192_SHA384,
+                Algorithm::PS512 => &signature::RSA_PSS_2048_8192_SHA512,
+                _ => return Err(format!("an RSA key cannot verify {alg:?}")),
+            };
+            PublicKeyComponents {
+                n: b64(&rsa.n, "n")?,
+                e: b64(&rsa.e, "e")?,
+            }
+            .to_parsed_public_key(scheme)
+            .map_err(rejected)
+        }
+        (AlgorithmParameters::EllipticCurve(ec), Algorithm::ES256 | Algorithm::ES384) => {
+            let scheme: &'static signature::EcdsaVerificationAlgorithm = match (&ec.curve, alg) {
+                (EllipticCurve::P256, Algorithm::ES256) => &signature::ECDSA_P256_SHA256_FIXED,
+                (EllipticCurve::P384, Algorithm::ES384) => &signature::ECDSA_P384_SHA384_FIXED,
+                (curve, _) => return Err(format!("a {curve:?} key cannot verify {alg:?}")),
+            };
+            let mut point = vec![4u8];
+            point.extend(b64(&ec.x, "x")?);
+            point.extend(b64(&ec.y, "y")?);
+            ParsedPublicKey::new(scheme, point).map_err(rejected)
+        }
+        (AlgorithmParameters::OctetKeyPair(okp), Algorithm::EdDSA)
+            if okp.curve == EllipticCurve::Ed25519 =>
+        {
+            ParsedPublicKey::new(&signature::ED25519, b64(&okp.x, "x")?).map_err(rejected)
+        }
+        _ => Err(format!("the key type does not fit {alg:?}")),
+    }
 }
 
 #[derive(Default)]
