@@ -1,16 +1,18 @@
 //! `portcullis-bench`: a load generator for Portcullis.
 //!
-//! Each scenario is a subcommand (`token` today; `refresh`, `introspect`,
-//! `whoami` and `upload` are meant to follow). Unless `--url` names a running
+//! Each scenario is a subcommand (`token`, `refresh`, `introspect`, `whoami`,
+//! `upload`; `denylist` and `signing` measure in this process). Unless `--url` names a running
 //! server, the bench starts the real server in a child process: it re-executes
 //! itself with the hidden first argument [`server::REEXEC_ARG`], which hands the
 //! rest of the command line to [`portcullis::main_with_args`].
 
+mod denylist;
 mod load;
 mod procfs;
 mod report;
 mod scenarios;
 mod server;
+mod signing;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -40,6 +42,18 @@ enum Scenario {
     Upload(TokenArgs),
     /// `POST /oauth/token` with the refresh token grant, each worker rotating its own token.
     Refresh(TokenArgs),
+    /// The signing floor: access tokens signed and verified per second on one thread.
+    Signing,
+    /// The in-memory denylist with many revoked ids: memory, and time added per check.
+    Denylist(DenylistArgs),
+}
+
+/// Options of the `denylist` measurement.
+#[derive(Debug, Args)]
+struct DenylistArgs {
+    /// How many revoked family ids to load.
+    #[arg(long, default_value_t = 1_000_000)]
+    ids: usize,
 }
 
 /// Options of the `token` scenario.
@@ -184,6 +198,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 args.common.validate()?;
                 scenarios::run(scenarios::Kind::Refresh, &args.common).await
             }
+            Scenario::Denylist(args) => denylist::run(args.ids),
+            Scenario::Signing => signing::run(),
         }
     };
     tokio::select! {

@@ -1,0 +1,71 @@
+//! `portcullis-bench signing`: the signing floor. How many access tokens one
+//! thread signs per second with each algorithm, using the server's own
+//! `SigningKey` (key parsed once, claims the size the token endpoint signs), and
+//! how many it verifies. The token endpoint cannot beat this rate times the cores.
+
+use anyhow::Context;
+use portcullis_core::{AccessClaims, Audience};
+use portcullis_crypto::keys::verify_jws;
+use portcullis_crypto::{Algorithm, SigningKey};
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+/// How long each algorithm is measured, per operation.
+const RUN: Duration = Duration::from_secs(2);
+
+fn claims() -> AccessClaims {
+    AccessClaims {
+        iss: "http://127.0.0.1:8080".into(),
+        sub: "pc_bXyX8Pb93CR7B3XEvg2OzA".into(),
+        aud: Audience::One("http://127.0.0.1:8080".into()),
+        client_id: "pc_bXyX8Pb93CR7B3XEvg2OzA".into(),
+        jti: "fam_01KAQ3Z8Y4W7TQ0H6V2C9N5R1M.AbCdEfGhIjKl".into(),
+        iat: 1_790_000_000,
+        nbf: 1_790_000_000,
+        exp: 1_790_086_400,
+        scope: "upload-data view-indicator".into(),
+        scopes: vec!["upload-data".into(), "view-indicator".into()],
+        label: Some("care-home-042".into()),
+    }
+}
+
+/// Operations per second of `op`, run back to back for [`RUN`].
+fn rate(mut op: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    let mut n = 0u64;
+    while started.elapsed() < RUN {
+        for _ in 0..16 {
+            op()?;
+        }
+        n += 16;
+    }
+    Ok(n as f64 / started.elapsed().as_secs_f64())
+}
+
+/// Runs the measurement and prints it.
+pub fn run() -> anyhow::Result<()> {
+    println!("signing floor: one thread, the server's SigningKey, a typical access token");
+    for alg in [Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA] {
+        let (_, key) = SigningKey::generate(alg).context("generating a key")?;
+        let verifier = key.verifying_key()?;
+        let claims = claims();
+        let token = key.sign_jwt(&claims)?;
+        let signs = rate(|| {
+            black_box(key.sign_jwt(black_box(&claims))?);
+            Ok(())
+        })?;
+        let verifies = rate(|| {
+            verify_jws(black_box(&token), |_| Some(&verifier))
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            Ok(())
+        })?;
+        println!(
+            "  {:<5}  sign {signs:>9.0}/s ({:.1} µs)   verify {verifies:>9.0}/s ({:.1} µs)   token {} bytes",
+            alg.as_str(),
+            1e6 / signs,
+            1e6 / verifies,
+            token.len()
+        );
+    }
+    Ok(())
+}
