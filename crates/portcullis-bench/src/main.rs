@@ -147,6 +147,10 @@ impl CommonArgs {
     }
 }
 
+/// mimalloc: the request paths allocate many small short-lived buffers.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     // The child server: `<bench> __portcullis serve …` runs `portcullis serve …`.
     // This must come before the bench builds its own runtime.
