@@ -6,6 +6,7 @@
 
 mod migrate;
 pub mod model;
+mod reader;
 pub mod sqlite;
 mod writer;
 

@@ -21,6 +21,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{AssertSqlSafe, Row, SqlitePool};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
@@ -29,6 +30,7 @@ pub struct SqliteStore {
     read: SqlitePool,
     write: SqlitePool,
     writes: mpsc::Sender<WriteJob>,
+    readers: Arc<crate::reader::Readers>,
     path: PathBuf,
 }
 
@@ -86,6 +88,7 @@ impl SqliteStore {
             read,
             write,
             writes,
+            readers: crate::reader::Readers::new(path),
             path: path.to_owned(),
         })
     }
@@ -548,26 +551,7 @@ impl Store for SqliteStore {
     }
 
     async fn find_refresh_token(&self, id: &str) -> StoreResult<Option<RefreshLookup>> {
-        let row = sqlx::query(
-            "SELECT f.*, r.token_hash, r.scopes AS token_scopes, \
-             r.expires_at AS token_expires_at, r.spent_at, r.grace_response \
-             FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id WHERE r.id = ?",
-        )
-        .bind(id)
-        .fetch_optional(&self.read)
-        .await?;
-        let Some(r) = row else { return Ok(None) };
-        let scopes: String = r.try_get("token_scopes")?;
-        let hash: Vec<u8> = r.try_get("token_hash")?;
-        Ok(Some(RefreshLookup {
-            id: id.to_owned(),
-            token_hash: hash.try_into().map_err(|_| backend("refresh token hash"))?,
-            family: family_from_row(&r)?,
-            scopes: split_scopes(&scopes),
-            expires_at: r.try_get("token_expires_at")?,
-            spent_at: r.try_get("spent_at")?,
-            grace_response: r.try_get("grace_response")?,
-        }))
+        self.readers.refresh_token(id).await
     }
 
     async fn rotate_refresh_token(&self, rotation: Rotation) -> StoreResult<bool> {
@@ -1060,7 +1044,7 @@ impl Store for SqliteStore {
     }
 }
 
-fn split_scopes(s: &str) -> Vec<String> {
+pub(crate) fn split_scopes(s: &str) -> Vec<String> {
     s.split(' ')
         .filter(|s| !s.is_empty())
         .map(String::from)
