@@ -1066,3 +1066,41 @@ fn family_from_row(r: &SqliteRow) -> StoreResult<FamilyRecord> {
         revoked_at: r.try_get("revoked_at")?,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[tokio::test]
+    async fn migration_5_keeps_refresh_tokens_stored_before_it_findable() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
+        assert_eq!(
+            apply_migrations(&store.write, &SQLITE[..4]).await.unwrap(),
+            4
+        );
+        let sql = format!(
+            "INSERT INTO clients (id, name, status, grant_types, redirect_uris, created_at, \
+             updated_at) VALUES ('pc_old', 'old', 'active', '[]', '[]', 0, 0); \
+             INSERT INTO token_families (id, client_id, subject, scopes, grant_type, \
+             created_at, expires_at) VALUES ('fam_old', 'pc_old', 'pc_old', 'upload-data', \
+             'client_credentials', 0, 5000); \
+             INSERT INTO refresh_tokens (token_hash, family_id, scopes, created_at, expires_at) \
+             VALUES (x'{}AB', 'fam_old', 'upload-data', 0, 5000);",
+            "00".repeat(31)
+        );
+        sqlx::raw_sql(AssertSqlSafe(sql))
+            .execute(&store.write)
+            .await
+            .unwrap();
+        assert_eq!(store.migrate().await.unwrap(), SQLITE.len() - 4);
+        let id = format!("h{}AB", "00".repeat(31));
+        let found = store.find_refresh_token(&id).await.unwrap().unwrap();
+        let mut hash = [0u8; 32];
+        hash[31] = 0xAB;
+        assert_eq!(found.token_hash, hash);
+        assert_eq!(found.family.id, "fam_old");
+        assert_eq!(found.spent_at, None);
+    }
+}

@@ -538,4 +538,78 @@ mod tests {
             Some(TokenRejection::Revoked(_))
         ));
     }
+
+    #[tokio::test]
+    async fn a_refresh_token_from_before_selectors_still_refreshes_once() {
+        use portcullis_core::{ClientId, ClientStatus, ScopeName};
+        let dir = tempfile::tempdir().unwrap();
+        let svc = service(dir.path(), Arc::new(FixedClock::new(1000))).await;
+        let client = Client {
+            id: ClientId::parse("pc_old").unwrap(),
+            name: "old".into(),
+            scopes: [ScopeName::parse("upload-data").unwrap()]
+                .into_iter()
+                .collect(),
+            grant_types: vec![GrantType::ClientCredentials, GrantType::RefreshToken],
+            redirect_uris: vec![],
+            status: ClientStatus::Active,
+            created_at: 0,
+            access_token_ttl: None,
+            refresh_token_ttl: None,
+            issue_refresh_token: true,
+            refresh_reuse_grace: Ttl::from_secs_allow_zero(0).unwrap(),
+        };
+        svc.store.create_client(&client, &[9; 32]).await.unwrap();
+        // A token of the old shape (`pcr_` + 256 bits, no selector), stored as
+        // migration 5 leaves such rows: keyed by `h` + the hex of its HMAC.
+        let old = PlainToken::generate(TokenKind::RefreshToken).unwrap();
+        assert_eq!(
+            PlainToken::selector(TokenKind::RefreshToken, old.expose()),
+            None
+        );
+        let hash = svc.hasher.hash(TokenKind::RefreshToken, old.expose());
+        let id = legacy_refresh_id(&hash);
+        assert_eq!(id.len(), 65);
+        assert_eq!(id, id.to_ascii_uppercase().replacen('H', "h", 1));
+        svc.store
+            .record_grant(NewGrant {
+                family_id: "fam_old".into(),
+                client_id: "pc_old".into(),
+                label: None,
+                subject: "pc_old".into(),
+                scopes: "upload-data".into(),
+                grant_type: "client_credentials".into(),
+                created_at: 900,
+                expires_at: 5000,
+                refresh_token: Some(NewRefresh {
+                    id,
+                    hash: hash.0,
+                    expires_at: 5000,
+                }),
+                actor: Actor::system(),
+            })
+            .await
+            .unwrap();
+        let (found, _) = svc.find_refresh(old.expose()).await.unwrap().unwrap();
+        assert_eq!(found.family.id, "fam_old");
+        // A forged token naming the same row by selector-less shape finds nothing.
+        assert!(svc.find_refresh("pcr_forged").await.unwrap().is_none());
+        let next = svc
+            .refresh(&client, old.expose(), None, Actor::system())
+            .await
+            .unwrap();
+        let new = next.refresh_token.unwrap();
+        assert!(PlainToken::selector(TokenKind::RefreshToken, &new).is_some());
+        assert!(
+            svc.refresh(&client, &new, None, Actor::system())
+                .await
+                .is_ok()
+        );
+        // The old one is spent: presenting it again is reuse.
+        assert!(
+            svc.refresh(&client, old.expose(), None, Actor::system())
+                .await
+                .is_err()
+        );
+    }
 }
