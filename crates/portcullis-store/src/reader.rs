@@ -11,12 +11,15 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Most idle connections kept.
-const MAX_IDLE: usize = 4;
+/// Most connections open at once; each is kept once opened. Queries beyond this
+/// wait for one: opening a connection (and preparing its statement) costs far more
+/// than waiting for a point lookup to finish.
+const CONNECTIONS: usize = 8;
 
 /// A small pool of read-only connections.
 pub(crate) struct Readers {
     path: PathBuf,
+    permits: tokio::sync::Semaphore,
     idle: Mutex<Vec<Connection>>,
 }
 
@@ -24,7 +27,8 @@ impl Readers {
     pub(crate) fn new(path: &Path) -> Arc<Self> {
         Arc::new(Self {
             path: path.to_owned(),
-            idle: Mutex::new(Vec::new()),
+            permits: tokio::sync::Semaphore::new(CONNECTIONS),
+            idle: Mutex::new(Vec::with_capacity(CONNECTIONS)),
         })
     }
 
@@ -44,6 +48,11 @@ impl Readers {
         self: &Arc<Self>,
         f: impl FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
     ) -> StoreResult<R> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Backend("the read pool is closed".into()))?;
         let this = Arc::clone(self);
         tokio::task::spawn_blocking(move || {
             let pooled = this.idle.lock().ok().and_then(|mut idle| idle.pop());
@@ -52,9 +61,7 @@ impl Readers {
                 None => this.open()?,
             };
             let result = f(&conn);
-            if let Ok(mut idle) = this.idle.lock()
-                && idle.len() < MAX_IDLE
-            {
+            if let Ok(mut idle) = this.idle.lock() {
                 idle.push(conn);
             }
             result
