@@ -97,28 +97,17 @@ impl SqliteStore {
     pub fn path(&self) -> &Path {
         &self.path
     }
-}
 
-async fn insert_audit<'e, E: sqlx::Executor<'e, Database = sqlx::Sqlite>>(
-    ex: E,
-    e: &NewAuditEvent,
-) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO audit_events (at, kind, actor_kind, actor_id, target, client_id, label, \
-         source, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(e.at)
-    .bind(&e.kind)
-    .bind(e.actor.kind)
-    .bind(e.actor.id.as_deref())
-    .bind(e.target.as_deref())
-    .bind(e.client_id.as_deref())
-    .bind(e.label.as_deref())
-    .bind(e.actor.source.as_deref())
-    .bind(e.detail.as_deref())
-    .execute(ex)
-    .await?;
-    Ok(())
+    /// Hands a job to the group-commit writer and waits for its commit.
+    async fn submit<T>(
+        &self,
+        job: impl FnOnce(oneshot::Sender<StoreResult<T>>) -> WriteJob,
+    ) -> StoreResult<T> {
+        let stopped = || StoreError::Backend("the writer has stopped".into());
+        let (tx, rx) = oneshot::channel();
+        self.writes.send(job(tx)).await.map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())?
+    }
 }
 
 fn backend(what: &str) -> StoreError {
@@ -525,13 +514,7 @@ impl Store for SqliteStore {
     }
 
     async fn record_grant(&self, grant: NewGrant) -> StoreResult<()> {
-        let (tx, rx) = oneshot::channel();
-        self.writes
-            .send(WriteJob::Grant(grant, tx))
-            .await
-            .map_err(|_| StoreError::Backend("the writer has stopped".into()))?;
-        rx.await
-            .map_err(|_| StoreError::Backend("the writer has stopped".into()))?
+        self.submit(|tx| WriteJob::Grant(grant, tx)).await
     }
 
     async fn list_families(
@@ -555,23 +538,11 @@ impl Store for SqliteStore {
     }
 
     async fn rotate_refresh_token(&self, rotation: Rotation) -> StoreResult<bool> {
-        let (tx, rx) = oneshot::channel();
-        self.writes
-            .send(WriteJob::Rotate(rotation, tx))
-            .await
-            .map_err(|_| StoreError::Backend("the writer has stopped".into()))?;
-        rx.await
-            .map_err(|_| StoreError::Backend("the writer has stopped".into()))?
+        self.submit(|tx| WriteJob::Rotate(rotation, tx)).await
     }
 
     async fn store_upload(&self, upload: NewUpload) -> StoreResult<UploadOutcome> {
-        let (tx, rx) = oneshot::channel();
-        self.writes
-            .send(WriteJob::Upload(upload, tx))
-            .await
-            .map_err(|_| StoreError::Backend("the writer has stopped".into()))?;
-        rx.await
-            .map_err(|_| StoreError::Backend("the writer has stopped".into()))?
+        self.submit(|tx| WriteJob::Upload(upload, tx)).await
     }
 
     async fn site_counters(&self, client: &ClientId) -> StoreResult<Vec<SiteCounters>> {
@@ -1007,7 +978,8 @@ impl Store for SqliteStore {
     }
 
     async fn append_audit(&self, event: &NewAuditEvent) -> StoreResult<()> {
-        insert_audit(&self.write, event).await
+        let event = event.clone();
+        self.submit(|tx| WriteJob::Audit(event, tx)).await
     }
 
     async fn list_audit(&self, f: &AuditFilter) -> StoreResult<Vec<AuditRecord>> {

@@ -1,5 +1,5 @@
 //! The group-commit writer for SQLite: the hot writes (grants, refresh rotations,
-//! data uploads) go to one thread that owns one synchronous connection. It takes
+//! data uploads, audit events) go to one thread that owns one synchronous connection. It takes
 //! every job waiting, applies them all in one `BEGIN IMMEDIATE … COMMIT`, and
 //! answers each job when the commit (and its fsync) is done.
 //!
@@ -25,6 +25,7 @@ pub(crate) enum WriteJob {
     Grant(NewGrant, oneshot::Sender<StoreResult<()>>),
     Rotate(Rotation, oneshot::Sender<StoreResult<bool>>),
     Upload(NewUpload, oneshot::Sender<StoreResult<UploadOutcome>>),
+    Audit(NewAuditEvent, oneshot::Sender<StoreResult<()>>),
 }
 
 /// What a job did inside a batch.
@@ -36,18 +37,17 @@ enum Outcome {
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        use rusqlite::ErrorCode;
-        match e.sqlite_error_code() {
-            Some(ErrorCode::ConstraintViolation) => {
-                let text = e.to_string();
-                if text.contains("FOREIGN KEY") {
+        use rusqlite::ffi;
+        match &e {
+            rusqlite::Error::SqliteFailure(f, _) => match f.extended_code {
+                ffi::SQLITE_CONSTRAINT_FOREIGNKEY => {
                     Self::Conflict("refers to something that does not exist".into())
-                } else if text.contains("UNIQUE") || text.contains("PRIMARY KEY") {
-                    Self::Conflict("already exists".into())
-                } else {
-                    Self::Backend(text)
                 }
-            }
+                ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
+                    Self::Conflict("already exists".into())
+                }
+                _ => Self::Backend(e.to_string()),
+            },
             _ => Self::Backend(e.to_string()),
         }
     }
@@ -129,7 +129,7 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<WriteJob>) {
 fn reply(job: WriteJob, result: StoreResult<Outcome>) {
     let mismatch = || StoreError::Backend("mismatched batch result".into());
     match job {
-        WriteJob::Grant(_, tx) => {
+        WriteJob::Grant(_, tx) | WriteJob::Audit(_, tx) => {
             let _ = tx.send(result.map(|_| ()));
         }
         WriteJob::Rotate(_, tx) => {
@@ -159,6 +159,10 @@ fn apply_batch(conn: &mut Connection, jobs: &[WriteJob]) -> StoreResult<Vec<Outc
             }
             WriteJob::Rotate(r, _) => Outcome::Rotated(rotate(&tx, r)?),
             WriteJob::Upload(u, _) => Outcome::Uploaded(upload(&tx, u)?),
+            WriteJob::Audit(e, _) => {
+                insert_audit(&tx, e)?;
+                Outcome::Done
+            }
         });
     }
     tx.commit()?;
