@@ -32,4 +32,9 @@ pub(crate) const SQLITE: &[Migration] = &[
         "refresh_selectors",
         include_str!("../migrations/sqlite/0005_refresh_selectors.sql"),
     ),
+    (
+        6,
+        "families_by_time",
+        include_str!("../migrations/sqlite/0006_families_by_time.sql"),
+    ),
 ];

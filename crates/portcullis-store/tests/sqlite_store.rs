@@ -3,7 +3,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use portcullis_core::{Client, ClientId, ClientStatus, GrantType, ScopeName, Ttl};
-use portcullis_store::{Actor, NewAuditEvent, NewGrant, NewRefresh, Rotation, SqliteStore, Store};
+use portcullis_store::{
+    Actor, NewAuditEvent, NewGrant, NewRefresh, RevokeScope, Rotation, SqliteStore, Store,
+};
 use std::sync::Arc;
 
 async fn store() -> (tempfile::TempDir, Arc<SqliteStore>) {
@@ -170,4 +172,84 @@ async fn a_rotation_must_present_the_stored_hash_not_just_the_selector() {
     assert!(!s.rotate_refresh_token(forged).await.unwrap());
     assert!(s.find_refresh_token("r2").await.unwrap().is_none());
     assert!(s.rotate_refresh_token(rotation(1, 2, 200)).await.unwrap());
+}
+
+#[tokio::test]
+async fn each_label_counts_its_own_live_families_and_revokes_only_them() {
+    let (_d, s) = store().await;
+    s.create_client(&client(), &[9; 32]).await.unwrap();
+    let labelled = |family: &str, hash: u8, label: &str, expires: i64| NewGrant {
+        label: Some(label.into()),
+        ..grant(family, hash, expires)
+    };
+    s.record_grant(labelled("fam_a1", 1, "home-a", 1000))
+        .await
+        .unwrap();
+    s.record_grant(labelled("fam_a2", 2, "home-a", 1000))
+        .await
+        .unwrap();
+    s.record_grant(labelled("fam_a3", 3, "home-a", 1000))
+        .await
+        .unwrap();
+    s.record_grant(labelled("fam_b1", 4, "home-b", 150))
+        .await
+        .unwrap();
+    s.record_grant(labelled("fam_c1", 5, "home-c", 1000))
+        .await
+        .unwrap();
+    let id = ClientId::parse("pc_test").unwrap();
+    let revoked = s
+        .revoke_families(
+            RevokeScope::Family {
+                id: "fam_a3",
+                client: Some(&id),
+            },
+            200,
+            "admin",
+            2000,
+        )
+        .await
+        .unwrap();
+    assert_eq!(revoked, vec!["fam_a3".to_owned()]);
+
+    let live: Vec<(String, i64)> = s
+        .list_labels(&id, 200)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| (l.name, l.live_families))
+        .collect();
+    assert_eq!(
+        live,
+        vec![
+            ("home-a".to_owned(), 2),
+            ("home-b".to_owned(), 0),
+            ("home-c".to_owned(), 1)
+        ]
+    );
+    let of_a: Vec<String> = s
+        .list_families(&id, Some("home-a"))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|f| f.id)
+        .collect();
+    assert_eq!(of_a.len(), 3);
+    assert!(of_a.iter().all(|f| f.starts_with("fam_a")));
+
+    let revoked = s
+        .revoke_families(
+            RevokeScope::Client {
+                client: &id,
+                label: Some("home-c"),
+            },
+            300,
+            "admin",
+            2000,
+        )
+        .await
+        .unwrap();
+    assert_eq!(revoked, vec!["fam_c1".to_owned()]);
+    let live = s.list_labels(&id, 300).await.unwrap();
+    assert_eq!(live.iter().map(|l| l.live_families).sum::<i64>(), 2);
 }
