@@ -111,6 +111,8 @@ pub struct LevelResult {
     pub bench_cpu: Option<Duration>,
     /// Busy CPU time of the whole machine in the window.
     pub machine_cpu: Option<Duration>,
+    /// Bytes the server wrote to storage in the window (database, log, checkpoints).
+    pub server_storage_bytes: Option<u64>,
 }
 
 impl LevelResult {
@@ -139,6 +141,16 @@ impl LevelResult {
             return None;
         }
         self.server_cpu.map(|c| c.as_secs_f64() * 1000.0 / n as f64)
+    }
+
+    /// Bytes the server wrote to storage per successful request, in KiB.
+    pub fn server_storage_kib_per_request(&self) -> Option<f64> {
+        let n = self.latencies_us.len();
+        if n == 0 {
+            return None;
+        }
+        self.server_storage_bytes
+            .map(|b| b as f64 / 1024.0 / n as f64)
     }
 
     /// The `q` quantile (0 < q ≤ 1, nearest rank) of successful latencies, in ms.
@@ -198,6 +210,7 @@ where
         server_cpu: None,
         bench_cpu: None,
         machine_cpu: None,
+        server_storage_bytes: None,
     };
     while let Some(joined) = tasks.join_next().await {
         let stats = joined.context("a load worker failed")??;
@@ -208,34 +221,47 @@ where
         }
     }
     result.latencies_us.sort_unstable();
-    (result.server_cpu, result.bench_cpu, result.machine_cpu) =
-        cpu.await.context("the CPU sampler failed")?;
+    let used = cpu.await.context("the CPU sampler failed")?;
+    result.server_cpu = used.server_cpu;
+    result.bench_cpu = used.bench_cpu;
+    result.machine_cpu = used.machine_cpu;
+    result.server_storage_bytes = used.server_storage_bytes;
     Ok(result)
 }
 
+/// What the server (if `server_pid`), this process and the whole machine used
+/// between two instants.
+#[derive(Debug, Default)]
+struct Used {
+    server_cpu: Option<Duration>,
+    bench_cpu: Option<Duration>,
+    machine_cpu: Option<Duration>,
+    server_storage_bytes: Option<u64>,
+}
+
 /// CPU time the server (if `server_pid`), this process and the whole machine use
-/// between `start` and `end`.
-async fn cpu_in_window(
-    server_pid: Option<u32>,
-    start: Instant,
-    end: Instant,
-) -> (Option<Duration>, Option<Duration>, Option<Duration>) {
-    let sample = || {
-        let server = server_pid.and_then(|pid| procfs::cpu_time(pid).ok());
-        let bench = procfs::cpu_time(std::process::id()).ok();
-        let machine = procfs::machine_busy().ok();
-        (server, bench, machine)
+/// between `start` and `end`, and the bytes the server writes to storage.
+async fn cpu_in_window(server_pid: Option<u32>, start: Instant, end: Instant) -> Used {
+    let sample = || Used {
+        server_cpu: server_pid.and_then(|pid| procfs::cpu_time(pid).ok()),
+        bench_cpu: procfs::cpu_time(std::process::id()).ok(),
+        machine_cpu: procfs::machine_busy().ok(),
+        server_storage_bytes: server_pid.and_then(|pid| procfs::storage_writes(pid).ok()),
     };
     tokio::time::sleep_until(start).await;
-    let (server0, bench0, machine0) = sample();
+    let before = sample();
     tokio::time::sleep_until(end).await;
-    let (server1, bench1, machine1) = sample();
+    let after = sample();
     let used = |a: Option<Duration>, b: Option<Duration>| b?.checked_sub(a?);
-    (
-        used(server0, server1),
-        used(bench0, bench1),
-        used(machine0, machine1),
-    )
+    Used {
+        server_cpu: used(before.server_cpu, after.server_cpu),
+        bench_cpu: used(before.bench_cpu, after.bench_cpu),
+        machine_cpu: used(before.machine_cpu, after.machine_cpu),
+        server_storage_bytes: after
+            .server_storage_bytes
+            .zip(before.server_storage_bytes)
+            .and_then(|(b, a)| b.checked_sub(a)),
+    }
 }
 
 /// Opens a keep-alive HTTP/1.1 connection.

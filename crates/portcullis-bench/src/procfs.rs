@@ -42,6 +42,18 @@ pub fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
     Ok(Duration::from_millis(total * 1000 / USER_HZ))
 }
 
+/// Bytes a process has caused to be written to storage so far (`write_bytes` of
+/// `/proc/<pid>/io`: files, not sockets), as far as the kernel accounts them when
+/// pages are dirtied.
+pub fn storage_writes(pid: u32) -> anyhow::Result<u64> {
+    let path = format!("/proc/{pid}/io");
+    let io = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    io.lines()
+        .find_map(|l| l.strip_prefix("write_bytes:"))
+        .and_then(|v| v.trim().parse().ok())
+        .with_context(|| format!("no write_bytes in {path}"))
+}
+
 /// Busy CPU time of the whole machine so far, all cores together: user, nice,
 /// system, irq, softirq and steal from the `cpu` line of `/proc/stat`.
 pub fn machine_busy() -> anyhow::Result<Duration> {

@@ -121,6 +121,9 @@ pub fn level(r: &LevelResult) {
     if !cpu.is_empty() {
         println!("  CPU: {}", cpu.join(", "));
     }
+    if let Some(kib) = r.server_storage_kib_per_request() {
+        println!("  storage: the server wrote {kib:.1} KiB per request (log and checkpoints)");
+    }
 }
 
 /// The closing line of a run on a started server.
