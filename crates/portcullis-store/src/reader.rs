@@ -1,12 +1,20 @@
 //! Synchronous read connections for the one read on a hot path: the refresh token
 //! lookup that precedes every refresh grant (and revocation or introspection of a
-//! refresh token). A query runs on tokio's blocking pool with a pooled rusqlite
-//! connection and its cached prepared statement: one hand-off, where the async
-//! driver took a pool acquire, a hop to its worker thread and a row decoded by
-//! column name, which cost the refresh grant more CPU than the lookup itself.
+//! refresh token). The async driver took a pool acquire, a hop to its worker thread
+//! and a row decoded by column name, which cost the refresh grant more CPU than the
+//! lookup itself; so this is a pooled rusqlite connection with its cached prepared
+//! statement.
+//!
+//! The query runs on the calling task's thread: a point lookup by primary key on
+//! pages SQLite or the OS already caches takes microseconds, less than signing the
+//! token that follows, and handing it to the blocking pool and back cost more than
+//! that in thread wake-ups (the scheduler was a tenth of the refresh grant's profile).
+//! A read in WAL mode almost never waits for a lock, and it is not allowed to wait
+//! here (a busy timeout of zero): if SQLite answers busy, the lookup is run again on
+//! the blocking pool, where it may wait as long as the other connections do.
 
 use crate::{FamilyRecord, RefreshLookup, StoreError, StoreResult};
-use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -15,6 +23,9 @@ use std::time::Duration;
 /// wait for one: opening a connection (and preparing its statement) costs far more
 /// than waiting for a point lookup to finish.
 const CONNECTIONS: usize = 8;
+
+/// How long a lookup moved to the blocking pool may wait for a lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A small pool of read-only connections.
 pub(crate) struct Readers {
@@ -37,34 +48,55 @@ impl Readers {
             &self.path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
-        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.busy_timeout(Duration::ZERO)?;
         // As the pooled sqlx readers (see `SqliteStore::open`).
         conn.execute_batch("PRAGMA cache_size = -16384; PRAGMA mmap_size = 0;")?;
         Ok(conn)
     }
 
-    /// Runs `f` with a connection on the blocking pool.
+    fn take(&self) -> StoreResult<Connection> {
+        let pooled = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        match pooled {
+            Some(c) => Ok(c),
+            None => self.open(),
+        }
+    }
+
+    fn give_back(&self, conn: Connection) {
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.push(conn);
+        }
+    }
+
+    /// Runs `f` with a pooled connection on this thread, or, if SQLite answers
+    /// busy, again on the blocking pool with a busy timeout.
     async fn with<R: Send + 'static>(
         self: &Arc<Self>,
-        f: impl FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
+        f: impl Fn(&Connection) -> rusqlite::Result<R> + Send + 'static,
     ) -> StoreResult<R> {
         let _permit = self
             .permits
             .acquire()
             .await
             .map_err(|_| StoreError::Backend("the read pool is closed".into()))?;
+        let conn = self.take()?;
+        let result = f(&conn);
+        let busy = matches!(
+            &result,
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(e.code, ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+        );
+        if !busy {
+            self.give_back(conn);
+            return Ok(result?);
+        }
         let this = Arc::clone(self);
         tokio::task::spawn_blocking(move || {
-            let pooled = this.idle.lock().ok().and_then(|mut idle| idle.pop());
-            let conn = match pooled {
-                Some(c) => c,
-                None => this.open()?,
-            };
+            conn.busy_timeout(BUSY_TIMEOUT)?;
             let result = f(&conn);
-            if let Ok(mut idle) = this.idle.lock() {
-                idle.push(conn);
-            }
-            result
+            conn.busy_timeout(Duration::ZERO)?;
+            this.give_back(conn);
+            Ok(result?)
         })
         .await
         .map_err(|e| StoreError::Backend(format!("read task failed: {e}")))?
@@ -76,16 +108,16 @@ impl Readers {
         id: &str,
     ) -> StoreResult<Option<RefreshLookup>> {
         let id = id.to_owned();
-        self.with(move |conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT r.token_hash, r.scopes, r.expires_at, r.spent_at, r.grace_response, \
-                 f.id, f.client_id, f.label, f.subject, f.scopes, f.grant_type, f.created_at, \
-                 f.last_used_at, f.expires_at, f.revoked_at \
-                 FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id \
-                 WHERE r.id = ?1",
-            )?;
-            let found = stmt
-                .query_row([&id], |r| {
+        let found = self
+            .with(move |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT r.token_hash, r.scopes, r.expires_at, r.spent_at, r.grace_response, \
+                     f.id, f.client_id, f.label, f.subject, f.scopes, f.grant_type, f.created_at, \
+                     f.last_used_at, f.expires_at, f.revoked_at \
+                     FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id \
+                     WHERE r.id = ?1",
+                )?;
+                stmt.query_row([&id], |r| {
                     let hash: Vec<u8> = r.get(0)?;
                     let scopes: String = r.get(1)?;
                     let family_scopes: String = r.get(9)?;
@@ -113,16 +145,16 @@ impl Readers {
                         },
                     ))
                 })
-                .optional()?;
-            found
-                .map(|(hash, mut lookup)| {
-                    lookup.token_hash = hash.try_into().map_err(|_| {
-                        StoreError::Backend("unreadable stored refresh token hash".into())
-                    })?;
-                    Ok(lookup)
-                })
-                .transpose()
-        })
-        .await
+                .optional()
+            })
+            .await?;
+        found
+            .map(|(hash, mut lookup)| {
+                lookup.token_hash = hash.try_into().map_err(|_| {
+                    StoreError::Backend("unreadable stored refresh token hash".into())
+                })?;
+                Ok(lookup)
+            })
+            .transpose()
     }
 }
