@@ -37,4 +37,9 @@ pub(crate) const SQLITE: &[Migration] = &[
         "families_by_time",
         include_str!("../migrations/sqlite/0006_families_by_time.sql"),
     ),
+    (
+        7,
+        "refresh_tokens_by_selector_only",
+        include_str!("../migrations/sqlite/0007_refresh_tokens_by_selector_only.sql"),
+    ),
 ];

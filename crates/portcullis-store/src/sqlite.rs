@@ -374,13 +374,24 @@ impl Store for SqliteStore {
     }
 
     async fn delete_client(&self, id: &ClientId) -> StoreResult<()> {
+        let mut tx = self.write.begin().await?;
+        // Refresh tokens have no foreign key to their family (migration 7): the
+        // families go by cascade, their refresh tokens here, in the same transaction.
+        sqlx::query(
+            "DELETE FROM refresh_tokens WHERE family_id IN \
+             (SELECT id FROM token_families WHERE client_id = ?)",
+        )
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await?;
         let r = sqlx::query("DELETE FROM clients WHERE id = ?")
             .bind(id.as_str())
-            .execute(&self.write)
+            .execute(&mut *tx)
             .await?;
         if r.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("client {id}")));
         }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -1077,5 +1088,75 @@ mod tests {
         assert_eq!(found.token_hash, hash);
         assert_eq!(found.family.id, "fam_old");
         assert_eq!(found.spent_at, None);
+    }
+
+    async fn refresh_rows(store: &SqliteStore) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM refresh_tokens")
+            .fetch_one(&store.read)
+            .await
+            .unwrap()
+    }
+
+    fn grant(client: &str, family: &str, selector: &str, expires_at: i64) -> NewGrant {
+        NewGrant {
+            family_id: family.into(),
+            client_id: client.into(),
+            label: Some("home".into()),
+            subject: client.into(),
+            scopes: "upload-data".into(),
+            grant_type: "client_credentials".into(),
+            created_at: 100,
+            expires_at,
+            refresh_token: Some(crate::NewRefresh {
+                id: selector.into(),
+                hash: [7; 32],
+                expires_at,
+            }),
+            actor: crate::Actor::system(),
+        }
+    }
+
+    /// Refresh tokens have no foreign key to their family since migration 7: the
+    /// store itself must leave no row behind when a client is deleted or a family
+    /// is pruned.
+    #[tokio::test]
+    async fn refresh_tokens_go_with_their_client_and_with_pruning() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
+        store.migrate().await.unwrap();
+        sqlx::raw_sql(
+            "INSERT INTO clients (id, name, status, grant_types, redirect_uris, created_at, \
+             updated_at) VALUES ('pc_gone', 'g', 'active', '[]', '[]', 0, 0), \
+             ('pc_kept', 'k', 'active', '[]', '[]', 0, 0);",
+        )
+        .execute(&store.write)
+        .await
+        .unwrap();
+        store
+            .record_grant(grant("pc_gone", "fam_g", "r_g", 1000))
+            .await
+            .unwrap();
+        store
+            .record_grant(grant("pc_kept", "fam_k", "r_k", 1000))
+            .await
+            .unwrap();
+        store
+            .record_grant(grant("pc_kept", "fam_short", "r_s", 500))
+            .await
+            .unwrap();
+        assert_eq!(refresh_rows(&store).await, 3);
+
+        store
+            .delete_client(&ClientId::parse("pc_gone").unwrap())
+            .await
+            .unwrap();
+        assert_eq!(refresh_rows(&store).await, 2);
+        assert!(store.find_refresh_token("r_k").await.unwrap().is_some());
+
+        let pruned = store.prune(500).await.unwrap();
+        assert_eq!(pruned.families, 1);
+        assert_eq!(refresh_rows(&store).await, 1);
+        assert!(store.find_refresh_token("r_s").await.unwrap().is_none());
+        assert!(store.find_refresh_token("r_k").await.unwrap().is_some());
     }
 }
