@@ -158,3 +158,92 @@ impl Readers {
             .transpose()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A database file readers can open (WAL, one table).
+    fn database(dir: &Path) -> PathBuf {
+        let path = dir.join("r.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x INTEGER);")
+            .unwrap();
+        path
+    }
+
+    fn busy(code: i32) -> rusqlite::Error {
+        rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None)
+    }
+
+    fn busy_timeout(conn: &Connection) -> rusqlite::Result<i64> {
+        conn.query_row("PRAGMA busy_timeout", [], |r| r.get(0))
+    }
+
+    /// SQLite answering busy cannot be provoked for a WAL reader (every open
+    /// connection holds the shared lock an exclusive locker would need), so the
+    /// query itself answers busy once: the lookup must be run again, off the
+    /// calling thread, allowed to wait, and the connection go back to the pool
+    /// as it was.
+    #[tokio::test]
+    async fn a_busy_read_is_retried_on_the_blocking_pool_with_a_timeout() {
+        for code in [rusqlite::ffi::SQLITE_BUSY, rusqlite::ffi::SQLITE_LOCKED] {
+            let dir = tempfile::tempdir().unwrap();
+            let readers = Readers::new(&database(dir.path()));
+            let calls = Arc::new(AtomicUsize::new(0));
+            let caller = std::thread::current().id();
+            let seen = Arc::clone(&calls);
+            let (timeout, thread) = readers
+                .with(move |conn| {
+                    if seen.fetch_add(1, Ordering::SeqCst) == 0 {
+                        assert_eq!(busy_timeout(conn)?, 0, "the first try may not wait");
+                        return Err(busy(code));
+                    }
+                    Ok((busy_timeout(conn)?, std::thread::current().id()))
+                })
+                .await
+                .unwrap();
+            assert_eq!(calls.load(Ordering::SeqCst), 2);
+            assert_eq!(timeout, 10_000, "the retry waits for locks");
+            assert_ne!(thread, caller, "the retry runs on the blocking pool");
+
+            let pooled = readers.idle.lock().unwrap().len();
+            assert_eq!(pooled, 1, "the connection goes back to the pool");
+            let again = readers.with(busy_timeout).await.unwrap();
+            assert_eq!(again, 0, "and without the retry's timeout");
+        }
+    }
+
+    #[tokio::test]
+    async fn other_errors_are_not_retried_and_still_return_the_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let readers = Readers::new(&database(dir.path()));
+        let calls = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::clone(&calls);
+        let err = readers
+            .with(move |conn| {
+                seen.fetch_add(1, Ordering::SeqCst);
+                conn.query_row("SELECT x FROM missing", [], |r| r.get::<_, i64>(0))
+            })
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("no such table"), "{err}");
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert_eq!(readers.idle.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_retry_that_is_still_busy_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let readers = Readers::new(&database(dir.path()));
+        let err = readers
+            .with(|_conn| Err::<(), _>(busy(rusqlite::ffi::SQLITE_BUSY)))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
+        assert_eq!(readers.idle.lock().unwrap().len(), 1);
+        assert_eq!(readers.with(busy_timeout).await.unwrap(), 0);
+    }
+}
