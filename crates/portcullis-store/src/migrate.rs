@@ -42,4 +42,9 @@ pub(crate) const SQLITE: &[Migration] = &[
         "refresh_tokens_by_selector_only",
         include_str!("../migrations/sqlite/0007_refresh_tokens_by_selector_only.sql"),
     ),
+    (
+        8,
+        "audit_by_client_id",
+        include_str!("../migrations/sqlite/0008_audit_by_client_id.sql"),
+    ),
 ];
