@@ -997,7 +997,10 @@ impl Store for SqliteStore {
     }
 
     async fn list_audit(&self, f: &AuditFilter) -> StoreResult<Vec<AuditRecord>> {
-        let rows = audit_query(f).build().fetch_all(&self.read).await?;
+        let rows = audit_query("SELECT *", f)
+            .build()
+            .fetch_all(&self.read)
+            .await?;
         rows.iter()
             .map(|r| {
                 Ok(AuditRecord {
@@ -1022,8 +1025,9 @@ impl Store for SqliteStore {
 /// stops at its last row). Without a client it reads backwards by id and filters.
 /// `+kind` keeps the planner off the index by kind and time, whose order is not the
 /// page's: it would read and sort every event of a kind to return the newest few.
-fn audit_query(f: &AuditFilter) -> sqlx::QueryBuilder<sqlx::Sqlite> {
-    let mut q = sqlx::QueryBuilder::new("SELECT * FROM audit_events WHERE 1");
+/// `select` is what goes before `FROM` (the tests put `EXPLAIN QUERY PLAN` first).
+fn audit_query(select: &str, f: &AuditFilter) -> sqlx::QueryBuilder<sqlx::Sqlite> {
+    let mut q = sqlx::QueryBuilder::new(format!("{select} FROM audit_events WHERE 1"));
     if let Some(client) = &f.client_id {
         q.push(" AND client_id = ").push_bind(client.clone());
     }
@@ -1266,14 +1270,10 @@ mod tests {
         assert_eq!(pages, [vec![7, 6], vec![4, 3], vec![1]]);
     }
 
-    /// The plan SQLite makes for the audit page's query; `binds` in the filter's order.
-    async fn audit_plan(store: &SqliteStore, f: &AuditFilter, binds: &[&str]) -> Vec<String> {
-        let sql = audit_query(f).into_string();
-        let mut q = sqlx::query(AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")));
-        for b in binds {
-            q = q.bind(b.to_string());
-        }
-        q.bind(f.limit)
+    /// The plan SQLite makes for the audit page's query, with the filter's own binds.
+    async fn audit_plan(store: &SqliteStore, f: &AuditFilter) -> Vec<String> {
+        audit_query("EXPLAIN QUERY PLAN SELECT *", f)
+            .build()
             .fetch_all(&store.read)
             .await
             .unwrap()
@@ -1297,16 +1297,13 @@ mod tests {
             ..of_client("pc_a")
         };
         assert_eq!(
-            audit_plan(&store, &page, &["pc_a", "token.issue", "1000"]).await,
+            audit_plan(&store, &page).await,
             ["SEARCH audit_events USING INDEX audit_events_by_client (client_id=? AND rowid<?)"]
         );
         let by_kind = AuditFilter {
             kind: Some("token.issue".into()),
             ..everything()
         };
-        assert_eq!(
-            audit_plan(&store, &by_kind, &["token.issue"]).await,
-            ["SCAN audit_events"]
-        );
+        assert_eq!(audit_plan(&store, &by_kind).await, ["SCAN audit_events"]);
     }
 }
