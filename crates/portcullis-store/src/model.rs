@@ -212,6 +212,10 @@ pub struct RefreshLookup {
     pub spent_at: Option<i64>,
     /// Encrypted answer of the rotation that spent it (only within grace).
     pub grace_response: Option<Vec<u8>>,
+    /// It was spent, and the token that replaced it has not been used yet: only then
+    /// may a retry within grace get the saved answer (once the successor has been
+    /// used, presenting this one again is reuse, whatever the grace).
+    pub successor_unused: bool,
 }
 
 /// A rotation: spend the presented token and store its successor, atomically.

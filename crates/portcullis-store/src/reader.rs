@@ -113,8 +113,10 @@ impl Readers {
                 let mut stmt = conn.prepare_cached(
                     "SELECT r.token_hash, r.scopes, r.expires_at, r.spent_at, r.grace_response, \
                      f.id, f.client_id, f.label, f.subject, f.scopes, f.grant_type, f.created_at, \
-                     f.last_used_at, f.expires_at, f.revoked_at \
+                     f.last_used_at, f.expires_at, f.revoked_at, \
+                     s.id IS NOT NULL AND s.spent_at IS NULL \
                      FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id \
+                     LEFT JOIN refresh_tokens s ON s.id = r.replaced_by \
                      WHERE r.id = ?1",
                 )?;
                 stmt.query_row([&id], |r| {
@@ -142,6 +144,7 @@ impl Readers {
                             expires_at: r.get(2)?,
                             spent_at: r.get(3)?,
                             grace_response: r.get(4)?,
+                            successor_unused: r.get(15)?,
                         },
                     ))
                 })

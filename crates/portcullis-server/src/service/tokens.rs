@@ -332,9 +332,14 @@ impl TokenService {
                 return Err(invalid("the refresh token has expired"));
             }
             if let Some(spent_at) = found.spent_at {
+                // A retry after a lost answer gets that answer again, but only while
+                // nobody has used the token it carried: once the successor is used,
+                // the token presented now is in a thief's hands or the client's
+                // state is broken, and either way it is reuse.
                 let grace = client.refresh_reuse_grace.secs_i64();
                 if grace > 0
                     && now - spent_at <= grace
+                    && found.successor_unused
                     && let Some(sealed) = &found.grace_response
                 {
                     let plain = self.master.decrypt(sealed, hash.0.as_slice())?;
