@@ -25,6 +25,9 @@ pub struct Settings {
     pub signing_alg: Algorithm,
     /// Master key file (`None` when the key came from `PORTCULLIS_MASTER_KEY`).
     pub master_key_file: Option<PathBuf>,
+    /// `--trusted-proxy`: reverse proxies whose `Forwarded` / `X-Forwarded-For`
+    /// is believed for the client address.
+    pub trusted_proxies: Vec<portcullis_core::Cidr>,
 }
 
 /// The defaults of SPEC §1.

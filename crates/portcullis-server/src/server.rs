@@ -3,7 +3,6 @@
 
 use crate::config::Settings;
 use crate::keyring::Keyring;
-use crate::middleware::rate_limit::AuthLimiter;
 use crate::routes;
 use crate::service::client_cache::ClientCache;
 use crate::service::denylist::Denylist;
@@ -80,8 +79,9 @@ pub async fn build_state(
         store,
         master,
         clients: ClientCache::default(),
-        limiter: AuthLimiter::default(),
-        login_limiter: AuthLimiter::new(20, 10),
+        client_throttle: Default::default(),
+        login_throttle: Default::default(),
+        trusted_proxies: settings.trusted_proxies.clone(),
         usage: LabelUsage::default(),
     }))
 }

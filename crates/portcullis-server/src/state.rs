@@ -1,7 +1,7 @@
 //! Shared state, passed to handlers as `State<AppState>` (never a global).
 
-use crate::middleware::rate_limit::AuthLimiter;
 use crate::service::client_cache::ClientCache;
+use crate::service::throttle::{ClientThrottle, LoginThrottle};
 use crate::service::tokens::TokenService;
 use crate::service::usage::LabelUsage;
 use portcullis_crypto::MasterKey;
@@ -23,10 +23,12 @@ pub struct Inner {
     pub tokens: TokenService,
     /// Recently read clients.
     pub clients: ClientCache,
-    /// Failed client authentication throttle.
-    pub limiter: AuthLimiter,
-    /// Failed admin sign-in throttle (per address and per user name).
-    pub login_limiter: AuthLimiter,
+    /// Failed client authentication, per source.
+    pub client_throttle: ClientThrottle,
+    /// Failed admin sign-ins, per (user, source), per source, and per user.
+    pub login_throttle: LoginThrottle,
+    /// `--trusted-proxy`: peers whose forwarded client address is believed.
+    pub trusted_proxies: Vec<portcullis_core::Cidr>,
     /// Label last-use times waiting to be written.
     pub usage: LabelUsage,
 }

@@ -62,6 +62,16 @@ pub struct ServerArgs {
     /// RS256, ES256 or EdDSA, for newly created signing keys [default: RS256].
     #[arg(long, env = "PORTCULLIS_SIGNING_ALG", value_name = "ALG")]
     pub signing_alg: Option<String>,
+    /// A reverse proxy (IP or CIDR, repeatable; comma separated in the variable):
+    /// only from these peers is the client address taken from `Forwarded` /
+    /// `X-Forwarded-For` [default: none, the peer address is the client's].
+    #[arg(
+        long = "trusted-proxy",
+        env = "PORTCULLIS_TRUSTED_PROXY",
+        value_name = "CIDR",
+        value_delimiter = ','
+    )]
+    pub trusted_proxy: Vec<String>,
 }
 
 /// Commands.

@@ -32,6 +32,8 @@ pub struct FileConfig {
     pub signing_alg: Option<String>,
     /// `master_key_file`.
     pub master_key_file: Option<PathBuf>,
+    /// `trusted_proxy`: a list of IPs or CIDR blocks.
+    pub trusted_proxy: Option<Vec<String>>,
 }
 
 /// Where the master key comes from.
@@ -117,6 +119,7 @@ pub fn resolve(
         signing_alg,
         master_key_file: None,
         database_url,
+        trusted_proxies: trusted_proxies(&server.trusted_proxy, file.trusted_proxy)?,
     };
     let master = match std::env::var("PORTCULLIS_MASTER_KEY") {
         Ok(v) if !v.trim().is_empty() => MasterKeySpec::Inline(v),
@@ -136,6 +139,25 @@ pub fn resolve(
         ..settings
     };
     Ok((settings, master))
+}
+
+/// `--trusted-proxy` flags (or the variable) replace the file's list.
+fn trusted_proxies(
+    flags: &[String],
+    file: Option<Vec<String>>,
+) -> anyhow::Result<Vec<portcullis_core::Cidr>> {
+    let list = if flags.is_empty() {
+        file.unwrap_or_default()
+    } else {
+        flags.to_vec()
+    };
+    list.iter()
+        .map(|c| {
+            c.trim()
+                .parse()
+                .map_err(|e| anyhow::anyhow!("--trusted-proxy: {e}"))
+        })
+        .collect()
 }
 
 /// RFC 8414 §2: the issuer is an http(s) URL with no query or fragment.
@@ -183,6 +205,32 @@ mod tests {
         assert_eq!(s.listen.port(), 9999);
         assert_eq!(s.access_token_ttl.secs(), 3600);
         assert_eq!(s.refresh_token_ttl.secs(), 365 * 86400);
+    }
+
+    #[test]
+    fn trusted_proxies_come_from_flags_or_the_file_and_bad_ones_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("p.toml");
+        std::fs::write(&cfg, "trusted_proxy = [\"10.0.0.0/8\", \"::1\"]\n").unwrap();
+        let global = GlobalArgs {
+            config: Some(cfg),
+            ..GlobalArgs::default()
+        };
+        let (s, _) = resolve(&global, &ServerArgs::default()).unwrap();
+        let shown: Vec<String> = s.trusted_proxies.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["10.0.0.0/8", "::1/128"]);
+        let flags = ServerArgs {
+            trusted_proxy: vec!["192.0.2.0/24".into()],
+            ..ServerArgs::default()
+        };
+        let (s, _) = resolve(&global, &flags).unwrap();
+        assert_eq!(s.trusted_proxies.len(), 1);
+        let bad = ServerArgs {
+            trusted_proxy: vec!["10.0.0.0/40".into()],
+            ..ServerArgs::default()
+        };
+        let err = resolve(&global, &bad).unwrap_err().to_string();
+        assert!(err.contains("--trusted-proxy"), "{err}");
     }
 
     #[test]

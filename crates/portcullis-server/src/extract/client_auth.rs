@@ -1,10 +1,11 @@
 //! Client authentication at `/oauth/*` (RFC 6749 §2.3.1): `client_secret_basic`
 //! (HTTP Basic with the form-urlencoded id and secret) or `client_secret_post`
 //! (`client_id` and `client_secret` in the body). Both at once, or neither, is
-//! `invalid_request` (SPEC §3). Failures are throttled per address and per client.
+//! `invalid_request` (SPEC §3). Failures are throttled per source, never per client.
 
 use crate::error::OAuthResponseError;
 use crate::extract::form::OAuthForm;
+use crate::service::throttle::ClientFailure;
 use crate::state::AppState;
 use axum::http::{HeaderMap, header};
 use base64::Engine;
@@ -105,6 +106,10 @@ fn credentials(headers: &HeaderMap, form: &OAuthForm) -> Result<Credentials, OAu
 }
 
 /// Authenticates the calling client, or answers the protocol's error.
+///
+/// The secret is checked first, always: a correct one passes whatever else is
+/// failing from this source or for this client id. Only failures are throttled,
+/// per source (see [`crate::service::throttle`]).
 pub async fn authenticate_client(
     state: &AppState,
     headers: &HeaderMap,
@@ -112,9 +117,6 @@ pub async fn authenticate_client(
     peer: IpAddr,
 ) -> Result<AuthenticatedClient, OAuthResponseError> {
     let creds = credentials(headers, form)?;
-    if let Some(retry_after) = state.limiter.check(peer, Some(&creds.id)) {
-        return Err(OAuthResponseError::TooManyAttempts { retry_after });
-    }
     let hasher = &state.tokens.hasher;
     let now = state.tokens.clock.now();
     let presented = hasher.hash(TokenKind::ClientSecret, &creds.secret);
@@ -134,9 +136,11 @@ pub async fn authenticate_client(
     let mut ok = matches(&found);
     if !ok
         && found.is_some()
+        && !state.client_throttle.is_throttled(peer)
         && let Some(id) = &id
     {
-        // The secret may have been rotated a moment ago elsewhere: look once more.
+        // The secret may have been rotated a moment ago elsewhere: look once more
+        // (not for a source already over its limit, which the cache answers alone).
         found = state.clients.get_fresh(&state.store, id, now).await?;
         ok = matches(&found);
     }
@@ -156,27 +160,39 @@ pub async fn authenticate_client(
         _ => {
             state.usage.count_failed_auth(now);
             crate::metrics::client_auth_failed();
-            if state.limiter.record_failure(peer, Some(&creds.id)) {
-                let _ = state
-                    .store
-                    .append_audit(&portcullis_store::NewAuditEvent {
-                        at: now,
-                        kind: "client.auth_failed_burst".into(),
-                        actor: portcullis_store::Actor {
-                            kind: "client",
-                            id: Some(creds.id.chars().take(64).collect()),
-                            source: Some(peer.to_string()),
-                        },
-                        target: None,
-                        client_id: None,
-                        label: None,
-                        detail: None,
-                    })
-                    .await;
-                tracing::warn!(%peer, client_id = %creds.id.chars().take(64).collect::<String>(),
-                    "failed client authentication burst; throttling");
+            match state.client_throttle.failed(peer) {
+                ClientFailure::Throttled { retry_after } => {
+                    Err(OAuthResponseError::TooManyAttempts { retry_after })
+                }
+                ClientFailure::Refused { burst } => {
+                    if burst {
+                        audit_burst(state, &creds.id, peer, now).await;
+                    }
+                    Err(invalid_client(creds.basic))
+                }
             }
-            Err(invalid_client(creds.basic))
         }
     }
+}
+
+/// A source reached its failure limit: one audit event and one log line per burst.
+async fn audit_burst(state: &AppState, client_id: &str, peer: IpAddr, now: i64) {
+    let client_id: String = client_id.chars().take(64).collect();
+    let _ = state
+        .store
+        .append_audit(&portcullis_store::NewAuditEvent {
+            at: now,
+            kind: "client.auth_failed_burst".into(),
+            actor: portcullis_store::Actor {
+                kind: "client",
+                id: Some(client_id.clone()),
+                source: Some(peer.to_string()),
+            },
+            target: None,
+            client_id: None,
+            label: None,
+            detail: None,
+        })
+        .await;
+    tracing::warn!(%peer, %client_id, "failed client authentication burst; throttling this source");
 }

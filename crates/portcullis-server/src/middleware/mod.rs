@@ -2,5 +2,4 @@
 
 pub mod csrf;
 pub mod metrics;
-pub mod rate_limit;
 pub mod security_headers;

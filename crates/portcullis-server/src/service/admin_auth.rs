@@ -36,9 +36,30 @@ pub fn random_csrf() -> Result<String, portcullis_crypto::CryptoError> {
     ))
 }
 
-/// Checks a password; returns whether it matches. Runs Argon2 off the async threads,
-/// and checks a dummy hash for unknown users so timing does not reveal names.
-pub async fn check_password(store: &DynStore, name: &str, pw: &str) -> StoreResult<bool> {
+/// What a password check found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PasswordCheck {
+    /// The user exists and the password is theirs.
+    pub ok: bool,
+    /// The user exists (the throttle counts per user only for real users).
+    pub known_user: bool,
+}
+
+/// Password checks running at once. Argon2id takes a core for tens of
+/// milliseconds; a flood of sign-ins may use at most this many cores, so token
+/// and API requests keep the rest.
+fn password_slots() -> &'static tokio::sync::Semaphore {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    SLOTS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        tokio::sync::Semaphore::new((cores / 2).max(1))
+    })
+}
+
+/// Checks a password. Runs Argon2 off the async threads, at most on half the
+/// cores at once, and checks a dummy hash for unknown users so timing does not
+/// reveal names.
+pub async fn check_password(store: &DynStore, name: &str, pw: &str) -> StoreResult<PasswordCheck> {
     // A real Argon2id hash, computed once, so an unknown name costs what a known one does.
     static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let stored = store.admin_password_hash(name).await?;
@@ -50,10 +71,14 @@ pub async fn check_password(store: &DynStore, name: &str, pw: &str) -> StoreResu
             .clone(),
     };
     let pw = pw.to_owned();
+    let _slot = password_slots().acquire().await;
     let ok = tokio::task::spawn_blocking(move || password::verify_password(&pw, &hash))
         .await
         .unwrap_or(false);
-    Ok(ok && known)
+    Ok(PasswordCheck {
+        ok: ok && known,
+        known_user: known,
+    })
 }
 
 /// Creates a session for `user`.

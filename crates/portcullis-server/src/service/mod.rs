@@ -8,6 +8,7 @@ pub mod keys;
 pub mod mint;
 pub mod revocation;
 pub mod scopes;
+pub mod throttle;
 pub mod tokens;
 pub mod usage;
 pub mod verified_cache;

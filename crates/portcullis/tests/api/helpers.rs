@@ -25,6 +25,17 @@ pub fn http() -> Client {
         .unwrap()
 }
 
+/// An HTTP client whose connections come from `local`, another loopback address
+/// (Linux routes all of 127.0.0.0/8 to the loopback interface): a second source.
+pub fn http_from(local: &str) -> Client {
+    Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .local_address(local.parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap()
+}
+
 /// `POST /oauth/token` with HTTP Basic and a form body.
 pub async fn token_basic(
     s: &TestServer,

@@ -172,6 +172,41 @@ async fn a_retry_within_the_grace_gets_the_same_new_pair() {
 }
 
 #[tokio::test]
+async fn a_spent_token_replayed_after_its_successor_was_used_is_reuse_even_within_grace() {
+    let sv = server(&[]);
+    let (id, secret) = sv
+        .create_client("Stolen within grace", &["--refresh-reuse-grace", "30s"])
+        .unwrap();
+    let t = get_token(&sv, &id, &secret, &[]).await;
+    let stolen = s(&t, "refresh_token");
+    let second: Value = refresh(&sv, &id, &secret, &stolen, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    // The client moves on: the successor is used.
+    let third = refresh(&sv, &id, &secret, &s(&second, "refresh_token"), None).await;
+    assert_eq!(third.status(), 200);
+    let third: Value = third.json().await.unwrap();
+    // The thief replays the first token, still within the grace: no saved answer.
+    let replay = refresh(&sv, &id, &secret, &stolen, None).await;
+    let (status, error, _, _) = oauth_error(replay).await;
+    assert_eq!((status, error.as_str()), (400, "invalid_grant"));
+    // It is reuse: the family is revoked, the client's current tokens with it, and audited.
+    assert_eq!(whoami(&sv, &s(&third, "access_token")).await.status(), 401);
+    assert_eq!(
+        refresh(&sv, &id, &secret, &s(&third, "refresh_token"), None)
+            .await
+            .status(),
+        400
+    );
+    let events = sv
+        .cli_json(&["audit", "list", "--kind", "token.reuse_detected", "--json"])
+        .unwrap();
+    assert_eq!(events.as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
 async fn refresh_may_narrow_scope_but_never_widen_it() {
     let sv = server(&[]);
     let (id, secret) = sv.create_client("Narrow", &[]).unwrap();

@@ -14,5 +14,6 @@ mod metadata;
 mod metrics;
 mod resource;
 mod storage;
+mod throttle;
 mod token_endpoint;
 mod whoami;

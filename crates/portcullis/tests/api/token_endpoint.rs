@@ -310,35 +310,6 @@ async fn bodies_over_64_kib_are_refused_with_413() {
 }
 
 #[tokio::test]
-async fn repeated_failed_authentication_answers_429_with_retry_after() {
-    let s = server(&[]);
-    let (id, secret) = s.create_client("Guessed", &[]).unwrap();
-    let cc = [("grant_type", "client_credentials")];
-    let mut statuses = Vec::new();
-    for _ in 0..25 {
-        statuses.push(
-            token_basic(&s, &id, "pcs_guess", &cc)
-                .await
-                .status()
-                .as_u16(),
-        );
-    }
-    assert!(statuses[..20].iter().all(|s| *s == 401), "{statuses:?}");
-    assert!(statuses[20..].iter().all(|s| *s == 429), "{statuses:?}");
-    // While blocked, even the right secret from this source waits.
-    let r = token_basic(&s, &id, &secret, &cc).await;
-    assert_eq!(r.status(), 429);
-    let retry: u64 = r.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!((1..=60).contains(&retry));
-    let (_, e, _, _) = oauth_error(r).await;
-    assert_eq!(e, "invalid_client");
-}
-
-#[tokio::test]
 async fn concurrent_token_requests_all_succeed_and_are_all_recorded() {
     let s = server(&[]);
     let (id, secret) = s.create_client("Busy", &[]).unwrap();

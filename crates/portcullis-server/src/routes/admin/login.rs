@@ -1,18 +1,21 @@
 //! Sign-in and sign-out. The sign-in form is protected by a double-submit token
-//! (cookie + field) and the origin check; failures are throttled per user name and
-//! per address; success always creates a new session id and is audited.
+//! (cookie + field) and the origin check; failures are throttled per (user,
+//! source) and per source, and a flood against one user from many sources delays
+//! that user's sign-ins (see [`crate::service::throttle`]); success always creates
+//! a new session id and is audited.
 
 use super::form::AdminForm;
 use super::page::{render, see_other};
 use crate::extract::admin_session::{AdminSession, COOKIE, cookie, current};
-use crate::service::admin_auth::{check_password, create_session, random_csrf};
+use crate::extract::client_addr::ClientAddr;
+use crate::service::admin_auth::{PasswordCheck, check_password, create_session, random_csrf};
+use crate::service::throttle::Admission;
 use crate::state::AppState;
 use askama::Template;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use portcullis_store::{Actor, NewAuditEvent};
-use std::net::SocketAddr;
 
 const LOGIN_CSRF: &str = "pc_login_csrf";
 
@@ -69,7 +72,7 @@ pub async fn form(State(state): State<AppState>, headers: HeaderMap) -> Response
 /// POST `/admin/login`.
 pub async fn submit(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(peer): ClientAddr,
     headers: HeaderMap,
     form: AdminForm,
 ) -> Response {
@@ -79,39 +82,57 @@ pub async fn submit(
     }
     let name = form.text("username");
     let password = form.get("password").unwrap_or_default().to_owned();
-    let now = state.tokens.clock.now();
-    if let Some(wait) = state.login_limiter.check(peer.ip(), Some(&name)) {
-        let msg = format!("Too many failed sign-ins. Try again in {wait} seconds.");
-        let mut r = login_page(&state, StatusCode::TOO_MANY_REQUESTS, &msg, &name);
-        if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
-            r.headers_mut().insert(header::RETRY_AFTER, v);
+    match state.login_throttle.admit(&name, peer) {
+        Admission::Refuse { retry_after } => {
+            let msg = format!("Too many failed sign-ins. Try again in {retry_after} seconds.");
+            let mut r = login_page(&state, StatusCode::TOO_MANY_REQUESTS, &msg, &name);
+            if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            return r;
         }
-        return r;
+        Admission::Proceed { delay } if !delay.is_zero() => tokio::time::sleep(delay).await,
+        Admission::Proceed { .. } => {}
     }
-    let ok = name.len() <= 64
-        && password.len() <= 1024
-        && check_password(&state.store, &name, &password)
+    let now = state.tokens.clock.now();
+    let check = if name.len() <= 64 && password.len() <= 1024 {
+        check_password(&state.store, &name, &password)
             .await
-            .unwrap_or(false);
+            .unwrap_or(PasswordCheck {
+                ok: false,
+                known_user: false,
+            })
+    } else {
+        PasswordCheck {
+            ok: false,
+            known_user: false,
+        }
+    };
     let audit = |kind: &str| NewAuditEvent {
         at: now,
         kind: kind.into(),
         actor: Actor {
             kind: "admin",
             id: Some(name.chars().take(64).collect()),
-            source: Some(peer.ip().to_string()),
+            source: Some(peer.to_string()),
         },
         target: None,
         client_id: None,
         label: None,
         detail: None,
     };
-    if !ok {
-        if state.login_limiter.record_failure(peer.ip(), Some(&name)) {
+    if !check.ok {
+        let failure = state.login_throttle.failed(&name, peer, check.known_user);
+        if failure.source_burst {
             let _ = state
                 .store
                 .append_audit(&audit("admin.login_failed_burst"))
                 .await;
+        }
+        if failure.flood_started {
+            let _ = state.store.append_audit(&audit("admin.login_flood")).await;
+            tracing::warn!(user = %name.chars().take(64).collect::<String>(),
+                "failed sign-ins for one user from many sources; delaying its sign-ins");
         }
         return login_page(
             &state,
@@ -128,7 +149,7 @@ pub async fn submit(
         &state.store,
         &state.tokens.hasher,
         &name,
-        Some(peer.ip().to_string()),
+        Some(peer.to_string()),
         now,
     )
     .await

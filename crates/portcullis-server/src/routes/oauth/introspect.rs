@@ -4,24 +4,24 @@
 //! with nothing more said. `token_type_hint` only orders the search.
 
 use crate::error::{OAuthResponseError, no_store};
+use crate::extract::client_addr::ClientAddr;
 use crate::extract::client_auth::authenticate_client;
 use crate::extract::form::OAuthForm;
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-use std::net::SocketAddr;
 
 /// The introspection endpoint.
 pub async fn introspect(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(peer): ClientAddr,
     headers: HeaderMap,
     form: OAuthForm,
 ) -> Result<Response, OAuthResponseError> {
-    let client = authenticate_client(&state, &headers, &form, peer.ip()).await?;
+    let client = authenticate_client(&state, &headers, &form, peer).await?;
     let token = form.require("token")?;
     let me = client.auth.client.id.as_str();
     let may_see_all = client.auth.client.scopes.contains_str("introspect");

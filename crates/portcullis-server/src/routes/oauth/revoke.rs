@@ -5,29 +5,29 @@
 //! tells nobody whether a token exists.
 
 use crate::error::{OAuthResponseError, no_store};
+use crate::extract::client_addr::ClientAddr;
 use crate::extract::client_auth::authenticate_client;
 use crate::extract::form::OAuthForm;
 use crate::state::AppState;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use portcullis_store::Actor;
-use std::net::SocketAddr;
 
 /// The revocation endpoint.
 pub async fn revoke(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(peer): ClientAddr,
     headers: HeaderMap,
     form: OAuthForm,
 ) -> Result<Response, OAuthResponseError> {
-    let client = authenticate_client(&state, &headers, &form, peer.ip()).await?;
+    let client = authenticate_client(&state, &headers, &form, peer).await?;
     let token = form.require("token")?;
     let me = &client.auth.client.id;
     let actor = Actor {
         kind: "client",
         id: Some(me.to_string()),
-        source: Some(peer.ip().to_string()),
+        source: Some(peer.to_string()),
     };
     let revoker = state.tokens.revoker();
     // The hint only orders the search (RFC 7009 §2.1); both kinds are tried.

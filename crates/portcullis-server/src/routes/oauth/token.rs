@@ -2,22 +2,22 @@
 //! client, and hands over to the grant's own module.
 
 use crate::error::{OAuthResponseError, no_store};
+use crate::extract::client_addr::ClientAddr;
 use crate::extract::client_auth::authenticate_client;
 use crate::extract::form::OAuthForm;
 use crate::routes::oauth::grants;
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use portcullis_core::{GrantType, OAuthError, OAuthErrorCode};
 use portcullis_store::Actor;
-use std::net::SocketAddr;
 
 /// The token endpoint.
 pub async fn token(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(peer): ClientAddr,
     headers: HeaderMap,
     form: OAuthForm,
 ) -> Result<Response, OAuthResponseError> {
@@ -35,7 +35,7 @@ pub async fn token(
             .into());
         }
     };
-    let client = authenticate_client(&state, &headers, &form, peer.ip()).await?;
+    let client = authenticate_client(&state, &headers, &form, peer).await?;
     if !client.auth.client.allows_grant(grant) {
         return Err(OAuthError::new(
             OAuthErrorCode::UnauthorizedClient,
@@ -46,7 +46,7 @@ pub async fn token(
     let actor = Actor {
         kind: "client",
         id: Some(client.auth.client.id.to_string()),
-        source: Some(peer.ip().to_string()),
+        source: Some(peer.to_string()),
     };
     let response = match grant {
         GrantType::ClientCredentials => {
