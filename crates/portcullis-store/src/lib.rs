@@ -1,4 +1,6 @@
-//! Persistence for Portcullis: one [`Store`] trait, one implementation per backend.
+//! Persistence for Portcullis: one [`Store`] made of role traits ([`ClientStore`],
+//! [`TokenStore`], [`RevocationStore`], [`KeyStore`], [`AdminStore`], [`AuditStore`],
+//! [`DataStore`]), one implementation per backend.
 //!
 //! Handlers never see SQL; they call the trait. Each backend has its own numbered
 //! migrations (`migrations/<backend>/NNNN_name.sql`, the same numbers everywhere),
@@ -6,12 +8,18 @@
 
 mod migrate;
 pub mod model;
-mod reader;
 pub mod sqlite;
-mod writer;
 
 pub use model::*;
 pub use sqlite::SqliteStore;
+
+/// Every role trait, for code that calls a store: `use portcullis_store::prelude::*;`.
+pub mod prelude {
+    pub use crate::{
+        AdminStore, AuditStore, ClientStore, DataStore, KeyStore, RevocationStore, Store,
+        TokenStore,
+    };
+}
 
 use async_trait::async_trait;
 use portcullis_core::{Client, ClientId, ClientStatus};
@@ -29,21 +37,6 @@ pub enum StoreError {
     /// The database failed or returned data we cannot read.
     #[error("database error: {0}")]
     Backend(String),
-}
-
-impl From<sqlx::Error> for StoreError {
-    fn from(e: sqlx::Error) -> Self {
-        match &e {
-            sqlx::Error::RowNotFound => Self::NotFound("row".into()),
-            sqlx::Error::Database(d) if d.is_unique_violation() => {
-                Self::Conflict("already exists".into())
-            }
-            sqlx::Error::Database(d) if d.is_foreign_key_violation() => {
-                Self::Conflict("refers to something that does not exist".into())
-            }
-            _ => Self::Backend(e.to_string()),
-        }
-    }
 }
 
 /// Shorthand.
@@ -71,24 +64,13 @@ pub enum RevokeScope<'a> {
     },
 }
 
-/// Everything Portcullis persists.
+/// Clients, their secrets, and the scopes they may be given.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
-    /// Applies pending migrations; returns how many ran.
-    async fn migrate(&self) -> StoreResult<usize>;
-    /// Whether the database answers (readiness).
-    async fn ping(&self) -> StoreResult<()>;
-
-    /// A server setting (e.g. the last issuer), if recorded.
-    async fn get_setting(&self, key: &str) -> StoreResult<Option<String>>;
-    /// Records a server setting.
-    async fn put_setting(&self, key: &str, value: &str) -> StoreResult<()>;
-
+pub trait ClientStore: Send + Sync {
     /// Registers a scope; `Conflict` if it exists.
     async fn create_scope(&self, scope: &ScopeRecord) -> StoreResult<()>;
     /// Every scope, by name.
     async fn list_scopes(&self) -> StoreResult<Vec<ScopeRecord>>;
-
     /// Creates a client with its first secret (a hash).
     async fn create_client(&self, client: &Client, secret_hash: &[u8; 32]) -> StoreResult<()>;
     /// One client.
@@ -114,27 +96,14 @@ pub trait Store: Send + Sync + 'static {
         old_valid_until: i64,
         now: i64,
     ) -> StoreResult<()>;
+    /// Replaces a client's editable settings (name, scopes, grants, redirect URIs,
+    /// lifetimes, refresh policy) in one transaction.
+    async fn update_client(&self, client: &Client, now: i64) -> StoreResult<()>;
+}
 
-    /// Stores a new signing key and makes it current (the previous current one
-    /// becomes `previous`, verifying until `previous_retire_after`).
-    async fn add_signing_key(&self, key: &StoredKey, previous_retire_after: i64)
-    -> StoreResult<()>;
-    /// Every key that is not retired, current first.
-    async fn signing_keys(&self) -> StoreResult<Vec<StoredKey>>;
-
-    /// Number of admin users.
-    async fn count_admin_users(&self) -> StoreResult<i64>;
-    /// Creates an admin user; `Conflict` if the name is taken.
-    async fn create_admin_user(&self, name: &str, password_hash: &str, now: i64)
-    -> StoreResult<()>;
-    /// Replaces an admin user's password; `NotFound` if absent.
-    async fn set_admin_password(
-        &self,
-        name: &str,
-        password_hash: &str,
-        now: i64,
-    ) -> StoreResult<()>;
-
+/// Token families, refresh tokens and labels: what grants write and read.
+#[async_trait]
+pub trait TokenStore: Send + Sync {
     /// Durably records a new grant: its family, its first refresh token (if any)
     /// and its label's last-issued time. Concurrent calls are group-committed.
     async fn record_grant(&self, grant: NewGrant) -> StoreResult<()>;
@@ -147,6 +116,22 @@ pub trait Store: Send + Sync + 'static {
     async fn rotate_refresh_token(&self, rotation: Rotation) -> StoreResult<bool>;
     /// One family.
     async fn get_family(&self, id: &str) -> StoreResult<Option<FamilyRecord>>;
+    /// Token families of a client (optionally of one label), newest first.
+    async fn list_families(
+        &self,
+        client: &ClientId,
+        label: Option<&str>,
+    ) -> StoreResult<Vec<FamilyRecord>>;
+    /// A client's labels with their activity.
+    async fn list_labels(&self, client: &ClientId, now: i64) -> StoreResult<Vec<LabelRecord>>;
+    /// Records when families (and their labels) were last used at the resource API
+    /// (batched by the caller).
+    async fn record_usage(&self, uses: &[Usage]) -> StoreResult<()>;
+}
+
+/// Revocations: what every node's denylist is built from.
+#[async_trait]
+pub trait RevocationStore: Send + Sync {
     /// Revokes families (one by id, or a client's, optionally one label's), recording
     /// a revocation per family that lasts until `deny_until`. Returns the ids revoked now.
     async fn revoke_families(
@@ -162,22 +147,34 @@ pub trait Store: Send + Sync + 'static {
     async fn revoke_access_token(&self, jti: &str, now: i64, exp: i64) -> StoreResult<()>;
     /// Live revocations with an id above `after`, oldest first.
     async fn revocations_since(&self, after: i64, now: i64) -> StoreResult<Vec<Revocation>>;
-    /// Records when families (and their labels) were last used at the resource API
-    /// (batched by the caller).
-    async fn record_usage(&self, uses: &[Usage]) -> StoreResult<()>;
-    /// Removes what can no longer matter (see [`Pruned`]).
-    async fn prune(&self, now: i64) -> StoreResult<Pruned>;
-    /// Appends an audit event.
-    async fn append_audit(&self, event: &NewAuditEvent) -> StoreResult<()>;
-    /// Lists audit events, newest first.
-    async fn list_audit(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditRecord>>;
+}
 
-    /// Stores a batch of records durably, with its counters, in one transaction
-    /// (group-committed with other writes).
-    async fn store_upload(&self, upload: NewUpload) -> StoreResult<UploadOutcome>;
-    /// Upload counters of a client, per label.
-    async fn site_counters(&self, client: &ClientId) -> StoreResult<Vec<SiteCounters>>;
+/// Signing keys (private keys encrypted by the caller).
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    /// Stores a new signing key and makes it current (the previous current one
+    /// becomes `previous`, verifying until `previous_retire_after`).
+    async fn add_signing_key(&self, key: &StoredKey, previous_retire_after: i64)
+    -> StoreResult<()>;
+    /// Every key that is not retired, current first.
+    async fn signing_keys(&self) -> StoreResult<Vec<StoredKey>>;
+}
 
+/// Admin users and their web sessions.
+#[async_trait]
+pub trait AdminStore: Send + Sync {
+    /// Number of admin users.
+    async fn count_admin_users(&self) -> StoreResult<i64>;
+    /// Creates an admin user; `Conflict` if the name is taken.
+    async fn create_admin_user(&self, name: &str, password_hash: &str, now: i64)
+    -> StoreResult<()>;
+    /// Replaces an admin user's password; `NotFound` if absent.
+    async fn set_admin_password(
+        &self,
+        name: &str,
+        password_hash: &str,
+        now: i64,
+    ) -> StoreResult<()>;
     /// An admin user's password hash.
     async fn admin_password_hash(&self, name: &str) -> StoreResult<Option<String>>;
     /// Creates an admin session.
@@ -192,20 +189,53 @@ pub trait Store: Send + Sync + 'static {
     async fn touch_admin_session(&self, id_hash: &[u8; 32], now: i64) -> StoreResult<()>;
     /// Ends a session.
     async fn delete_admin_session(&self, id_hash: &[u8; 32]) -> StoreResult<()>;
-    /// Replaces a client's editable settings (name, scopes, grants, redirect URIs,
-    /// lifetimes, refresh policy) in one transaction.
-    async fn update_client(&self, client: &Client, now: i64) -> StoreResult<()>;
-    /// A client's labels with their activity.
-    async fn list_labels(&self, client: &ClientId, now: i64) -> StoreResult<Vec<LabelRecord>>;
+}
+
+/// The audit log and the figures read from it.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Appends an audit event.
+    async fn append_audit(&self, event: &NewAuditEvent) -> StoreResult<()>;
+    /// Lists audit events, newest first.
+    async fn list_audit(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditRecord>>;
     /// Adds to per-day counters.
     async fn bump_daily_counters(&self, counts: &[(i64, String, i64)]) -> StoreResult<()>;
     /// Figures for the dashboard over the `days` days up to `now`.
     async fn dashboard(&self, now: i64, days: i64) -> StoreResult<DashboardStats>;
+}
 
-    /// Token families of a client (optionally of one label), newest first.
-    async fn list_families(
-        &self,
-        client: &ClientId,
-        label: Option<&str>,
-    ) -> StoreResult<Vec<FamilyRecord>>;
+/// Data uploaded at the resource API.
+#[async_trait]
+pub trait DataStore: Send + Sync {
+    /// Stores a batch of records durably, with its counters, in one transaction
+    /// (group-committed with other writes).
+    async fn store_upload(&self, upload: NewUpload) -> StoreResult<UploadOutcome>;
+    /// Upload counters of a client, per label.
+    async fn site_counters(&self, client: &ClientId) -> StoreResult<Vec<SiteCounters>>;
+}
+
+/// Everything Portcullis persists: the role traits, and what concerns the
+/// database as a whole. A backend implements each role; services may hold just
+/// the roles they use.
+#[async_trait]
+pub trait Store:
+    ClientStore
+    + TokenStore
+    + RevocationStore
+    + KeyStore
+    + AdminStore
+    + AuditStore
+    + DataStore
+    + 'static
+{
+    /// Applies pending migrations; returns how many ran.
+    async fn migrate(&self) -> StoreResult<usize>;
+    /// Whether the database answers (readiness).
+    async fn ping(&self) -> StoreResult<()>;
+    /// A server setting (e.g. the last issuer), if recorded.
+    async fn get_setting(&self, key: &str) -> StoreResult<Option<String>>;
+    /// Records a server setting.
+    async fn put_setting(&self, key: &str, value: &str) -> StoreResult<()>;
+    /// Removes what can no longer matter (see [`Pruned`]).
+    async fn prune(&self, now: i64) -> StoreResult<Pruned>;
 }

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use portcullis_core::{Client, ClientId, ClientStatus, GrantType, ScopeName, Ttl};
+use portcullis_store::prelude::*;
 use portcullis_store::{
     Actor, NewAuditEvent, NewGrant, NewRefresh, RevokeScope, Rotation, SqliteStore, Store,
 };

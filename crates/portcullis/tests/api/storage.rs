@@ -116,3 +116,64 @@ async fn a_wrong_master_key_is_a_clear_start_up_error() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("master key"));
 }
+
+/// The CLI is another process writing the same file as the busy server: it must
+/// wait its turn, never fail with "database is locked".
+#[tokio::test]
+async fn cli_changes_while_the_server_issues_tokens_wait_for_the_lock_and_succeed() {
+    let s = server(&[]);
+    let (id, secret) = s.create_client("Busy", &[]).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut load = Vec::new();
+    for _ in 0..4 {
+        let (url, id, secret, stop) = (s.url.clone(), id.clone(), secret.clone(), stop.clone());
+        load.push(tokio::spawn(async move {
+            let client = http();
+            let mut issued = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let r = client
+                    .post(format!("{url}/oauth/token"))
+                    .basic_auth(&id, Some(&secret))
+                    .form(&[("grant_type", "client_credentials"), ("label", "busy")])
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 200);
+                issued += 1;
+            }
+            issued
+        }));
+    }
+    let cli = {
+        let (bin, url) = (bin().to_owned(), s.database_url());
+        let id = id.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut failures = Vec::new();
+            for i in 0..12 {
+                let args: &[&str] = if i % 2 == 0 {
+                    &["client", "rotate-secret", &id, "--keep-old-for", "1h", "--json"]
+                } else {
+                    &["token", "revoke", "--client", &id, "--label", "nobody"]
+                };
+                let out = std::process::Command::new(&bin)
+                    .args(args)
+                    .env("PORTCULLIS_DATABASE_URL", &url)
+                    .env_remove("PORTCULLIS_MASTER_KEY")
+                    .output()
+                    .unwrap();
+                if !out.status.success() {
+                    failures.push(String::from_utf8_lossy(&out.stderr).into_owned());
+                }
+            }
+            failures
+        })
+    };
+    let failures = cli.await.unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut issued = 0;
+    for l in load {
+        issued += l.await.unwrap();
+    }
+    assert!(failures.is_empty(), "{failures:?}");
+    assert!(issued > 0, "the server issued tokens all along");
+}

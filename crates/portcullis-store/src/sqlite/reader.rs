@@ -1,31 +1,30 @@
-//! Synchronous read connections for the one read on a hot path: the refresh token
-//! lookup that precedes every refresh grant (and revocation or introspection of a
-//! refresh token). The async driver took a pool acquire, a hop to its worker thread
-//! and a row decoded by column name, which cost the refresh grant more CPU than the
-//! lookup itself; so this is a pooled rusqlite connection with its cached prepared
-//! statement.
+//! Read-only connections, pooled: at most [`CONNECTIONS`] open, each kept once
+//! opened (opening one and preparing its statements costs far more than waiting
+//! for a read to finish).
 //!
-//! The query runs on the calling task's thread: a point lookup by primary key on
-//! pages SQLite or the OS already caches takes microseconds, less than signing the
-//! token that follows, and handing it to the blocking pool and back cost more than
-//! that in thread wake-ups (the scheduler was a tenth of the refresh grant's profile).
-//! A read in WAL mode almost never waits for a lock, and it is not allowed to wait
-//! here (a busy timeout of zero): if SQLite answers busy, the lookup is run again on
-//! the blocking pool, where it may wait as long as the other connections do.
+//! Two ways to read:
+//! - [`Readers::with`], for point lookups on a hot path (the refresh token lookup
+//!   that precedes every refresh grant): the query runs on the calling task's
+//!   thread. A lookup by primary key on cached pages takes microseconds, less than
+//!   handing it to the blocking pool and back (the scheduler was a tenth of the
+//!   refresh grant's profile when it did). A WAL read almost never waits for a lock,
+//!   and here it may not (busy timeout zero): if SQLite answers busy, the lookup is
+//!   run again on the blocking pool, where it may wait.
+//! - [`Readers::read`], for everything else (lists, pages, the dashboard): on the
+//!   blocking pool, allowed to wait for locks, never on an async worker thread.
 
-use crate::{FamilyRecord, RefreshLookup, StoreError, StoreResult};
-use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension};
+use super::conn::{self, Role, WRITE_BUSY_TIMEOUT};
+use crate::{StoreError, StoreResult};
+use rusqlite::{Connection, ErrorCode};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Most connections open at once; each is kept once opened. Queries beyond this
-/// wait for one: opening a connection (and preparing its statement) costs far more
-/// than waiting for a point lookup to finish.
+/// Most connections open at once.
 const CONNECTIONS: usize = 8;
 
-/// How long a lookup moved to the blocking pool may wait for a lock.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a read on the blocking pool may wait for a lock.
+const BUSY_TIMEOUT: Duration = WRITE_BUSY_TIMEOUT;
 
 /// A small pool of read-only connections.
 pub(crate) struct Readers {
@@ -43,22 +42,11 @@ impl Readers {
         })
     }
 
-    fn open(&self) -> StoreResult<Connection> {
-        let conn = Connection::open_with_flags(
-            &self.path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        conn.busy_timeout(Duration::ZERO)?;
-        // As the pooled sqlx readers (see `SqliteStore::open`).
-        conn.execute_batch("PRAGMA cache_size = -16384; PRAGMA mmap_size = 0;")?;
-        Ok(conn)
-    }
-
     fn take(&self) -> StoreResult<Connection> {
         let pooled = self.idle.lock().ok().and_then(|mut idle| idle.pop());
         match pooled {
             Some(c) => Ok(c),
-            None => self.open(),
+            None => conn::open(&self.path, Role::Reader),
         }
     }
 
@@ -70,7 +58,7 @@ impl Readers {
 
     /// Runs `f` with a pooled connection on this thread, or, if SQLite answers
     /// busy, again on the blocking pool with a busy timeout.
-    async fn with<R: Send + 'static>(
+    pub(crate) async fn with<R: Send + 'static>(
         self: &Arc<Self>,
         f: impl Fn(&Connection) -> rusqlite::Result<R> + Send + 'static,
     ) -> StoreResult<R> {
@@ -102,63 +90,42 @@ impl Readers {
         .map_err(|e| StoreError::Backend(format!("read task failed: {e}")))?
     }
 
-    /// A refresh token by its selector, with its family.
-    pub(crate) async fn refresh_token(
+    /// Runs `f` with a pooled connection on the blocking pool, allowed to wait for
+    /// locks.
+    pub(crate) async fn read<R: Send + 'static>(
         self: &Arc<Self>,
-        id: &str,
-    ) -> StoreResult<Option<RefreshLookup>> {
-        let id = id.to_owned();
-        let found = self
-            .with(move |conn| {
-                let mut stmt = conn.prepare_cached(
-                    "SELECT r.token_hash, r.scopes, r.expires_at, r.spent_at, r.grace_response, \
-                     f.id, f.client_id, f.label, f.subject, f.scopes, f.grant_type, f.created_at, \
-                     f.last_used_at, f.expires_at, f.revoked_at, \
-                     s.id IS NOT NULL AND s.spent_at IS NULL \
-                     FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id \
-                     LEFT JOIN refresh_tokens s ON s.id = r.replaced_by \
-                     WHERE r.id = ?1",
-                )?;
-                stmt.query_row([&id], |r| {
-                    let hash: Vec<u8> = r.get(0)?;
-                    let scopes: String = r.get(1)?;
-                    let family_scopes: String = r.get(9)?;
-                    Ok((
-                        hash,
-                        RefreshLookup {
-                            id: id.clone(),
-                            token_hash: [0; 32],
-                            family: FamilyRecord {
-                                id: r.get(5)?,
-                                client_id: r.get(6)?,
-                                label: r.get(7)?,
-                                subject: r.get(8)?,
-                                scopes: crate::sqlite::split_scopes(&family_scopes),
-                                grant_type: r.get(10)?,
-                                created_at: r.get(11)?,
-                                last_used_at: r.get(12)?,
-                                expires_at: r.get(13)?,
-                                revoked_at: r.get(14)?,
-                            },
-                            scopes: crate::sqlite::split_scopes(&scopes),
-                            expires_at: r.get(2)?,
-                            spent_at: r.get(3)?,
-                            grace_response: r.get(4)?,
-                            successor_unused: r.get(15)?,
-                        },
-                    ))
-                })
-                .optional()
-            })
-            .await?;
-        found
-            .map(|(hash, mut lookup)| {
-                lookup.token_hash = hash.try_into().map_err(|_| {
-                    StoreError::Backend("unreadable stored refresh token hash".into())
-                })?;
-                Ok(lookup)
-            })
-            .transpose()
+        f: impl FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
+    ) -> StoreResult<R> {
+        let permit = Arc::clone(self)
+            .permits_owned()
+            .await
+            .map_err(|_| StoreError::Backend("the read pool is closed".into()))?;
+        let this = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let conn = this.take()?;
+            conn.busy_timeout(BUSY_TIMEOUT)?;
+            let result = f(&conn);
+            conn.busy_timeout(Duration::ZERO)?;
+            this.give_back(conn);
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("read task failed: {e}")))?
+    }
+
+    async fn permits_owned(self: Arc<Self>) -> Result<ReadPermit, tokio::sync::AcquireError> {
+        self.permits.acquire().await?.forget();
+        Ok(ReadPermit(self))
+    }
+}
+
+/// A permit held across the hop to the blocking pool; returned on drop.
+struct ReadPermit(Arc<Readers>);
+
+impl Drop for ReadPermit {
+    fn drop(&mut self) {
+        self.0.permits.add_permits(1);
     }
 }
 

@@ -1,0 +1,303 @@
+//! Clients, their secrets and the scopes they may be given.
+
+use super::{SqliteStore, to_i64, unreadable};
+use crate::{ClientAuth, ClientStore, ScopeRecord, StoreError, StoreResult};
+use async_trait::async_trait;
+use portcullis_core::{
+    Client, ClientId, ClientStatus, GrantType, RedirectUri, ScopeName, ScopeSet, Ttl,
+};
+use rusqlite::{Connection, Row, params};
+
+const CLIENT_SELECT: &str = "SELECT c.*, (SELECT group_concat(scope, ' ') FROM client_scopes s \
+     WHERE s.client_id = c.id) AS scopes FROM clients c";
+
+fn client_from_row(row: &Row<'_>) -> StoreResult<Client> {
+    let id: String = row.get("id")?;
+    let scopes: Option<String> = row.get("scopes")?;
+    let grant_types: String = row.get("grant_types")?;
+    let redirect_uris: String = row.get("redirect_uris")?;
+    let status: String = row.get("status")?;
+    let ttl = |v: Option<i64>| {
+        v.and_then(|s| u64::try_from(s).ok())
+            .and_then(Ttl::from_secs)
+    };
+    let grace: i64 = row.get("refresh_reuse_grace")?;
+    let scopes: ScopeSet = scopes
+        .unwrap_or_default()
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(ScopeName::parse)
+        .collect::<Result<_, _>>()
+        .map_err(|_| unreadable("scope"))?;
+    let grant_types: Vec<String> =
+        serde_json::from_str(&grant_types).map_err(|_| unreadable("grant types"))?;
+    let grant_types = grant_types
+        .iter()
+        .map(|g| g.parse::<GrantType>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| unreadable("grant type"))?;
+    let redirect_uris: Vec<String> =
+        serde_json::from_str(&redirect_uris).map_err(|_| unreadable("redirect URIs"))?;
+    let redirect_uris = redirect_uris
+        .iter()
+        .map(|u| RedirectUri::parse(u))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| unreadable("redirect URI"))?;
+    Ok(Client {
+        id: ClientId::parse(&id).map_err(|_| unreadable("client id"))?,
+        name: row.get("name")?,
+        scopes,
+        grant_types,
+        redirect_uris,
+        status: ClientStatus::parse(&status).ok_or_else(|| unreadable("status"))?,
+        created_at: row.get("created_at")?,
+        access_token_ttl: ttl(row.get("access_token_ttl")?),
+        refresh_token_ttl: ttl(row.get("refresh_token_ttl")?),
+        issue_refresh_token: row.get::<_, i64>("issue_refresh_token")? != 0,
+        refresh_reuse_grace: u64::try_from(grace)
+            .ok()
+            .and_then(Ttl::from_secs_allow_zero)
+            .ok_or_else(|| unreadable("grace"))?,
+    })
+}
+
+fn get_client(c: &Connection, id: &str) -> StoreResult<Option<Client>> {
+    let mut stmt = c.prepare_cached(&format!("{CLIENT_SELECT} WHERE c.id = ?1"))?;
+    let mut rows = stmt.query([id])?;
+    rows.next()?.map(client_from_row).transpose()
+}
+
+/// The client's scopes, replacing any it had; an unknown scope is a `Conflict`.
+fn set_scopes(tx: &Connection, c: &Client) -> StoreResult<()> {
+    tx.execute(
+        "DELETE FROM client_scopes WHERE client_id = ?1",
+        [c.id.as_str()],
+    )?;
+    let mut insert =
+        tx.prepare_cached("INSERT INTO client_scopes (client_id, scope) VALUES (?1, ?2)")?;
+    for s in c.scopes.iter() {
+        insert
+            .execute(params![c.id.as_str(), s.as_str()])
+            .map_err(|e| match StoreError::from(e) {
+                StoreError::Conflict(_) => StoreError::Conflict(format!("unknown scope {s}")),
+                other => other,
+            })?;
+    }
+    Ok(())
+}
+
+fn json_list<'a>(items: impl Iterator<Item = &'a str>) -> String {
+    serde_json::json!(items.collect::<Vec<_>>()).to_string()
+}
+
+#[async_trait]
+impl ClientStore for SqliteStore {
+    async fn create_scope(&self, scope: &ScopeRecord) -> StoreResult<()> {
+        let scope = scope.clone();
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO scopes (name, description, created_at) VALUES (?1, ?2, ?3)",
+                params![scope.name, scope.description, scope.created_at],
+            )
+            .map_err(|e| match StoreError::from(e) {
+                StoreError::Conflict(_) => {
+                    StoreError::Conflict(format!("scope {} already exists", scope.name))
+                }
+                other => other,
+            })?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_scopes(&self) -> StoreResult<Vec<ScopeRecord>> {
+        self.read(|c| {
+            let mut stmt =
+                c.prepare_cached("SELECT name, description, created_at FROM scopes ORDER BY name")?;
+            let rows = stmt.query_map([], |r| {
+                Ok(ScopeRecord {
+                    name: r.get(0)?,
+                    description: r.get(1)?,
+                    created_at: r.get(2)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn create_client(&self, c: &Client, secret_hash: &[u8; 32]) -> StoreResult<()> {
+        let (c, hash) = (c.clone(), *secret_hash);
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO clients (id, name, status, grant_types, redirect_uris, \
+                 access_token_ttl, refresh_token_ttl, issue_refresh_token, refresh_reuse_grace, \
+                 created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+                params![
+                    c.id.as_str(),
+                    c.name,
+                    c.status.as_str(),
+                    json_list(c.grant_types.iter().map(|g| g.as_str())),
+                    json_list(c.redirect_uris.iter().map(|u| u.as_str())),
+                    c.access_token_ttl.map(|t| to_i64(t.secs())),
+                    c.refresh_token_ttl.map(|t| to_i64(t.secs())),
+                    i64::from(c.issue_refresh_token),
+                    to_i64(c.refresh_reuse_grace.secs()),
+                    c.created_at,
+                ],
+            )?;
+            set_scopes(tx, &c)?;
+            tx.execute(
+                "INSERT INTO client_secrets (client_id, secret_hash, created_at) \
+                 VALUES (?1, ?2, ?3)",
+                params![c.id.as_str(), hash.as_slice(), c.created_at],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_client(&self, id: &ClientId) -> StoreResult<Option<Client>> {
+        let id = id.to_string();
+        self.read(move |c| get_client(c, &id)).await
+    }
+
+    async fn get_client_auth(&self, id: &ClientId, now: i64) -> StoreResult<Option<ClientAuth>> {
+        let id = id.to_string();
+        self.read(move |c| {
+            let Some(client) = get_client(c, &id)? else {
+                return Ok(None);
+            };
+            let mut stmt = c.prepare_cached(
+                "SELECT secret_hash FROM client_secrets WHERE client_id = ?1 \
+                 AND (expires_at IS NULL OR expires_at > ?2)",
+            )?;
+            let hashes = stmt
+                .query_map(params![id, now], |r| r.get::<_, Vec<u8>>(0))?
+                .collect::<Result<Vec<_>, _>>()?;
+            let secret_hashes = hashes
+                .into_iter()
+                .map(|h| <[u8; 32]>::try_from(h.as_slice()).map_err(|_| unreadable("secret hash")))
+                .collect::<StoreResult<Vec<_>>>()?;
+            Ok(Some(ClientAuth {
+                client,
+                secret_hashes,
+            }))
+        })
+        .await
+    }
+
+    async fn list_clients(&self) -> StoreResult<Vec<Client>> {
+        self.read(|c| {
+            let mut stmt =
+                c.prepare_cached(&format!("{CLIENT_SELECT} ORDER BY c.created_at, c.id"))?;
+            let mut rows = stmt.query([])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                out.push(client_from_row(r)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn set_client_status(
+        &self,
+        id: &ClientId,
+        status: ClientStatus,
+        now: i64,
+    ) -> StoreResult<()> {
+        let id = id.to_string();
+        self.write(move |tx| {
+            let n = tx.execute(
+                "UPDATE clients SET status = ?1, updated_at = ?2 WHERE id = ?3",
+                params![status.as_str(), now, id],
+            )?;
+            if n == 0 {
+                return Err(StoreError::NotFound(format!("client {id}")));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_client(&self, id: &ClientId) -> StoreResult<()> {
+        let id = id.to_string();
+        self.write(move |tx| {
+            // Refresh tokens have no foreign key to their family (migration 7): the
+            // families go by cascade, their refresh tokens here, in the same transaction.
+            tx.execute(
+                "DELETE FROM refresh_tokens WHERE family_id IN \
+                 (SELECT id FROM token_families WHERE client_id = ?1)",
+                [&id],
+            )?;
+            if tx.execute("DELETE FROM clients WHERE id = ?1", [&id])? == 0 {
+                return Err(StoreError::NotFound(format!("client {id}")));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn rotate_client_secret(
+        &self,
+        id: &ClientId,
+        new_hash: &[u8; 32],
+        old_valid_until: i64,
+        now: i64,
+    ) -> StoreResult<()> {
+        let (id, hash) = (id.to_string(), *new_hash);
+        self.write(move |tx| {
+            if tx.execute(
+                "UPDATE clients SET updated_at = ?1 WHERE id = ?2",
+                params![now, id],
+            )? == 0
+            {
+                return Err(StoreError::NotFound(format!("client {id}")));
+            }
+            tx.execute(
+                "DELETE FROM client_secrets WHERE client_id = ?1 AND expires_at <= ?2",
+                params![id, now],
+            )?;
+            tx.execute(
+                "UPDATE client_secrets SET expires_at = min(coalesce(expires_at, ?1), ?1) \
+                 WHERE client_id = ?2",
+                params![old_valid_until, id],
+            )?;
+            tx.execute(
+                "INSERT INTO client_secrets (client_id, secret_hash, created_at) \
+                 VALUES (?1, ?2, ?3)",
+                params![id, hash.as_slice(), now],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn update_client(&self, c: &Client, now: i64) -> StoreResult<()> {
+        let c = c.clone();
+        self.write(move |tx| {
+            let n = tx.execute(
+                "UPDATE clients SET name = ?1, grant_types = ?2, redirect_uris = ?3, \
+                 access_token_ttl = ?4, refresh_token_ttl = ?5, issue_refresh_token = ?6, \
+                 refresh_reuse_grace = ?7, updated_at = ?8 WHERE id = ?9",
+                params![
+                    c.name,
+                    json_list(c.grant_types.iter().map(|g| g.as_str())),
+                    json_list(c.redirect_uris.iter().map(|u| u.as_str())),
+                    c.access_token_ttl.map(|t| to_i64(t.secs())),
+                    c.refresh_token_ttl.map(|t| to_i64(t.secs())),
+                    i64::from(c.issue_refresh_token),
+                    to_i64(c.refresh_reuse_grace.secs()),
+                    now,
+                    c.id.as_str(),
+                ],
+            )?;
+            if n == 0 {
+                return Err(StoreError::NotFound(format!("client {}", c.id)));
+            }
+            set_scopes(tx, &c)
+        })
+        .await
+    }
+}

@@ -1,0 +1,236 @@
+//! The embedded SQLite store, on one driver (rusqlite): WAL, foreign keys on,
+//! `synchronous = FULL` (an acknowledged write survives a crash).
+//!
+//! - **One writer per file** ([`writer`]): every write of this process goes to one
+//!   thread that owns one connection. The hot writes (grants, refresh rotations,
+//!   uploads, audit events) are group-committed, many in one transaction and one
+//!   fsync; every other change runs there too, in its own `BEGIN IMMEDIATE`
+//!   transaction, so no two writers of this process ever compete for the lock and
+//!   no transaction reads before it takes it. Another process (the CLI, a second
+//!   server on the same file) waits for the lock with a bounded busy timeout.
+//! - **Readers** ([`reader`]): a small pool of read-only connections; point lookups
+//!   on the hot path run on the calling thread, everything else on the blocking pool.
+//! - Connection settings (PRAGMAs) are set in one place, [`conn::open`].
+//!
+//! The role modules ([`clients`], [`tokens`], [`revocations`], [`keys`], [`admin`],
+//! [`audit`], [`data`], [`prune`]) each implement one role trait of [`crate::Store`].
+
+mod admin;
+mod audit;
+mod clients;
+mod conn;
+mod data;
+mod keys;
+mod prune;
+mod reader;
+mod revocations;
+mod tokens;
+mod writer;
+
+use crate::migrate::{Migration, SQLITE};
+use crate::{Pruned, Store, StoreError, StoreResult};
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+use writer::WriteJob;
+
+/// SQLite-backed [`Store`].
+pub struct SqliteStore {
+    writes: mpsc::Sender<WriteJob>,
+    readers: Arc<reader::Readers>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SqliteStore({})", self.path.display())
+    }
+}
+
+/// The file path of a `sqlite://path` URL (`sqlite:///abs/path` for absolute paths).
+pub fn sqlite_path(url: &str) -> Option<PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = rest.split('?').next().unwrap_or(rest);
+    (!rest.is_empty()).then(|| PathBuf::from(rest))
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        use rusqlite::ffi;
+        match &e {
+            rusqlite::Error::SqliteFailure(f, _) => match f.extended_code {
+                ffi::SQLITE_CONSTRAINT_FOREIGNKEY => {
+                    Self::Conflict("refers to something that does not exist".into())
+                }
+                ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
+                    Self::Conflict("already exists".into())
+                }
+                _ => Self::Backend(e.to_string()),
+            },
+            _ => Self::Backend(e.to_string()),
+        }
+    }
+}
+
+/// A stored value that does not parse as what it should be.
+pub(crate) fn unreadable(what: &str) -> StoreError {
+    StoreError::Backend(format!("unreadable stored {what}"))
+}
+
+/// A count or duration as SQLite's integer.
+pub(crate) fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Rows changed, as the `u64` [`crate::Pruned`] counts.
+pub(crate) fn changed(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing, with its directory) the database at `path`.
+    pub async fn open(path: &Path) -> StoreResult<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Backend(format!("cannot create {}: {e}", dir.display()))
+            })?;
+        }
+        // The writer opens first: it creates the file and puts it in WAL mode,
+        // which the read-only connections cannot do.
+        let writes = writer::spawn(path)?;
+        Ok(Self {
+            writes,
+            readers: reader::Readers::new(path),
+            path: path.to_owned(),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Hands a hot write to the group-commit writer and waits for its commit.
+    async fn submit<T>(
+        &self,
+        job: impl FnOnce(oneshot::Sender<StoreResult<T>>) -> WriteJob,
+    ) -> StoreResult<T> {
+        let (tx, rx) = oneshot::channel();
+        self.writes
+            .send(job(tx))
+            .await
+            .map_err(|_| writer::stopped())?;
+        rx.await.map_err(|_| writer::stopped())?
+    }
+
+    /// Runs `f` in its own `BEGIN IMMEDIATE` transaction on the writer thread, and
+    /// commits it if `f` succeeds (nothing of it is kept if `f` fails).
+    pub(crate) async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let (tx, rx) = oneshot::channel();
+        let job = WriteJob::Txn(Box::new(move |conn: &mut Connection| {
+            let _ = tx.send(writer::in_transaction(conn, f));
+        }));
+        self.writes.send(job).await.map_err(|_| writer::stopped())?;
+        rx.await.map_err(|_| writer::stopped())?
+    }
+
+    /// Runs a read on a pooled read-only connection on the blocking pool.
+    pub(crate) async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        self.readers.read(f).await
+    }
+}
+
+/// Applies the migrations not yet recorded, each in its own transaction.
+fn apply_migrations(conn: &mut Connection, migrations: &[Migration]) -> StoreResult<usize> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, \
+         name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
+    )?;
+    let applied: Vec<i64> = conn
+        .prepare("SELECT version FROM schema_migrations")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let newest_known = migrations.iter().map(|m| m.0).max().unwrap_or(0);
+    if let Some(v) = applied.iter().find(|v| **v > newest_known) {
+        return Err(StoreError::Backend(format!(
+            "the database has schema version {v}, newer than this binary knows ({newest_known}); \
+             upgrade portcullis"
+        )));
+    }
+    let mut ran = 0;
+    for (version, name, sql) in migrations {
+        if applied.contains(version) {
+            continue;
+        }
+        writer::in_transaction(conn, |tx| {
+            tx.execute_batch(sql)?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) \
+                 VALUES (?1, ?2, unixepoch())",
+                params![version, name],
+            )?;
+            Ok(())
+        })?;
+        ran += 1;
+    }
+    Ok(ran)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn migrate(&self) -> StoreResult<usize> {
+        let (tx, rx) = oneshot::channel();
+        let job = WriteJob::Txn(Box::new(move |conn: &mut Connection| {
+            let _ = tx.send(apply_migrations(conn, SQLITE));
+        }));
+        self.writes.send(job).await.map_err(|_| writer::stopped())?;
+        rx.await.map_err(|_| writer::stopped())?
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.read(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
+            .await
+    }
+
+    async fn get_setting(&self, key: &str) -> StoreResult<Option<String>> {
+        let key = key.to_owned();
+        self.read(move |c| {
+            Ok(
+                c.prepare_cached("SELECT value FROM settings WHERE key = ?1")?
+                    .query_row([key], |r| r.get(0))
+                    .optional()?,
+            )
+        })
+        .await
+    }
+
+    async fn put_setting(&self, key: &str, value: &str) -> StoreResult<()> {
+        let (key, value) = (key.to_owned(), value.to_owned());
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO settings (key, value) VALUES (?1, ?2) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn prune(&self, now: i64) -> StoreResult<Pruned> {
+        self.write(move |tx| prune::prune(tx, now)).await
+    }
+}
+
+#[cfg(test)]
+mod tests;

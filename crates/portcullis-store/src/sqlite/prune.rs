@@ -1,0 +1,28 @@
+//! Housekeeping: removes what can no longer matter, in one transaction.
+
+use super::changed;
+use crate::{Pruned, StoreResult};
+use rusqlite::Transaction;
+
+/// One pruning pass at `now`.
+pub(super) fn prune(tx: &Transaction<'_>, now: i64) -> StoreResult<Pruned> {
+    // A family is kept until its last token expired: reuse detection needs its
+    // spent refresh tokens until then, even after it was revoked.
+    let families = tx.execute("DELETE FROM token_families WHERE expires_at <= ?1", [now])?;
+    // A refresh token past its own expiry is refused as expired whether spent or
+    // not, so reuse detection no longer needs it.
+    tx.execute("DELETE FROM refresh_tokens WHERE expires_at <= ?1", [now])?;
+    let revocations = tx.execute("DELETE FROM revocations WHERE expires_at <= ?1", [now])?;
+    // Grace answers are only needed for the longest grace a client has; the spent
+    // token itself stays for reuse detection.
+    let grace_responses = tx.execute(
+        "UPDATE refresh_tokens SET grace_response = NULL WHERE grace_response IS NOT NULL \
+         AND spent_at <= ?1 - (SELECT coalesce(max(refresh_reuse_grace), 0) FROM clients)",
+        [now],
+    )?;
+    Ok(Pruned {
+        families: changed(families),
+        revocations: changed(revocations),
+        grace_responses: changed(grace_responses),
+    })
+}

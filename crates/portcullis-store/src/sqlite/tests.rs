@@ -1,0 +1,241 @@
+//! The SQLite store's own tests: what only this backend has (migrations from
+//! old layouts, query plans).
+
+#![allow(clippy::unwrap_used)]
+use super::*;
+use crate::{AuditFilter, AuditStore, ClientStore, NewAuditEvent, NewGrant, TokenStore};
+use portcullis_core::ClientId;
+
+#[tokio::test]
+async fn migration_5_keeps_refresh_tokens_stored_before_it_findable() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let mut raw = conn::open(&path, conn::Role::Writer).unwrap();
+    assert_eq!(apply_migrations(&mut raw, &SQLITE[..4]).unwrap(), 4);
+    let sql = format!(
+        "INSERT INTO clients (id, name, status, grant_types, redirect_uris, created_at, \
+         updated_at) VALUES ('pc_old', 'old', 'active', '[]', '[]', 0, 0); \
+         INSERT INTO token_families (id, client_id, subject, scopes, grant_type, \
+         created_at, expires_at) VALUES ('fam_old', 'pc_old', 'pc_old', 'upload-data', \
+         'client_credentials', 0, 5000); \
+         INSERT INTO refresh_tokens (token_hash, family_id, scopes, created_at, expires_at) \
+         VALUES (x'{}AB', 'fam_old', 'upload-data', 0, 5000);",
+        "00".repeat(31)
+    );
+    raw.execute_batch(&sql).unwrap();
+    drop(raw);
+    let store = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(store.migrate().await.unwrap(), SQLITE.len() - 4);
+    let id = format!("h{}AB", "00".repeat(31));
+    let found = store.find_refresh_token(&id).await.unwrap().unwrap();
+    let mut hash = [0u8; 32];
+    hash[31] = 0xAB;
+    assert_eq!(found.token_hash, hash);
+    assert_eq!(found.family.id, "fam_old");
+    assert_eq!(found.spent_at, None);
+}
+
+async fn refresh_rows(store: &SqliteStore) -> i64 {
+    store
+        .read(|c| Ok(c.query_row("SELECT count(*) FROM refresh_tokens", [], |r| r.get(0))?))
+        .await
+        .unwrap()
+}
+
+fn grant(client: &str, family: &str, selector: &str, expires_at: i64) -> NewGrant {
+    NewGrant {
+        family_id: family.into(),
+        client_id: client.into(),
+        label: Some("home".into()),
+        subject: client.into(),
+        scopes: "upload-data".into(),
+        grant_type: "client_credentials".into(),
+        created_at: 100,
+        expires_at,
+        refresh_token: Some(crate::NewRefresh {
+            id: selector.into(),
+            hash: [7; 32],
+            expires_at,
+        }),
+        actor: crate::Actor::system(),
+    }
+}
+
+/// Refresh tokens have no foreign key to their family since migration 7: the
+/// store itself must leave no row behind when a client is deleted or a family
+/// is pruned.
+#[tokio::test]
+async fn refresh_tokens_go_with_their_client_and_with_pruning() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
+    store.migrate().await.unwrap();
+    store
+        .write(|tx| {
+            tx.execute_batch(
+                "INSERT INTO clients (id, name, status, grant_types, redirect_uris, \
+                 created_at, updated_at) VALUES ('pc_gone', 'g', 'active', '[]', '[]', 0, 0), \
+                 ('pc_kept', 'k', 'active', '[]', '[]', 0, 0);",
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    store
+        .record_grant(grant("pc_gone", "fam_g", "r_g", 1000))
+        .await
+        .unwrap();
+    store
+        .record_grant(grant("pc_kept", "fam_k", "r_k", 1000))
+        .await
+        .unwrap();
+    store
+        .record_grant(grant("pc_kept", "fam_short", "r_s", 500))
+        .await
+        .unwrap();
+    assert_eq!(refresh_rows(&store).await, 3);
+
+    store
+        .delete_client(&ClientId::parse("pc_gone").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(refresh_rows(&store).await, 2);
+    assert!(store.find_refresh_token("r_k").await.unwrap().is_some());
+
+    let pruned = store.prune(500).await.unwrap();
+    assert_eq!(pruned.families, 1);
+    assert_eq!(refresh_rows(&store).await, 1);
+    assert!(store.find_refresh_token("r_s").await.unwrap().is_none());
+    assert!(store.find_refresh_token("r_k").await.unwrap().is_some());
+}
+
+fn event(at: i64, kind: &str, client: &str, label: &str) -> NewAuditEvent {
+    NewAuditEvent {
+        at,
+        kind: kind.into(),
+        actor: crate::Actor::system(),
+        target: None,
+        client_id: Some(client.into()),
+        label: Some(label.into()),
+        detail: None,
+    }
+}
+
+async fn audit_ids(store: &SqliteStore, f: AuditFilter) -> Vec<i64> {
+    let found = store.list_audit(&f).await.unwrap();
+    found.iter().map(|r| r.id).collect()
+}
+
+fn everything() -> AuditFilter {
+    AuditFilter {
+        limit: 100,
+        ..AuditFilter::default()
+    }
+}
+
+fn of_client(client: &str) -> AuditFilter {
+    AuditFilter {
+        client_id: Some(client.into()),
+        ..everything()
+    }
+}
+
+/// Each filter alone and together, newest first, paged by id.
+#[tokio::test]
+async fn the_audit_log_filters_and_pages_newest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
+    store.migrate().await.unwrap();
+    // ids 1..=8 in this order.
+    for e in [
+        event(100, "token.issue", "pc_a", "home-1"),
+        event(100, "token.issue", "pc_b", "home-1"),
+        event(200, "token.refresh", "pc_a", "home-2"),
+        event(200, "token.issue", "pc_a", "home-1"),
+        event(300, "token.revoke", "pc_b", "home-2"),
+        event(300, "token.issue", "pc_a", "home-2"),
+        event(400, "token.refresh", "pc_a", "home-1"),
+        event(400, "token.issue", "pc_b", "home-1"),
+    ] {
+        store.append_audit(&e).await.unwrap();
+    }
+    let ids = |f| audit_ids(&store, f);
+    assert_eq!(ids(everything()).await, [8, 7, 6, 5, 4, 3, 2, 1]);
+    assert_eq!(ids(of_client("pc_a")).await, [7, 6, 4, 3, 1]);
+    assert!(ids(of_client("pc_none")).await.is_empty());
+    let label = AuditFilter {
+        label: Some("home-2".into()),
+        ..of_client("pc_a")
+    };
+    assert_eq!(ids(label).await, [6, 3]);
+    let kind = AuditFilter {
+        kind: Some("token.issue".into()),
+        ..everything()
+    };
+    assert_eq!(ids(kind.clone()).await, [8, 6, 4, 2, 1]);
+    let kind_and_client = AuditFilter {
+        client_id: Some("pc_b".into()),
+        ..kind
+    };
+    assert_eq!(ids(kind_and_client).await, [8, 2]);
+    let since = AuditFilter {
+        since: Some(300),
+        ..of_client("pc_a")
+    };
+    assert_eq!(ids(since).await, [7, 6]);
+
+    // Pages of two, each after the last id of the one before.
+    let mut pages = Vec::new();
+    let mut before = None;
+    loop {
+        let page = ids(AuditFilter {
+            before_id: before,
+            limit: 2,
+            ..of_client("pc_a")
+        })
+        .await;
+        let Some(&last) = page.last() else { break };
+        before = Some(last);
+        pages.push(page);
+    }
+    assert_eq!(pages, [vec![7, 6], vec![4, 3], vec![1]]);
+}
+
+/// The plan SQLite makes for the audit page's query, with the filter's own binds.
+async fn audit_plan(store: &SqliteStore, f: &AuditFilter) -> Vec<String> {
+    let (sql, binds) = audit::audit_query("EXPLAIN QUERY PLAN SELECT *", f);
+    store
+        .read(move |c| {
+            let mut stmt = c.prepare(&sql)?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(binds), |r| {
+                r.get::<_, String>("detail")
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+        .unwrap()
+}
+
+/// A client's page is a range read of the index by client in the page's order:
+/// no scan of the whole log, no sort of all of the client's events. Without a
+/// client, the log is read backwards by id, never sorted.
+#[tokio::test]
+async fn audit_pages_read_in_their_own_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
+    store.migrate().await.unwrap();
+    let page = AuditFilter {
+        kind: Some("token.issue".into()),
+        before_id: Some(1000),
+        limit: 50,
+        ..of_client("pc_a")
+    };
+    assert_eq!(
+        audit_plan(&store, &page).await,
+        ["SEARCH audit_events USING INDEX audit_events_by_client (client_id=? AND rowid<?)"]
+    );
+    let by_kind = AuditFilter {
+        kind: Some("token.issue".into()),
+        ..everything()
+    };
+    assert_eq!(audit_plan(&store, &by_kind).await, ["SCAN audit_events"]);
+}

@@ -1,0 +1,285 @@
+//! Token families, refresh tokens and labels: the grant's writes (group-committed
+//! by the writer), the refresh token lookup, and the lists the admin pages read.
+
+use super::SqliteStore;
+use crate::sqlite::writer::WriteJob;
+use crate::{
+    FamilyRecord, LabelRecord, NewAuditEvent, NewGrant, RefreshLookup, Rotation, StoreError,
+    StoreResult, TokenStore, Usage,
+};
+use async_trait::async_trait;
+use portcullis_core::ClientId;
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+pub(crate) fn split_scopes(s: &str) -> Vec<String> {
+    s.split(' ')
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+fn family_from_row(r: &Row<'_>) -> rusqlite::Result<FamilyRecord> {
+    let scopes: String = r.get("scopes")?;
+    Ok(FamilyRecord {
+        id: r.get("id")?,
+        client_id: r.get("client_id")?,
+        label: r.get("label")?,
+        subject: r.get("subject")?,
+        scopes: split_scopes(&scopes),
+        grant_type: r.get("grant_type")?,
+        created_at: r.get("created_at")?,
+        last_used_at: r.get("last_used_at")?,
+        expires_at: r.get("expires_at")?,
+        revoked_at: r.get("revoked_at")?,
+    })
+}
+
+/// A refresh token by its selector, with its family and whether the token that
+/// replaced it is still unused (for the grace rule).
+fn refresh_token(
+    conn: &Connection,
+    id: &str,
+) -> rusqlite::Result<Option<(Vec<u8>, RefreshLookup)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT r.token_hash, r.scopes, r.expires_at, r.spent_at, r.grace_response, \
+         f.id, f.client_id, f.label, f.subject, f.scopes, f.grant_type, f.created_at, \
+         f.last_used_at, f.expires_at, f.revoked_at, \
+         s.id IS NOT NULL AND s.spent_at IS NULL \
+         FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id \
+         LEFT JOIN refresh_tokens s ON s.id = r.replaced_by \
+         WHERE r.id = ?1",
+    )?;
+    stmt.query_row([id], |r| {
+        let hash: Vec<u8> = r.get(0)?;
+        let scopes: String = r.get(1)?;
+        let family_scopes: String = r.get(9)?;
+        Ok((
+            hash,
+            RefreshLookup {
+                id: id.to_owned(),
+                token_hash: [0; 32],
+                family: FamilyRecord {
+                    id: r.get(5)?,
+                    client_id: r.get(6)?,
+                    label: r.get(7)?,
+                    subject: r.get(8)?,
+                    scopes: split_scopes(&family_scopes),
+                    grant_type: r.get(10)?,
+                    created_at: r.get(11)?,
+                    last_used_at: r.get(12)?,
+                    expires_at: r.get(13)?,
+                    revoked_at: r.get(14)?,
+                },
+                scopes: split_scopes(&scopes),
+                expires_at: r.get(2)?,
+                spent_at: r.get(3)?,
+                grace_response: r.get(4)?,
+                successor_unused: r.get(15)?,
+            },
+        ))
+    })
+    .optional()
+}
+
+#[async_trait]
+impl TokenStore for SqliteStore {
+    async fn record_grant(&self, grant: NewGrant) -> StoreResult<()> {
+        self.submit(|tx| WriteJob::Grant(grant, tx)).await
+    }
+
+    async fn find_refresh_token(&self, id: &str) -> StoreResult<Option<RefreshLookup>> {
+        let id = id.to_owned();
+        let found = self.readers.with(move |c| refresh_token(c, &id)).await?;
+        found
+            .map(|(hash, mut lookup)| {
+                lookup.token_hash = hash.try_into().map_err(|_| {
+                    StoreError::Backend("unreadable stored refresh token hash".into())
+                })?;
+                Ok(lookup)
+            })
+            .transpose()
+    }
+
+    async fn rotate_refresh_token(&self, rotation: Rotation) -> StoreResult<bool> {
+        self.submit(|tx| WriteJob::Rotate(rotation, tx)).await
+    }
+
+    async fn get_family(&self, id: &str) -> StoreResult<Option<FamilyRecord>> {
+        let id = id.to_owned();
+        self.read(move |c| {
+            Ok(
+                c.prepare_cached("SELECT * FROM token_families WHERE id = ?1")?
+                    .query_row([id], family_from_row)
+                    .optional()?,
+            )
+        })
+        .await
+    }
+
+    async fn list_families(
+        &self,
+        client: &ClientId,
+        label: Option<&str>,
+    ) -> StoreResult<Vec<FamilyRecord>> {
+        let (client, label) = (client.to_string(), label.map(str::to_owned));
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT * FROM token_families WHERE client_id = ?1 AND (?2 IS NULL OR label = ?2) \
+                 ORDER BY created_at DESC, id",
+            )?;
+            let rows = stmt.query_map(params![client, label], family_from_row)?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn list_labels(&self, client: &ClientId, now: i64) -> StoreResult<Vec<LabelRecord>> {
+        let client = client.to_string();
+        self.read(move |c| {
+            // One pass over the client's families, counted per label (they are
+            // indexed by client and time, not by label: see migration 6).
+            let mut stmt = c.prepare_cached(
+                "SELECT l.*, coalesce(f.live, 0) AS live FROM labels l LEFT JOIN \
+                 (SELECT label, count(*) AS live FROM token_families WHERE client_id = ?1 \
+                  AND label IS NOT NULL AND revoked_at IS NULL AND expires_at > ?2 GROUP BY label) f \
+                 ON f.label = l.name WHERE l.client_id = ?1 ORDER BY l.name",
+            )?;
+            let rows = stmt.query_map(params![client, now], |r| {
+                Ok(LabelRecord {
+                    name: r.get("name")?,
+                    created_at: r.get("created_at")?,
+                    last_issued_at: r.get("last_issued_at")?,
+                    last_used_at: r.get("last_used_at")?,
+                    uploads: r.get("uploads")?,
+                    live_families: r.get("live")?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn record_usage(&self, uses: &[Usage]) -> StoreResult<()> {
+        if uses.is_empty() {
+            return Ok(());
+        }
+        let uses = uses.to_vec();
+        self.write(move |tx| {
+            let mut family = tx.prepare_cached(
+                "UPDATE token_families SET last_used_at = max(coalesce(last_used_at, 0), ?1) \
+                 WHERE id = ?2",
+            )?;
+            let mut label = tx.prepare_cached(
+                "UPDATE labels SET last_used_at = max(coalesce(last_used_at, 0), ?1) \
+                 WHERE client_id = ?2 AND name = ?3",
+            )?;
+            for u in &uses {
+                family.execute(params![u.at, u.family_id])?;
+                if let Some(l) = &u.label {
+                    label.execute(params![u.at, u.client_id, l])?;
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+}
+
+pub(super) fn insert_grant(tx: &Connection, g: &NewGrant) -> StoreResult<()> {
+    tx.prepare_cached(
+        "INSERT INTO token_families (id, client_id, label, subject, scopes, grant_type, \
+         created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        g.family_id,
+        g.client_id,
+        g.label,
+        g.subject,
+        g.scopes,
+        g.grant_type,
+        g.created_at,
+        g.expires_at
+    ])?;
+    if let Some(r) = &g.refresh_token {
+        tx.prepare_cached(
+            "INSERT INTO refresh_tokens (id, token_hash, family_id, scopes, created_at, \
+             expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(params![
+            r.id,
+            r.hash.as_slice(),
+            g.family_id,
+            g.scopes,
+            g.created_at,
+            r.expires_at
+        ])?;
+    }
+    if let Some(label) = &g.label {
+        tx.prepare_cached(
+            "INSERT INTO labels (client_id, name, created_at, last_issued_at) \
+             VALUES (?1, ?2, ?3, ?3) ON CONFLICT (client_id, name) DO UPDATE SET \
+             last_issued_at = max(coalesce(labels.last_issued_at, 0), excluded.last_issued_at)",
+        )?
+        .execute(params![g.client_id, label, g.created_at])?;
+    }
+    super::audit::insert(
+        tx,
+        &NewAuditEvent {
+            at: g.created_at,
+            kind: "token.issue".into(),
+            actor: g.actor.clone(),
+            target: Some(g.family_id.clone()),
+            client_id: Some(g.client_id.clone()),
+            label: g.label.clone(),
+            detail: None,
+        },
+    )
+}
+
+/// RFC 6749 §10.4 / RFC 9700 §4.14: one statement spends the token only if it is
+/// unspent, unexpired, the one presented (selector and hash), in this family,
+/// owned by this client and not revoked, so of N concurrent refreshes exactly one
+/// changes a row.
+pub(super) fn rotate(tx: &Connection, r: &Rotation) -> StoreResult<bool> {
+    let spent = tx
+        .prepare_cached(
+            "UPDATE refresh_tokens SET spent_at = ?1, replaced_by = ?2, grace_response = ?3 \
+             WHERE id = ?4 AND token_hash = ?7 AND spent_at IS NULL AND expires_at > ?1 \
+             AND family_id = ?5 \
+             AND EXISTS (SELECT 1 FROM token_families f WHERE f.id = ?5 AND f.client_id = ?6 \
+                         AND f.revoked_at IS NULL)",
+        )?
+        .execute(params![
+            r.now,
+            r.new.id,
+            r.grace_response.as_deref(),
+            r.old_id,
+            r.family_id,
+            r.client_id,
+            r.old_hash.as_slice()
+        ])?;
+    if spent != 1 {
+        return Ok(false);
+    }
+    tx.prepare_cached(
+        "INSERT INTO refresh_tokens (id, token_hash, family_id, scopes, created_at, expires_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        r.new.id,
+        r.new.hash.as_slice(),
+        r.family_id,
+        r.scopes,
+        r.now,
+        r.new.expires_at
+    ])?;
+    tx.prepare_cached("UPDATE token_families SET expires_at = max(expires_at, ?1) WHERE id = ?2")?
+        .execute(params![r.family_expires_at, r.family_id])?;
+    tx.prepare_cached(
+        "UPDATE labels SET last_issued_at = ?1 WHERE client_id = ?2 \
+         AND name = (SELECT label FROM token_families WHERE id = ?3)",
+    )?
+    .execute(params![r.now, r.client_id, r.family_id])?;
+    super::audit::insert(tx, &r.audit)?;
+    Ok(true)
+}
