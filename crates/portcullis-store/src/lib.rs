@@ -22,7 +22,7 @@ pub mod prelude {
 }
 
 use async_trait::async_trait;
-use portcullis_core::{Client, ClientId, ClientStatus};
+use portcullis_core::{Client, ClientId};
 use std::sync::Arc;
 
 /// A storage failure.
@@ -67,51 +67,87 @@ pub enum RevokeScope<'a> {
 /// Clients, their secrets, and the scopes they may be given.
 #[async_trait]
 pub trait ClientStore: Send + Sync {
-    /// Registers a scope; `Conflict` if it exists.
-    async fn create_scope(&self, scope: &ScopeRecord) -> StoreResult<()>;
+    /// Registers a scope, with its audit event, in one transaction; `Conflict` if
+    /// it exists.
+    async fn create_scope(&self, scope: &ScopeRecord, audit: &NewAuditEvent) -> StoreResult<()>;
     /// Every scope, by name.
     async fn list_scopes(&self) -> StoreResult<Vec<ScopeRecord>>;
-    /// Creates a client with its first secret (a hash).
-    async fn create_client(&self, client: &Client, secret_hash: &[u8; 32]) -> StoreResult<()>;
+    /// Creates a client with its first secret (a hash) and its audit event, in one
+    /// transaction.
+    async fn create_client(
+        &self,
+        client: &Client,
+        secret_hash: &[u8; 32],
+        audit: &NewAuditEvent,
+    ) -> StoreResult<()>;
     /// One client.
     async fn get_client(&self, id: &ClientId) -> StoreResult<Option<Client>>;
     /// A client with its currently valid secret hashes, for authentication.
     async fn get_client_auth(&self, id: &ClientId, now: i64) -> StoreResult<Option<ClientAuth>>;
     /// Every client, oldest first.
     async fn list_clients(&self) -> StoreResult<Vec<Client>>;
-    /// Enables or disables a client.
-    async fn set_client_status(
+    /// Disables a client and revokes every token it holds (its families, and a
+    /// revocation of everything issued up to `now` that lasts until `deny_until`),
+    /// with the audit event, in one transaction: once it has committed, no grant
+    /// or refresh for this client commits, from any process.
+    async fn disable_client(
         &self,
         id: &ClientId,
-        status: ClientStatus,
         now: i64,
+        deny_until: i64,
+        audit: &NewAuditEvent,
     ) -> StoreResult<()>;
-    /// Deletes a client and everything it owns.
-    async fn delete_client(&self, id: &ClientId) -> StoreResult<()>;
-    /// Adds a new secret; older ones stay valid until `old_valid_until` (now = at once).
+    /// Enables a client, with its audit event (its revoked tokens stay revoked).
+    async fn enable_client(
+        &self,
+        id: &ClientId,
+        now: i64,
+        audit: &NewAuditEvent,
+    ) -> StoreResult<()>;
+    /// Deletes a client and everything it owns, keeping a revocation of its tokens
+    /// until `deny_until` (for other nodes' denylists), with the audit event, in one
+    /// transaction.
+    async fn delete_client(
+        &self,
+        id: &ClientId,
+        now: i64,
+        deny_until: i64,
+        audit: &NewAuditEvent,
+    ) -> StoreResult<()>;
+    /// Adds a new secret; older ones stay valid until `old_valid_until` (now = at
+    /// once); with the audit event, in one transaction.
     async fn rotate_client_secret(
         &self,
         id: &ClientId,
         new_hash: &[u8; 32],
         old_valid_until: i64,
         now: i64,
+        audit: &NewAuditEvent,
     ) -> StoreResult<()>;
     /// Replaces a client's editable settings (name, scopes, grants, redirect URIs,
-    /// lifetimes, refresh policy) in one transaction.
-    async fn update_client(&self, client: &Client, now: i64) -> StoreResult<()>;
+    /// lifetimes, refresh policy), with the audit event, in one transaction.
+    async fn update_client(
+        &self,
+        client: &Client,
+        now: i64,
+        audit: &NewAuditEvent,
+    ) -> StoreResult<()>;
 }
 
 /// Token families, refresh tokens and labels: what grants write and read.
 #[async_trait]
 pub trait TokenStore: Send + Sync {
-    /// Durably records a new grant: its family, its first refresh token (if any)
-    /// and its label's last-issued time. Concurrent calls are group-committed.
-    async fn record_grant(&self, grant: NewGrant) -> StoreResult<()>;
+    /// Durably records a new grant: its family, its first refresh token (if any),
+    /// its label's last-issued time and its audit event, only if the client is
+    /// active when it commits (the check is part of the write); `false`: it is not,
+    /// and nothing was written. Concurrent calls are group-committed.
+    async fn record_grant(&self, grant: NewGrant) -> StoreResult<bool>;
     /// A refresh token by its selector, with its family and stored hash (which the
     /// caller must compare, in constant time, with the presented token's).
     async fn find_refresh_token(&self, id: &str) -> StoreResult<Option<RefreshLookup>>;
     /// Spends a refresh token and stores its successor in one atomic step; `false`
-    /// when it was already spent, expired, revoked or not the client's (nothing changes).
+    /// when it was already spent, expired, revoked, not the client's, or the client
+    /// is not active (nothing changes).
     /// Concurrent calls are group-committed.
     async fn rotate_refresh_token(&self, rotation: Rotation) -> StoreResult<bool>;
     /// One family.
@@ -133,18 +169,25 @@ pub trait TokenStore: Send + Sync {
 #[async_trait]
 pub trait RevocationStore: Send + Sync {
     /// Revokes families (one by id, or a client's, optionally one label's), recording
-    /// a revocation per family that lasts until `deny_until`. Returns the ids revoked now.
+    /// a revocation per family that lasts until `deny_until` and, per family, the
+    /// `audit` event with the family as its target (and its client and label), all
+    /// in one transaction. Returns the ids revoked now.
     async fn revoke_families(
         &self,
         scope: RevokeScope<'_>,
         now: i64,
         reason: &str,
         deny_until: i64,
+        audit: &NewAuditEvent,
     ) -> StoreResult<Vec<String>>;
-    /// Revokes every token of a client issued up to `now` (disable, delete).
-    async fn revoke_client(&self, client: &ClientId, now: i64, deny_until: i64) -> StoreResult<()>;
-    /// Revokes one access token by `jti` until its `exp`.
-    async fn revoke_access_token(&self, jti: &str, now: i64, exp: i64) -> StoreResult<()>;
+    /// Revokes one access token by `jti` until its `exp`, with its audit event.
+    async fn revoke_access_token(
+        &self,
+        jti: &str,
+        now: i64,
+        exp: i64,
+        audit: &NewAuditEvent,
+    ) -> StoreResult<()>;
     /// Live revocations with an id above `after`, oldest first.
     async fn revocations_since(&self, after: i64, now: i64) -> StoreResult<Vec<Revocation>>;
 }

@@ -153,6 +153,21 @@ pub struct NewAuditEvent {
     pub detail: Option<String>,
 }
 
+impl NewAuditEvent {
+    /// An event of `kind` by `actor` at `at`, about nothing in particular yet.
+    pub fn new(at: i64, kind: &str, actor: Actor) -> Self {
+        Self {
+            at,
+            kind: kind.into(),
+            actor,
+            target: None,
+            client_id: None,
+            label: None,
+            detail: None,
+        }
+    }
+}
+
 /// A stored audit event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditRecord {

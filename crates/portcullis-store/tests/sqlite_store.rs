@@ -9,6 +9,10 @@ use portcullis_store::{
 };
 use std::sync::Arc;
 
+fn event(kind: &str) -> NewAuditEvent {
+    NewAuditEvent::new(0, kind, Actor::system())
+}
+
 async fn store() -> (tempfile::TempDir, Arc<SqliteStore>) {
     let dir = tempfile::tempdir().unwrap();
     let s = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
@@ -89,7 +93,9 @@ async fn migrations_are_applied_once() {
 #[tokio::test]
 async fn of_concurrent_rotations_of_one_token_exactly_one_wins() {
     let (_d, s) = store().await;
-    s.create_client(&client(), &[9; 32]).await.unwrap();
+    s.create_client(&client(), &[9; 32], &event("client.create"))
+        .await
+        .unwrap();
     s.record_grant(grant("fam_a", 1, 1000)).await.unwrap();
     let mut tasks = Vec::new();
     for i in 0..16u8 {
@@ -112,7 +118,9 @@ async fn of_concurrent_rotations_of_one_token_exactly_one_wins() {
 #[tokio::test]
 async fn a_foreign_or_revoked_family_cannot_be_rotated() {
     let (_d, s) = store().await;
-    s.create_client(&client(), &[9; 32]).await.unwrap();
+    s.create_client(&client(), &[9; 32], &event("client.create"))
+        .await
+        .unwrap();
     s.record_grant(grant("fam_a", 1, 1000)).await.unwrap();
     let mut foreign = rotation(1, 2, 200);
     foreign.client_id = "pc_other".into();
@@ -133,7 +141,9 @@ async fn a_foreign_or_revoked_family_cannot_be_rotated() {
 #[tokio::test]
 async fn pruning_keeps_what_reuse_detection_needs_until_the_family_expires() {
     let (_d, s) = store().await;
-    s.create_client(&client(), &[9; 32]).await.unwrap();
+    s.create_client(&client(), &[9; 32], &event("client.create"))
+        .await
+        .unwrap();
     s.record_grant(grant("fam_a", 1, 1000)).await.unwrap();
     assert!(s.rotate_refresh_token(rotation(1, 2, 200)).await.unwrap());
     // Long after the spend, but before the family expires: the spent token stays,
@@ -152,7 +162,9 @@ async fn pruning_keeps_what_reuse_detection_needs_until_the_family_expires() {
 #[tokio::test]
 async fn revocations_are_kept_until_their_tokens_expire() {
     let (_d, s) = store().await;
-    s.revoke_access_token("fam_x.1", 100, 500).await.unwrap();
+    s.revoke_access_token("fam_x.1", 100, 500, &event("token.revoke"))
+        .await
+        .unwrap();
     assert_eq!(s.revocations_since(0, 400).await.unwrap().len(), 1);
     let p = s.prune(499).await.unwrap();
     assert_eq!(p.revocations, 0);
@@ -164,7 +176,9 @@ async fn revocations_are_kept_until_their_tokens_expire() {
 #[tokio::test]
 async fn a_rotation_must_present_the_stored_hash_not_just_the_selector() {
     let (_d, s) = store().await;
-    s.create_client(&client(), &[9; 32]).await.unwrap();
+    s.create_client(&client(), &[9; 32], &event("client.create"))
+        .await
+        .unwrap();
     s.record_grant(grant("fam_a", 1, 1000)).await.unwrap();
     let found = s.find_refresh_token("r1").await.unwrap().unwrap();
     assert_eq!(found.token_hash, [1; 32]);
@@ -178,7 +192,9 @@ async fn a_rotation_must_present_the_stored_hash_not_just_the_selector() {
 #[tokio::test]
 async fn each_label_counts_its_own_live_families_and_revokes_only_them() {
     let (_d, s) = store().await;
-    s.create_client(&client(), &[9; 32]).await.unwrap();
+    s.create_client(&client(), &[9; 32], &event("client.create"))
+        .await
+        .unwrap();
     let labelled = |family: &str, hash: u8, label: &str, expires: i64| NewGrant {
         label: Some(label.into()),
         ..grant(family, hash, expires)
@@ -208,6 +224,7 @@ async fn each_label_counts_its_own_live_families_and_revokes_only_them() {
             200,
             "admin",
             2000,
+            &event("token.revoke"),
         )
         .await
         .unwrap();
@@ -247,6 +264,7 @@ async fn each_label_counts_its_own_live_families_and_revokes_only_them() {
             300,
             "admin",
             2000,
+            &event("token.revoke"),
         )
         .await
         .unwrap();

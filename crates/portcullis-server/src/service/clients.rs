@@ -137,6 +137,35 @@ async fn check(store: &DynStore, spec: &NewClientSpec) -> Result<Checked, Client
     })
 }
 
+/// The audit event of a change to a client (never with a secret in it).
+fn client_event(kind: &str, client: &impl ClientRef, actor: &Actor, at: i64) -> NewAuditEvent {
+    let id = client.client_id().to_string();
+    NewAuditEvent {
+        at,
+        kind: kind.into(),
+        actor: actor.clone(),
+        target: Some(id.clone()),
+        client_id: Some(id),
+        label: None,
+        detail: None,
+    }
+}
+
+/// A client or its id.
+trait ClientRef {
+    fn client_id(&self) -> &ClientId;
+}
+impl ClientRef for Client {
+    fn client_id(&self) -> &ClientId {
+        &self.id
+    }
+}
+impl ClientRef for ClientId {
+    fn client_id(&self) -> &ClientId {
+        self
+    }
+}
+
 fn zero_grace() -> Result<Ttl, ClientOpError> {
     Ttl::from_secs_allow_zero(0).ok_or_else(|| ClientOpError::Internal("zero grace".into()))
 }
@@ -147,6 +176,7 @@ pub async fn create(
     hasher: &TokenHasher,
     clock: &dyn Clock,
     spec: NewClientSpec,
+    actor: &Actor,
 ) -> Result<(Client, PlainToken), ClientOpError> {
     let c = check(store, &spec).await?;
     let client = Client {
@@ -168,7 +198,8 @@ pub async fn create(
     };
     let secret = PlainToken::generate(TokenKind::ClientSecret)?;
     let hash = hasher.hash(TokenKind::ClientSecret, secret.expose());
-    store.create_client(&client, &hash.0).await?;
+    let audit = client_event("client.create", &client, actor, client.created_at);
+    store.create_client(&client, &hash.0, &audit).await?;
     Ok((client, secret))
 }
 
@@ -180,6 +211,7 @@ pub async fn update(
     clock: &dyn Clock,
     id: &str,
     spec: NewClientSpec,
+    actor: &Actor,
 ) -> Result<Client, ClientOpError> {
     let current = get(store, id).await?;
     let c = check(store, &spec).await?;
@@ -197,7 +229,9 @@ pub async fn update(
         },
         ..current
     };
-    store.update_client(&client, clock.now()).await?;
+    let now = clock.now();
+    let audit = client_event("client.update", &client, actor, now);
+    store.update_client(&client, now, &audit).await?;
     Ok(client)
 }
 
@@ -211,7 +245,8 @@ pub async fn get(store: &DynStore, id: &str) -> Result<Client, ClientOpError> {
 }
 
 /// Enables or disables a client. Disabling revokes every token it holds, at once
-/// and for good: enabling it again does not bring them back.
+/// and for good (enabling it again does not bring them back), in the same
+/// transaction as the status and its audit event.
 pub async fn set_status(
     revoker: &Revoker<'_>,
     id: &str,
@@ -219,41 +254,34 @@ pub async fn set_status(
     actor: &Actor,
 ) -> Result<Client, ClientOpError> {
     let store = revoker.store;
-    let cid = parse_id(id)?;
-    store
-        .set_client_status(&cid, status, revoker.clock.now())
-        .await
-        .map_err(|e| match e {
-            StoreError::NotFound(_) => ClientOpError::NotFound(id.into()),
-            other => other.into(),
-        })?;
     let client = get(store, id).await?;
+    let not_found = |e| match e {
+        StoreError::NotFound(_) => ClientOpError::NotFound(id.into()),
+        other => other.into(),
+    };
     match status {
-        ClientStatus::Disabled => revoker.client(&client, actor, "client.disable").await?,
+        ClientStatus::Disabled => revoker
+            .disable_client(&client, actor)
+            .await
+            .map_err(not_found)?,
         ClientStatus::Active => {
+            let now = revoker.clock.now();
+            let audit = client_event("client.enable", &client, actor, now);
             store
-                .append_audit(&NewAuditEvent {
-                    at: revoker.clock.now(),
-                    kind: "client.enable".into(),
-                    actor: actor.clone(),
-                    target: Some(client.id.to_string()),
-                    client_id: Some(client.id.to_string()),
-                    label: None,
-                    detail: None,
-                })
-                .await?
+                .enable_client(&client.id, now, &audit)
+                .await
+                .map_err(not_found)?;
         }
     }
-    Ok(client)
+    get(store, id).await
 }
 
-/// Deletes a client and everything it owns, revoking its tokens first.
+/// Deletes a client and everything it owns; its tokens stay revoked everywhere
+/// until they expire.
 pub async fn delete(revoker: &Revoker<'_>, id: &str, actor: &Actor) -> Result<(), ClientOpError> {
     let client = get(revoker.store, id).await?;
-    revoker.client(&client, actor, "client.delete").await?;
     revoker
-        .store
-        .delete_client(&client.id)
+        .delete_client(&client, actor)
         .await
         .map_err(|e| match e {
             StoreError::NotFound(_) => ClientOpError::NotFound(id.into()),
@@ -268,14 +296,19 @@ pub async fn rotate_secret(
     clock: &dyn Clock,
     id: &str,
     keep_old_for: Option<Ttl>,
+    actor: &Actor,
 ) -> Result<(Client, PlainToken), ClientOpError> {
     let cid = parse_id(id)?;
     let now = clock.now();
+    let audit = NewAuditEvent {
+        detail: keep_old_for.map(|k| format!("{{\"keep_old_for\":{}}}", k.secs())),
+        ..client_event("client.rotate_secret", &cid, actor, now)
+    };
     let secret = PlainToken::generate(TokenKind::ClientSecret)?;
     let hash = hasher.hash(TokenKind::ClientSecret, secret.expose());
     let until = now.saturating_add(keep_old_for.map_or(0, Ttl::secs_i64));
     store
-        .rotate_client_secret(&cid, &hash.0, until, now)
+        .rotate_client_secret(&cid, &hash.0, until, now, &audit)
         .await
         .map_err(|e| match e {
             StoreError::NotFound(_) => ClientOpError::NotFound(id.into()),

@@ -45,7 +45,7 @@ pub async fn mint(
         .map_err(|e| MintError::Scopes(e.to_string()))?;
     let scopes = granted_scopes(requested.as_ref(), &client.scopes)
         .map_err(|e| MintError::Scopes(e.description))?;
-    Ok(tokens
+    tokens
         .issue(Grant {
             client,
             scopes,
@@ -54,5 +54,9 @@ pub async fn mint(
             grant_type: GrantType::ClientCredentials,
             actor,
         })
-        .await?)
+        .await
+        .map_err(|e| match e {
+            IssueError::ClientInactive => MintError::Disabled,
+            other => MintError::Internal(other),
+        })
 }

@@ -1,7 +1,8 @@
 //! Revocation, shared by `/oauth/revoke`, the CLI and client disable/delete.
 //!
 //! Each revocation is durable (a `revocations` row and, for families, `revoked_at`)
-//! before it is acknowledged, applied to this node's denylist at once, and audited.
+//! with its audit event in the same transaction before it is acknowledged, then
+//! applied to this node's denylist at once.
 
 use crate::service::denylist::Denylist;
 use portcullis_core::{Client, ClientId, Clock, Ttl};
@@ -33,26 +34,25 @@ impl Revoker<'_> {
             .saturating_add(1)
     }
 
-    async fn audit(
+    /// An audit event of `kind` by `actor` now; the store fills in the target (and,
+    /// for families, the client and label) when it records the revocation.
+    fn event(
         &self,
         kind: &str,
         actor: &Actor,
-        target: &str,
+        target: Option<&str>,
         client: Option<&str>,
         label: Option<&str>,
-        detail: Option<String>,
-    ) -> StoreResult<()> {
-        self.store
-            .append_audit(&NewAuditEvent {
-                at: self.clock.now(),
-                kind: kind.into(),
-                actor: actor.clone(),
-                target: Some(target.into()),
-                client_id: client.map(str::to_owned),
-                label: label.map(str::to_owned),
-                detail,
-            })
-            .await
+    ) -> NewAuditEvent {
+        NewAuditEvent {
+            at: self.clock.now(),
+            kind: kind.into(),
+            actor: actor.clone(),
+            target: target.map(str::to_owned),
+            client_id: client.map(str::to_owned),
+            label: label.map(str::to_owned),
+            detail: None,
+        }
     }
 
     /// Revokes one family (refresh tokens and access tokens); with `owner`, only if
@@ -72,6 +72,11 @@ impl Revoker<'_> {
             Err(_) => None,
         };
         let until = self.deny_until(client.as_ref());
+        let kind = if reason == "reuse" {
+            "token.reuse_detected"
+        } else {
+            "token.revoke"
+        };
         let ids = self
             .store
             .revoke_families(
@@ -82,25 +87,12 @@ impl Revoker<'_> {
                 self.clock.now(),
                 reason,
                 until,
+                &self.event(kind, actor, None, None, None),
             )
             .await?;
         for id in &ids {
             self.denylist.add_family(id, until);
             crate::metrics::revoked("family");
-            let kind = if reason == "reuse" {
-                "token.reuse_detected"
-            } else {
-                "token.revoke"
-            };
-            self.audit(
-                kind,
-                actor,
-                id,
-                Some(&fam.client_id),
-                fam.label.as_deref(),
-                None,
-            )
-            .await?;
         }
         Ok(!ids.is_empty())
     }
@@ -123,40 +115,52 @@ impl Revoker<'_> {
                 self.clock.now(),
                 "admin",
                 until,
+                &self.event("token.revoke", actor, None, None, None),
             )
             .await?;
         for id in &ids {
             self.denylist.add_family(id, until);
             crate::metrics::revoked("label");
-            self.audit(
-                "token.revoke",
-                actor,
-                id,
-                Some(client.id.as_str()),
-                label,
-                None,
-            )
-            .await?;
         }
         Ok(ids)
     }
 
-    /// Revokes every token a client holds (disable, delete).
-    pub async fn client(&self, client: &Client, actor: &Actor, kind: &str) -> StoreResult<()> {
+    /// Disables a client: the status, the revocation of every token it holds and
+    /// the audit event commit together; then this node's denylist has it at once.
+    pub async fn disable_client(&self, client: &Client, actor: &Actor) -> StoreResult<()> {
         let now = self.clock.now();
         let until = self.deny_until(Some(client));
-        self.store.revoke_client(&client.id, now, until).await?;
-        self.denylist.add_client(client.id.as_str(), now, until);
+        let id = client.id.as_str();
+        self.store
+            .disable_client(
+                &client.id,
+                now,
+                until,
+                &self.event("client.disable", actor, Some(id), Some(id), None),
+            )
+            .await?;
+        self.denylist.add_client(id, now, until);
         crate::metrics::revoked("client");
-        self.audit(
-            kind,
-            actor,
-            client.id.as_str(),
-            Some(client.id.as_str()),
-            None,
-            None,
-        )
-        .await
+        Ok(())
+    }
+
+    /// Deletes a client and everything it owns; the revocation of its tokens
+    /// outlives it (for other nodes), committed with the deletion and its audit event.
+    pub async fn delete_client(&self, client: &Client, actor: &Actor) -> StoreResult<()> {
+        let now = self.clock.now();
+        let until = self.deny_until(Some(client));
+        let id = client.id.as_str();
+        self.store
+            .delete_client(
+                &client.id,
+                now,
+                until,
+                &self.event("client.delete", actor, Some(id), Some(id), None),
+            )
+            .await?;
+        self.denylist.add_client(id, now, until);
+        crate::metrics::revoked("client");
+        Ok(())
     }
 
     /// Revokes one access token until it expires.
@@ -169,11 +173,15 @@ impl Revoker<'_> {
         actor: &Actor,
     ) -> StoreResult<()> {
         self.store
-            .revoke_access_token(jti, self.clock.now(), exp)
+            .revoke_access_token(
+                jti,
+                self.clock.now(),
+                exp,
+                &self.event("token.revoke", actor, Some(jti), Some(client), label),
+            )
             .await?;
         self.denylist.add_token(jti, exp);
         crate::metrics::revoked("access_token");
-        self.audit("token.revoke", actor, jti, Some(client), label, None)
-            .await
+        Ok(())
     }
 }

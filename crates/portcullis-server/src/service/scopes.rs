@@ -1,7 +1,7 @@
 //! Registering scopes (admin pages, admin API, `portcullis scope create`).
 
 use portcullis_core::{Clock, ScopeName};
-use portcullis_store::{DynStore, ScopeRecord, StoreError};
+use portcullis_store::{Actor, DynStore, NewAuditEvent, ScopeRecord, StoreError};
 
 /// Why a scope was not created.
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +23,7 @@ pub async fn create(
     clock: &dyn Clock,
     name: &str,
     description: &str,
+    actor: &Actor,
 ) -> Result<ScopeRecord, ScopeOpError> {
     let name = ScopeName::parse(name).map_err(|e| ScopeOpError::Field("name", e.to_string()))?;
     if description.chars().count() > 500 || description.chars().any(char::is_control) {
@@ -36,7 +37,16 @@ pub async fn create(
         description: description.to_owned(),
         created_at: clock.now(),
     };
-    match store.create_scope(&rec).await {
+    let audit = NewAuditEvent {
+        at: rec.created_at,
+        kind: "scope.create".into(),
+        actor: actor.clone(),
+        target: Some(rec.name.clone()),
+        client_id: None,
+        label: None,
+        detail: None,
+    };
+    match store.create_scope(&rec, &audit).await {
         Ok(()) => Ok(rec),
         Err(StoreError::Conflict(m)) => Err(ScopeOpError::Conflict(m)),
         Err(e) => Err(ScopeOpError::Internal(e.to_string())),

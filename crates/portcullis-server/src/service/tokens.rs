@@ -100,6 +100,10 @@ pub enum IssueError {
     /// The grant could not be recorded.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The client was disabled or deleted before the grant committed; nothing was
+    /// recorded and the tokens signed are thrown away.
+    #[error("the client is disabled")]
+    ClientInactive,
 }
 
 /// A verified access token's claims.
@@ -196,7 +200,8 @@ impl TokenService {
             None
         };
         let family_expires = refresh.as_ref().map_or(exp, |(_, r)| r.expires_at.max(exp));
-        self.store
+        let recorded = self
+            .store
             .record_grant(NewGrant {
                 family_id: family_id.clone(),
                 client_id: client.id.to_string(),
@@ -210,6 +215,9 @@ impl TokenService {
                 actor: grant.actor,
             })
             .await?;
+        if !recorded {
+            return Err(IssueError::ClientInactive);
+        }
         let alg = self.keys.get().current.alg().as_str();
         crate::metrics::token_issued(grant.grant_type.as_str(), alg);
         Ok(Issued {
@@ -564,7 +572,14 @@ mod tests {
             issue_refresh_token: true,
             refresh_reuse_grace: Ttl::from_secs_allow_zero(0).unwrap(),
         };
-        svc.store.create_client(&client, &[9; 32]).await.unwrap();
+        svc.store
+            .create_client(
+                &client,
+                &[9; 32],
+                &NewAuditEvent::new(0, "client.create", Actor::system()),
+            )
+            .await
+            .unwrap();
         // A token of the old shape (`pcr_` + 256 bits, no selector), stored as
         // migration 5 leaves such rows: keyed by `h` + the hex of its HMAC.
         let old = PlainToken::generate(TokenKind::RefreshToken).unwrap();

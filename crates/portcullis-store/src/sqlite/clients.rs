@@ -1,7 +1,7 @@
 //! Clients, their secrets and the scopes they may be given.
 
-use super::{SqliteStore, to_i64, unreadable};
-use crate::{ClientAuth, ClientStore, ScopeRecord, StoreError, StoreResult};
+use super::{SqliteStore, audit, to_i64, unreadable};
+use crate::{ClientAuth, ClientStore, NewAuditEvent, ScopeRecord, StoreError, StoreResult};
 use async_trait::async_trait;
 use portcullis_core::{
     Client, ClientId, ClientStatus, GrantType, RedirectUri, ScopeName, ScopeSet, Ttl,
@@ -86,14 +86,41 @@ fn set_scopes(tx: &Connection, c: &Client) -> StoreResult<()> {
     Ok(())
 }
 
+fn set_status(tx: &Connection, id: &str, status: ClientStatus, now: i64) -> StoreResult<()> {
+    let n = tx.execute(
+        "UPDATE clients SET status = ?1, updated_at = ?2 WHERE id = ?3",
+        params![status.as_str(), now, id],
+    )?;
+    if n == 0 {
+        return Err(StoreError::NotFound(format!("client {id}")));
+    }
+    Ok(())
+}
+
+/// Revokes every token of a client issued up to `now`: its live families, and one
+/// revocation that reaches its access tokens on every node.
+fn revoke_all(tx: &Connection, id: &str, now: i64, deny_until: i64) -> StoreResult<()> {
+    tx.execute(
+        "UPDATE token_families SET revoked_at = ?1, revoked_reason = 'client' \
+         WHERE client_id = ?2 AND revoked_at IS NULL",
+        params![now, id],
+    )?;
+    tx.execute(
+        "INSERT INTO revocations (kind, target, issued_before, created_at, expires_at) \
+         VALUES ('client', ?1, ?2, ?2, ?3)",
+        params![id, now, deny_until],
+    )?;
+    Ok(())
+}
+
 fn json_list<'a>(items: impl Iterator<Item = &'a str>) -> String {
     serde_json::json!(items.collect::<Vec<_>>()).to_string()
 }
 
 #[async_trait]
 impl ClientStore for SqliteStore {
-    async fn create_scope(&self, scope: &ScopeRecord) -> StoreResult<()> {
-        let scope = scope.clone();
+    async fn create_scope(&self, scope: &ScopeRecord, audit: &NewAuditEvent) -> StoreResult<()> {
+        let (scope, audit) = (scope.clone(), audit.clone());
         self.write(move |tx| {
             tx.execute(
                 "INSERT INTO scopes (name, description, created_at) VALUES (?1, ?2, ?3)",
@@ -105,7 +132,7 @@ impl ClientStore for SqliteStore {
                 }
                 other => other,
             })?;
-            Ok(())
+            audit::insert(tx, &audit)
         })
         .await
     }
@@ -126,8 +153,13 @@ impl ClientStore for SqliteStore {
         .await
     }
 
-    async fn create_client(&self, c: &Client, secret_hash: &[u8; 32]) -> StoreResult<()> {
-        let (c, hash) = (c.clone(), *secret_hash);
+    async fn create_client(
+        &self,
+        c: &Client,
+        secret_hash: &[u8; 32],
+        audit: &NewAuditEvent,
+    ) -> StoreResult<()> {
+        let (c, hash, audit) = (c.clone(), *secret_hash, audit.clone());
         self.write(move |tx| {
             tx.execute(
                 "INSERT INTO clients (id, name, status, grant_types, redirect_uris, \
@@ -152,7 +184,7 @@ impl ClientStore for SqliteStore {
                  VALUES (?1, ?2, ?3)",
                 params![c.id.as_str(), hash.as_slice(), c.created_at],
             )?;
-            Ok(())
+            audit::insert(tx, &audit)
         })
         .await
     }
@@ -201,29 +233,48 @@ impl ClientStore for SqliteStore {
         .await
     }
 
-    async fn set_client_status(
+    async fn disable_client(
         &self,
         id: &ClientId,
-        status: ClientStatus,
         now: i64,
+        deny_until: i64,
+        audit: &NewAuditEvent,
     ) -> StoreResult<()> {
-        let id = id.to_string();
+        let (id, audit) = (id.to_string(), audit.clone());
         self.write(move |tx| {
-            let n = tx.execute(
-                "UPDATE clients SET status = ?1, updated_at = ?2 WHERE id = ?3",
-                params![status.as_str(), now, id],
-            )?;
-            if n == 0 {
-                return Err(StoreError::NotFound(format!("client {id}")));
-            }
-            Ok(())
+            set_status(tx, &id, ClientStatus::Disabled, now)?;
+            revoke_all(tx, &id, now, deny_until)?;
+            audit::insert(tx, &audit)
         })
         .await
     }
 
-    async fn delete_client(&self, id: &ClientId) -> StoreResult<()> {
-        let id = id.to_string();
+    async fn enable_client(
+        &self,
+        id: &ClientId,
+        now: i64,
+        audit: &NewAuditEvent,
+    ) -> StoreResult<()> {
+        let (id, audit) = (id.to_string(), audit.clone());
         self.write(move |tx| {
+            set_status(tx, &id, ClientStatus::Active, now)?;
+            audit::insert(tx, &audit)
+        })
+        .await
+    }
+
+    async fn delete_client(
+        &self,
+        id: &ClientId,
+        now: i64,
+        deny_until: i64,
+        audit: &NewAuditEvent,
+    ) -> StoreResult<()> {
+        let (id, audit) = (id.to_string(), audit.clone());
+        self.write(move |tx| {
+            // The revocation outlives the client, so that every node's denylist
+            // refuses its access tokens until they expire.
+            revoke_all(tx, &id, now, deny_until)?;
             // Refresh tokens have no foreign key to their family (migration 7): the
             // families go by cascade, their refresh tokens here, in the same transaction.
             tx.execute(
@@ -234,7 +285,7 @@ impl ClientStore for SqliteStore {
             if tx.execute("DELETE FROM clients WHERE id = ?1", [&id])? == 0 {
                 return Err(StoreError::NotFound(format!("client {id}")));
             }
-            Ok(())
+            audit::insert(tx, &audit)
         })
         .await
     }
@@ -245,8 +296,9 @@ impl ClientStore for SqliteStore {
         new_hash: &[u8; 32],
         old_valid_until: i64,
         now: i64,
+        audit: &NewAuditEvent,
     ) -> StoreResult<()> {
-        let (id, hash) = (id.to_string(), *new_hash);
+        let (id, hash, audit) = (id.to_string(), *new_hash, audit.clone());
         self.write(move |tx| {
             if tx.execute(
                 "UPDATE clients SET updated_at = ?1 WHERE id = ?2",
@@ -269,13 +321,13 @@ impl ClientStore for SqliteStore {
                  VALUES (?1, ?2, ?3)",
                 params![id, hash.as_slice(), now],
             )?;
-            Ok(())
+            audit::insert(tx, &audit)
         })
         .await
     }
 
-    async fn update_client(&self, c: &Client, now: i64) -> StoreResult<()> {
-        let c = c.clone();
+    async fn update_client(&self, c: &Client, now: i64, audit: &NewAuditEvent) -> StoreResult<()> {
+        let (c, audit) = (c.clone(), audit.clone());
         self.write(move |tx| {
             let n = tx.execute(
                 "UPDATE clients SET name = ?1, grant_types = ?2, redirect_uris = ?3, \
@@ -296,7 +348,8 @@ impl ClientStore for SqliteStore {
             if n == 0 {
                 return Err(StoreError::NotFound(format!("client {}", c.id)));
             }
-            set_scopes(tx, &c)
+            set_scopes(tx, &c)?;
+            audit::insert(tx, &audit)
         })
         .await
     }

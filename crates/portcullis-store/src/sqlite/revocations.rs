@@ -1,10 +1,9 @@
 //! Revocations: families revoked (one, a label's, a client's), single access
 //! tokens, and the rows every node's denylist is built from.
 
-use super::SqliteStore;
-use crate::{Revocation, RevocationStore, RevokeScope, StoreResult};
+use super::{SqliteStore, audit};
+use crate::{NewAuditEvent, Revocation, RevocationStore, RevokeScope, StoreResult};
 use async_trait::async_trait;
-use portcullis_core::ClientId;
 use rusqlite::params;
 
 #[async_trait]
@@ -15,6 +14,7 @@ impl RevocationStore for SqliteStore {
         now: i64,
         reason: &str,
         deny_until: i64,
+        audit: &NewAuditEvent,
     ) -> StoreResult<Vec<String>> {
         enum Owned {
             Family(String, Option<String>),
@@ -28,65 +28,66 @@ impl RevocationStore for SqliteStore {
                 Owned::Client(client.to_string(), label.map(str::to_owned))
             }
         };
-        let reason = reason.to_owned();
+        let (reason, audit) = (reason.to_owned(), audit.clone());
         self.write(move |tx| {
-            let ids: Vec<String> = match &scope {
+            let revoked: Vec<(String, String, Option<String>)> = match &scope {
                 Owned::Family(id, client) => tx
                     .prepare_cached(
                         "UPDATE token_families SET revoked_at = ?1, revoked_reason = ?2 \
                          WHERE id = ?3 AND (?4 IS NULL OR client_id = ?4) AND revoked_at IS NULL \
-                         RETURNING id",
+                         RETURNING id, client_id, label",
                     )?
-                    .query_map(params![now, reason, id, client], |r| r.get(0))?
+                    .query_map(params![now, reason, id, client], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    })?
                     .collect::<Result<_, _>>()?,
                 Owned::Client(client, label) => tx
                     .prepare_cached(
                         "UPDATE token_families SET revoked_at = ?1, revoked_reason = ?2 \
                          WHERE client_id = ?3 AND (?4 IS NULL OR label = ?4) \
-                         AND revoked_at IS NULL AND expires_at > ?1 RETURNING id",
+                         AND revoked_at IS NULL AND expires_at > ?1 RETURNING id, client_id, label",
                     )?
-                    .query_map(params![now, reason, client, label], |r| r.get(0))?
+                    .query_map(params![now, reason, client, label], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    })?
                     .collect::<Result<_, _>>()?,
             };
             let mut insert = tx.prepare_cached(
                 "INSERT INTO revocations (kind, target, created_at, expires_at) \
                  VALUES ('family', ?1, ?2, ?3)",
             )?;
-            for id in &ids {
+            for (id, client, label) in &revoked {
                 insert.execute(params![id, now, deny_until])?;
+                audit::insert(
+                    tx,
+                    &NewAuditEvent {
+                        target: Some(id.clone()),
+                        client_id: Some(client.clone()),
+                        label: label.clone(),
+                        ..audit.clone()
+                    },
+                )?;
             }
-            Ok(ids)
+            Ok(revoked.into_iter().map(|(id, _, _)| id).collect())
         })
         .await
     }
 
-    async fn revoke_client(&self, client: &ClientId, now: i64, deny_until: i64) -> StoreResult<()> {
-        let client = client.to_string();
-        self.write(move |tx| {
-            tx.execute(
-                "UPDATE token_families SET revoked_at = ?1, revoked_reason = 'client' \
-                 WHERE client_id = ?2 AND revoked_at IS NULL",
-                params![now, client],
-            )?;
-            tx.execute(
-                "INSERT INTO revocations (kind, target, issued_before, created_at, expires_at) \
-                 VALUES ('client', ?1, ?2, ?2, ?3)",
-                params![client, now, deny_until],
-            )?;
-            Ok(())
-        })
-        .await
-    }
-
-    async fn revoke_access_token(&self, jti: &str, now: i64, exp: i64) -> StoreResult<()> {
-        let jti = jti.to_owned();
+    async fn revoke_access_token(
+        &self,
+        jti: &str,
+        now: i64,
+        exp: i64,
+        audit: &NewAuditEvent,
+    ) -> StoreResult<()> {
+        let (jti, audit) = (jti.to_owned(), audit.clone());
         self.write(move |tx| {
             tx.execute(
                 "INSERT INTO revocations (kind, target, created_at, expires_at) \
                  VALUES ('token', ?1, ?2, ?3)",
                 params![jti, now, exp],
             )?;
-            Ok(())
+            audit::insert(tx, &audit)
         })
         .await
     }

@@ -95,7 +95,12 @@ async fn refresh_tokens_go_with_their_client_and_with_pruning() {
     assert_eq!(refresh_rows(&store).await, 3);
 
     store
-        .delete_client(&ClientId::parse("pc_gone").unwrap())
+        .delete_client(
+            &ClientId::parse("pc_gone").unwrap(),
+            100,
+            200,
+            &NewAuditEvent::new(100, "client.delete", crate::Actor::system()),
+        )
         .await
         .unwrap();
     assert_eq!(refresh_rows(&store).await, 2);

@@ -83,7 +83,7 @@ fn refresh_token(
 
 #[async_trait]
 impl TokenStore for SqliteStore {
-    async fn record_grant(&self, grant: NewGrant) -> StoreResult<()> {
+    async fn record_grant(&self, grant: NewGrant) -> StoreResult<bool> {
         self.submit(|tx| WriteJob::Grant(grant, tx)).await
     }
 
@@ -185,21 +185,30 @@ impl TokenStore for SqliteStore {
     }
 }
 
-pub(super) fn insert_grant(tx: &Connection, g: &NewGrant) -> StoreResult<()> {
-    tx.prepare_cached(
-        "INSERT INTO token_families (id, client_id, label, subject, scopes, grant_type, \
-         created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )?
-    .execute(params![
-        g.family_id,
-        g.client_id,
-        g.label,
-        g.subject,
-        g.scopes,
-        g.grant_type,
-        g.created_at,
-        g.expires_at
-    ])?;
+/// SPEC §8: a grant commits only while its client is active, a condition of the
+/// family's own insert (no separate read), so once a disable or delete has
+/// committed no grant for that client commits after it, in any process.
+/// `false`: the client is not active; nothing was written.
+pub(super) fn insert_grant(tx: &Connection, g: &NewGrant) -> StoreResult<bool> {
+    let inserted = tx
+        .prepare_cached(
+            "INSERT INTO token_families (id, client_id, label, subject, scopes, grant_type, \
+             created_at, expires_at) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 \
+             WHERE EXISTS (SELECT 1 FROM clients WHERE id = ?2 AND status = 'active')",
+        )?
+        .execute(params![
+            g.family_id,
+            g.client_id,
+            g.label,
+            g.subject,
+            g.scopes,
+            g.grant_type,
+            g.created_at,
+            g.expires_at
+        ])?;
+    if inserted == 0 {
+        return Ok(false);
+    }
     if let Some(r) = &g.refresh_token {
         tx.prepare_cached(
             "INSERT INTO refresh_tokens (id, token_hash, family_id, scopes, created_at, \
@@ -233,7 +242,8 @@ pub(super) fn insert_grant(tx: &Connection, g: &NewGrant) -> StoreResult<()> {
             label: g.label.clone(),
             detail: None,
         },
-    )
+    )?;
+    Ok(true)
 }
 
 /// RFC 6749 §10.4 / RFC 9700 §4.14: one statement spends the token only if it is
@@ -246,8 +256,9 @@ pub(super) fn rotate(tx: &Connection, r: &Rotation) -> StoreResult<bool> {
             "UPDATE refresh_tokens SET spent_at = ?1, replaced_by = ?2, grace_response = ?3 \
              WHERE id = ?4 AND token_hash = ?7 AND spent_at IS NULL AND expires_at > ?1 \
              AND family_id = ?5 \
-             AND EXISTS (SELECT 1 FROM token_families f WHERE f.id = ?5 AND f.client_id = ?6 \
-                         AND f.revoked_at IS NULL)",
+             AND EXISTS (SELECT 1 FROM token_families f JOIN clients c ON c.id = f.client_id \
+                         WHERE f.id = ?5 AND f.client_id = ?6 AND f.revoked_at IS NULL \
+                         AND c.status = 'active')",
         )?
         .execute(params![
             r.now,

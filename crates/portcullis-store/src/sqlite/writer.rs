@@ -30,7 +30,7 @@ pub(crate) type TxnJob = Box<dyn FnOnce(&mut Connection) + Send>;
 
 /// A write for the writer thread.
 pub(crate) enum WriteJob {
-    Grant(NewGrant, oneshot::Sender<StoreResult<()>>),
+    Grant(NewGrant, oneshot::Sender<StoreResult<bool>>),
     Rotate(Rotation, oneshot::Sender<StoreResult<bool>>),
     Upload(NewUpload, oneshot::Sender<StoreResult<UploadOutcome>>),
     Audit(NewAuditEvent, oneshot::Sender<StoreResult<()>>),
@@ -41,6 +41,7 @@ pub(crate) enum WriteJob {
 /// What a hot job did inside a batch.
 enum Outcome {
     Done,
+    Granted(bool),
     Rotated(bool),
     Uploaded(UploadOutcome),
 }
@@ -134,8 +135,14 @@ fn commit_hot(conn: &mut Connection, batch: &mut Vec<WriteJob>) {
 fn reply(job: WriteJob, result: StoreResult<Outcome>) {
     let mismatch = || StoreError::Backend("mismatched batch result".into());
     match job {
-        WriteJob::Grant(_, tx) | WriteJob::Audit(_, tx) => {
+        WriteJob::Audit(_, tx) => {
             let _ = tx.send(result.map(|_| ()));
+        }
+        WriteJob::Grant(_, tx) => {
+            let _ = tx.send(result.and_then(|o| match o {
+                Outcome::Granted(b) => Ok(b),
+                _ => Err(mismatch()),
+            }));
         }
         WriteJob::Rotate(_, tx) => {
             let _ = tx.send(result.and_then(|o| match o {
@@ -159,10 +166,7 @@ fn apply_batch(conn: &mut Connection, jobs: &[WriteJob]) -> StoreResult<Vec<Outc
         let mut outcomes = Vec::with_capacity(jobs.len());
         for job in jobs {
             outcomes.push(match job {
-                WriteJob::Grant(g, _) => {
-                    super::tokens::insert_grant(tx, g)?;
-                    Outcome::Done
-                }
+                WriteJob::Grant(g, _) => Outcome::Granted(super::tokens::insert_grant(tx, g)?),
                 WriteJob::Rotate(r, _) => Outcome::Rotated(super::tokens::rotate(tx, r)?),
                 WriteJob::Upload(u, _) => Outcome::Uploaded(super::data::upload(tx, u)?),
                 WriteJob::Audit(e, _) => {

@@ -69,7 +69,9 @@ pub async fn run(ctx: Ctx, cmd: ClientCommand) -> anyhow::Result<()> {
                 no_refresh_token,
                 refresh_reuse_grace: grace,
             };
-            let (client, secret) = clients::create(&ctx.store, &hasher, clock, spec).await?;
+            let admin = Actor::cli_admin();
+            let (client, secret) =
+                clients::create(&ctx.store, &hasher, clock, spec, &admin).await?;
             print_client(&client, Some(secret.expose()), json.json)
         }
         ClientCommand::List { json } => {
@@ -120,7 +122,9 @@ pub async fn run(ctx: Ctx, cmd: ClientCommand) -> anyhow::Result<()> {
             let keep = keep_old_for
                 .map(|k| Ttl::parse_allow_zero(&k).context("--keep-old-for"))
                 .transpose()?;
-            let (c, secret) = clients::rotate_secret(&ctx.store, &hasher, clock, &id, keep).await?;
+            let admin = Actor::cli_admin();
+            let (c, secret) =
+                clients::rotate_secret(&ctx.store, &hasher, clock, &id, keep, &admin).await?;
             print_client(&c, Some(secret.expose()), json.json)
         }
     }

@@ -14,7 +14,14 @@ pub async fn run(ctx: Ctx, cmd: ScopeCommand) -> anyhow::Result<()> {
             description,
             json,
         } => {
-            let rec = scopes::create(&ctx.store, ctx.clock.as_ref(), &name, &description).await?;
+            let rec = scopes::create(
+                &ctx.store,
+                ctx.clock.as_ref(),
+                &name,
+                &description,
+                &portcullis_store::Actor::cli_admin(),
+            )
+            .await?;
             if json.json {
                 output::json(&ScopeView::from(&rec))
             } else {

@@ -530,6 +530,9 @@ async fn the_audit_log_records_issue_refresh_revoke_and_client_changes() {
     )
     .await;
     sv.cli(&["client", "disable", &id]).unwrap();
+    sv.cli(&["client", "enable", &id]).unwrap();
+    sv.cli(&["client", "rotate-secret", &id, "--keep-old-for", "1h"])
+        .unwrap();
     let events = sv
         .cli_json(&["audit", "list", "--client", &id, "--json"])
         .unwrap();
@@ -539,17 +542,27 @@ async fn the_audit_log_records_issue_refresh_revoke_and_client_changes() {
         .iter()
         .map(|e| e["kind"].as_str().unwrap())
         .collect();
+    // SPEC §7: every client change is audited, each in the transaction of the change.
     assert_eq!(
         kinds,
         [
+            "client.rotate_secret",
+            "client.enable",
             "client.disable",
             "token.revoke",
             "token.refresh",
-            "token.issue"
+            "token.issue",
+            "client.create",
         ]
     );
-    assert_eq!(events[3]["label"], "home-1");
-    assert_eq!(events[0]["actor"], json!({"kind": "admin", "id": "cli"}));
+    assert_eq!(events[5]["label"], "home-1");
+    assert_eq!(events[2]["actor"], json!({"kind": "admin", "id": "cli"}));
+    assert_eq!(events[0]["target"], id.as_str());
+    let text = events.to_string();
+    assert!(
+        !text.contains(&secret) && !text.contains("pcs_"),
+        "no secret in the log"
+    );
     let page = sv
         .cli_json(&["audit", "list", "--client", &id, "--limit", "2", "--json"])
         .unwrap();
@@ -564,8 +577,21 @@ async fn the_audit_log_records_issue_refresh_revoke_and_client_changes() {
             "--json",
         ])
         .unwrap();
-    assert_eq!(older.as_array().unwrap().len(), 2);
-    assert_eq!(older[0]["kind"], "token.refresh");
+    assert_eq!(older.as_array().unwrap().len(), 5);
+    assert_eq!(older[0]["kind"], "client.disable");
+    // Scopes are audited too.
+    sv.cli(&[
+        "scope",
+        "create",
+        "read-reports",
+        "--description",
+        "Read reports",
+    ])
+    .unwrap();
+    let scopes = sv
+        .cli_json(&["audit", "list", "--kind", "scope.create", "--json"])
+        .unwrap();
+    assert_eq!(scopes[0]["target"], "read-reports");
 }
 
 #[tokio::test]

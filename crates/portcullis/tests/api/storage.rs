@@ -151,7 +151,14 @@ async fn cli_changes_while_the_server_issues_tokens_wait_for_the_lock_and_succee
             let mut failures = Vec::new();
             for i in 0..12 {
                 let args: &[&str] = if i % 2 == 0 {
-                    &["client", "rotate-secret", &id, "--keep-old-for", "1h", "--json"]
+                    &[
+                        "client",
+                        "rotate-secret",
+                        &id,
+                        "--keep-old-for",
+                        "1h",
+                        "--json",
+                    ]
                 } else {
                     &["token", "revoke", "--client", &id, "--label", "nobody"]
                 };

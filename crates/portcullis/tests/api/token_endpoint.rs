@@ -205,17 +205,34 @@ async fn invalid_client_rows_carry_basic_challenge_only_when_basic_was_used() {
 }
 
 #[tokio::test]
-async fn a_disabled_client_is_refused_and_an_enabled_one_accepted_again() {
+async fn a_disabled_client_is_refused_at_once_and_an_enabled_one_accepted_again() {
     let s = server(&[]);
     let (id, secret) = s.create_client("Toggle", &[]).unwrap();
-    get_token(&s, &id, &secret, &[]).await;
+    // The running server has this client cached as active.
+    let t = get_token(&s, &id, &secret, &[]).await;
     assert_eq!(s.cli(&["client", "disable", &id]).unwrap().code, 0);
+    // SPEC §8: once the disable has committed (in another process), the very next
+    // grant and refresh are refused: the check is part of the grant's own write.
     let cc = [("grant_type", "client_credentials")];
-    let refused = eventually(std::time::Duration::from_secs(3), || async {
-        token_basic(&s, &id, &secret, &cc).await.status() == 401
-    })
+    let r = token_basic(&s, &id, &secret, &cc).await;
+    let (status, error, description, _) = oauth_error(r).await;
+    assert_eq!(
+        (status, error.as_str()),
+        (401, "invalid_client"),
+        "{description}"
+    );
+    let refresh_token = t["refresh_token"].as_str().unwrap();
+    let r = token_basic(
+        &s,
+        &id,
+        &secret,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ],
+    )
     .await;
-    assert!(refused, "a disabled client still gets tokens");
+    assert!(matches!(r.status().as_u16(), 400 | 401), "{}", r.status());
     assert_eq!(s.cli(&["client", "enable", &id]).unwrap().code, 0);
     let accepted = eventually(std::time::Duration::from_secs(3), || async {
         token_basic(&s, &id, &secret, &cc).await.status() == 200

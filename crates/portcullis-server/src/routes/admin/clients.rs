@@ -343,6 +343,7 @@ pub async fn create(
         &state.tokens.hasher,
         state.tokens.clock.as_ref(),
         spec,
+        &session.actor(),
     )
     .await
     {
@@ -523,7 +524,10 @@ pub async fn edit(
         "Save settings",
     );
     let result = match spec_from(&form, &mut f) {
-        Some(spec) => clients::update(&state.store, state.tokens.clock.as_ref(), &id, spec).await,
+        Some(spec) => {
+            let clock = state.tokens.clock.as_ref();
+            clients::update(&state.store, clock, &id, spec, &session.actor()).await
+        }
         None => Err(ClientOpError::Field("form", String::new())),
     };
     match result {
@@ -635,6 +639,7 @@ pub async fn rotate_secret(
         state.tokens.clock.as_ref(),
         &id,
         keep,
+        &session.actor(),
     )
     .await
     {

@@ -83,6 +83,7 @@ pub async fn create(
         state.tokens.clock.as_ref(),
         &name,
         &description,
+        &session.actor(),
     )
     .await
     {

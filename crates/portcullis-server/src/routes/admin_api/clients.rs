@@ -100,7 +100,7 @@ pub async fn list(
     responses((status = 201, body = ClientView), (status = 400, body = ErrorView)))]
 pub async fn create(
     State(state): State<AppState>,
-    _caller: AdminCaller,
+    caller: AdminCaller,
     ApiJson(body): ApiJson<ClientBody>,
 ) -> Result<Response, ApiError> {
     let spec = body.spec()?;
@@ -109,6 +109,7 @@ pub async fn create(
         &state.tokens.hasher,
         state.tokens.clock.as_ref(),
         spec,
+        &caller.actor,
     )
     .await?;
     let mut view = ClientView::new(&client);
@@ -135,12 +136,13 @@ pub async fn show(
     responses((status = 200, body = ClientView), (status = 400, body = ErrorView), (status = 404, body = ErrorView)))]
 pub async fn update(
     State(state): State<AppState>,
-    _caller: AdminCaller,
+    caller: AdminCaller,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<ClientBody>,
 ) -> Result<Json<ClientView>, ApiError> {
     let spec = body.spec()?;
-    let client = clients::update(&state.store, state.tokens.clock.as_ref(), &id, spec).await?;
+    let clock = state.tokens.clock.as_ref();
+    let client = clients::update(&state.store, clock, &id, spec, &caller.actor).await?;
     state.clients.forget(&client.id);
     Ok(Json(ClientView::new(&client)))
 }
@@ -202,7 +204,7 @@ pub async fn enable(
     responses((status = 200, body = ClientView), (status = 400, body = ErrorView), (status = 404, body = ErrorView)))]
 pub async fn rotate_secret(
     State(state): State<AppState>,
-    _caller: AdminCaller,
+    caller: AdminCaller,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<RotateSecretBody>,
 ) -> Result<Json<ClientView>, ApiError> {
@@ -213,6 +215,7 @@ pub async fn rotate_secret(
         state.tokens.clock.as_ref(),
         &id,
         keep,
+        &caller.actor,
     )
     .await?;
     state.clients.forget(&client.id);

@@ -43,7 +43,7 @@ pub async fn list(
     responses((status = 201, body = ScopeView), (status = 400, body = ErrorView), (status = 409, body = ErrorView)))]
 pub async fn create(
     State(state): State<AppState>,
-    _caller: AdminCaller,
+    caller: AdminCaller,
     ApiJson(body): ApiJson<ScopeBody>,
 ) -> Result<(StatusCode, Json<ScopeView>), ApiError> {
     let rec = scopes::create(
@@ -51,6 +51,7 @@ pub async fn create(
         state.tokens.clock.as_ref(),
         &body.name,
         &body.description,
+        &caller.actor,
     )
     .await
     .map_err(|e| match e {

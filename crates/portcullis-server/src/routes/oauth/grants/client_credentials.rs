@@ -4,10 +4,10 @@
 
 use crate::error::OAuthResponseError;
 use crate::extract::form::OAuthForm;
-use crate::service::tokens::{Grant, Issued};
+use crate::service::tokens::{Grant, IssueError, Issued};
 use crate::state::AppState;
 use portcullis_core::grant::granted_scopes;
-use portcullis_core::{Client, GrantType, Label, OAuthError, ScopeSet};
+use portcullis_core::{Client, GrantType, Label, OAuthError, OAuthErrorCode, ScopeSet};
 use portcullis_store::Actor;
 
 /// Issues a token set for `client`.
@@ -39,6 +39,13 @@ pub async fn grant(
             actor,
         })
         .await
-        .map_err(|e| OAuthResponseError::Internal(e.to_string()))?;
+        .map_err(|e| match e {
+            // Disabled between authentication and the grant's commit (SPEC §8).
+            IssueError::ClientInactive => OAuthResponseError::Protocol {
+                error: OAuthError::new(OAuthErrorCode::InvalidClient, "the client is disabled"),
+                basic_tried: false,
+            },
+            other => OAuthResponseError::Internal(other.to_string()),
+        })?;
     Ok(issued)
 }
