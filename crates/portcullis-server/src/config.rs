@@ -28,6 +28,8 @@ pub struct Settings {
     /// `--trusted-proxy`: reverse proxies whose `Forwarded` / `X-Forwarded-For`
     /// is believed for the client address.
     pub trusted_proxies: Vec<portcullis_core::Cidr>,
+    /// Audit events older than this are pruned.
+    pub audit_retention: Ttl,
 }
 
 /// The defaults of SPEC §1.
@@ -42,6 +44,8 @@ pub mod defaults {
     pub const REFRESH_TOKEN_TTL: &str = "365d";
     /// `--signing-alg`.
     pub const SIGNING_ALG: &str = "RS256";
+    /// `--audit-retention`.
+    pub const AUDIT_RETENTION: &str = "400d";
     /// Where data lives when the database is not a SQLite file.
     pub const DATA_DIR: &str = "portcullis-data";
 }

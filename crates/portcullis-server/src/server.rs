@@ -83,6 +83,7 @@ pub async fn build_state(
         login_throttle: Default::default(),
         trusted_proxies: settings.trusted_proxies.clone(),
         usage: LabelUsage::default(),
+        audit_retention: settings.audit_retention,
     }))
 }
 
@@ -180,10 +181,29 @@ fn spawn_background(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
                     Ok(p) => tracing::debug!(?p, "pruned"),
                     Err(e) => tracing::warn!(error = %e, "pruning failed"),
                 }
+                let before = now.saturating_sub(state.audit_retention.secs_i64());
+                match prune_audit(&state, before).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(events = n, "audit events past retention removed"),
+                    Err(e) => tracing::warn!(error = %e, "pruning the audit log failed"),
+                }
             }
         })
     };
     vec![poll, usage, prune]
+}
+
+/// Audit events older than `before`, removed in batches so hot writes go between.
+async fn prune_audit(state: &AppState, before: i64) -> portcullis_store::StoreResult<u64> {
+    const BATCH: u32 = 5_000;
+    let mut total = 0;
+    loop {
+        let n = state.store.prune_audit(before, BATCH).await?;
+        total += n;
+        if n < u64::from(BATCH) {
+            return Ok(total);
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -31,6 +31,8 @@ pub struct Inner {
     pub trusted_proxies: Vec<portcullis_core::Cidr>,
     /// Label last-use times waiting to be written.
     pub usage: LabelUsage,
+    /// `--audit-retention`: audit events older than this are pruned.
+    pub audit_retention: portcullis_core::Ttl,
 }
 
 impl AppState {

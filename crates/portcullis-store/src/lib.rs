@@ -245,6 +245,10 @@ pub trait AuditStore: Send + Sync {
     async fn bump_daily_counters(&self, counts: &[(i64, String, i64)]) -> StoreResult<()>;
     /// Figures for the dashboard over the `days` days up to `now`.
     async fn dashboard(&self, now: i64, days: i64) -> StoreResult<DashboardStats>;
+    /// Deletes up to `batch` of the oldest audit events from before `before`
+    /// (retention); returns how many went. Callers repeat it while it returns
+    /// `batch`, so no single transaction holds the writer for long.
+    async fn prune_audit(&self, before: i64, batch: u32) -> StoreResult<u64>;
 }
 
 /// Data uploaded at the resource API.
@@ -281,4 +285,7 @@ pub trait Store:
     async fn put_setting(&self, key: &str, value: &str) -> StoreResult<()>;
     /// Removes what can no longer matter (see [`Pruned`]).
     async fn prune(&self, now: i64) -> StoreResult<Pruned>;
+    /// Writes an online, consistent copy of the whole database to `dest`, which
+    /// must not exist yet (SQLite; other engines have their own tools).
+    async fn backup_to(&self, dest: &std::path::Path) -> StoreResult<()>;
 }

@@ -65,6 +65,9 @@ pub struct ServerArgs {
     /// A reverse proxy (IP or CIDR, repeatable; comma separated in the variable):
     /// only from these peers is the client address taken from `Forwarded` /
     /// `X-Forwarded-For` [default: none, the peer address is the client's].
+    /// Audit events older than this are removed by the pruning pass [default: 400d].
+    #[arg(long, env = "PORTCULLIS_AUDIT_RETENTION", value_name = "DURATION")]
+    pub audit_retention: Option<String>,
     #[arg(
         long = "trusted-proxy",
         env = "PORTCULLIS_TRUSTED_PROXY",
@@ -99,6 +102,13 @@ pub enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Write an online, consistent copy of the SQLite database to FILE (the server
+    /// may keep running); restore by putting it in place of the database, with the
+    /// same master key.
+    Backup {
+        /// Where to write the copy (must not exist).
+        file: std::path::PathBuf,
+    },
 }
 
 /// `audit …`.

@@ -34,6 +34,8 @@ pub struct FileConfig {
     pub master_key_file: Option<PathBuf>,
     /// `trusted_proxy`: a list of IPs or CIDR blocks.
     pub trusted_proxy: Option<Vec<String>>,
+    /// `audit_retention`.
+    pub audit_retention: Option<Ttl>,
 }
 
 /// Where the master key comes from.
@@ -120,6 +122,12 @@ pub fn resolve(
         master_key_file: None,
         database_url,
         trusted_proxies: trusted_proxies(&server.trusted_proxy, file.trusted_proxy)?,
+        audit_retention: ttl(
+            server.audit_retention.as_deref(),
+            file.audit_retention,
+            defaults::AUDIT_RETENTION,
+            "audit-retention",
+        )?,
     };
     let master = match std::env::var("PORTCULLIS_MASTER_KEY") {
         Ok(v) if !v.trim().is_empty() => MasterKeySpec::Inline(v),
@@ -205,6 +213,13 @@ mod tests {
         assert_eq!(s.listen.port(), 9999);
         assert_eq!(s.access_token_ttl.secs(), 3600);
         assert_eq!(s.refresh_token_ttl.secs(), 365 * 86400);
+        assert_eq!(s.audit_retention.secs(), 400 * 86400);
+        let short = ServerArgs {
+            audit_retention: Some("30d".into()),
+            ..ServerArgs::default()
+        };
+        let (s, _) = resolve(&global, &short).unwrap();
+        assert_eq!(s.audit_retention.secs(), 30 * 86400);
     }
 
     #[test]

@@ -170,4 +170,20 @@ impl AuditStore for SqliteStore {
         })
         .await
     }
+
+    async fn prune_audit(&self, before: i64, batch: u32) -> StoreResult<u64> {
+        self.write(move |tx| {
+            // The log is appended in time order, so its oldest events are the first
+            // rowids: a range from the start, never a scan of the whole log (there
+            // is no index by time; see migration 8). An event out of order is kept
+            // rather than searched for.
+            let n = tx.execute(
+                "DELETE FROM audit_events WHERE id IN \
+                 (SELECT id FROM audit_events ORDER BY id LIMIT ?1) AND at < ?2",
+                params![batch, before],
+            )?;
+            Ok(super::changed(n))
+        })
+        .await
+    }
 }

@@ -17,6 +17,7 @@
 
 mod admin;
 mod audit;
+mod backup;
 mod clients;
 mod conn;
 mod data;
@@ -229,6 +230,11 @@ impl Store for SqliteStore {
 
     async fn prune(&self, now: i64) -> StoreResult<Pruned> {
         self.write(move |tx| prune::prune(tx, now)).await
+    }
+
+    async fn backup_to(&self, dest: &Path) -> StoreResult<()> {
+        let dest = dest.to_owned();
+        self.read(move |src| backup::copy(src, &dest)).await
     }
 }
 

@@ -10,6 +10,7 @@ pub(crate) mod token;
 
 use crate::cli::{Cli, Command, ServerArgs};
 use crate::context::{Ctx, open};
+use anyhow::Context;
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -31,6 +32,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys(cmd) => keys::run(&cli.global, cmd).await,
         Command::Admin(cmd) => admin::run(announce_ctx(open(&cli.global, &none).await?), cmd).await,
         Command::Audit(cmd) => audit::run(announce_ctx(open(&cli.global, &none).await?), cmd).await,
+        Command::Backup { file } => {
+            let (settings, _) = crate::config::resolve(&cli.global, &none)?;
+            if let Some(db) = portcullis_store::sqlite::sqlite_path(&settings.database_url)
+                && !db.exists()
+            {
+                anyhow::bail!("there is no database at {} to back up", db.display());
+            }
+            let ctx = open(&cli.global, &none).await?;
+            ctx.store
+                .backup_to(&file)
+                .await
+                .with_context(|| format!("backing up to {}", file.display()))?;
+            println!(
+                "wrote a consistent copy of the database to {}; keep the master key with it",
+                file.display()
+            );
+            Ok(())
+        }
     }
 }
 

@@ -184,3 +184,80 @@ async fn cli_changes_while_the_server_issues_tokens_wait_for_the_lock_and_succee
     assert!(failures.is_empty(), "{failures:?}");
     assert!(issued > 0, "the server issued tokens all along");
 }
+
+/// `portcullis backup FILE` copies a running server's database; a server started
+/// on the copy (with the same master key) knows its clients, keys and tokens.
+#[tokio::test]
+async fn a_backup_taken_while_serving_restores_clients_keys_and_tokens() {
+    let a = server(&[]);
+    let (id, secret) = a.create_client("Backed up", &[]).unwrap();
+    let t = get_token(&a, &id, &secret, &[("label", "home-1")]).await;
+    let copy = a.dir().join("copy.db");
+    let out = a.cli(&["backup", copy.to_str().unwrap()]).unwrap();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // A second backup never overwrites the first.
+    let again = a.cli(&["backup", copy.to_str().unwrap()]).unwrap();
+    assert_eq!(again.code, 1);
+    assert!(again.stderr.contains("already exists"), "{}", again.stderr);
+    // Issued after the backup: not in the copy.
+    let (later, _) = a.create_client("After the backup", &[]).unwrap();
+
+    // Restore: the copy in place of a new server's database, with A's master key.
+    let mut b = server(&[]);
+    b.terminate().unwrap();
+    for f in ["portcullis.db", "portcullis.db-wal", "portcullis.db-shm"] {
+        let _ = std::fs::remove_file(b.dir().join(f));
+    }
+    std::fs::copy(&copy, b.dir().join("portcullis.db")).unwrap();
+    std::fs::copy(a.dir().join("master.key"), b.dir().join("master.key")).unwrap();
+    b.restart(&[]).unwrap();
+    // Same issuer on both (each defaults to its own address): check by signature.
+    let r = http()
+        .post(format!("{}/oauth/token", b.url))
+        .basic_auth(&id, Some(&secret))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", t["refresh_token"].as_str().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        200,
+        "the refresh token from before the backup works"
+    );
+    let clients = b.cli_json(&["client", "list", "--json"]).unwrap();
+    let ids: Vec<&str> = clients
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["client_id"].as_str().unwrap())
+        .collect();
+    assert!(
+        ids.contains(&id.as_str()) && !ids.contains(&later.as_str()),
+        "{ids:?}"
+    );
+    let keys_a = a.cli_json(&["keys", "list", "--json"]).unwrap();
+    let keys_b = b.cli_json(&["keys", "list", "--json"]).unwrap();
+    assert_eq!(keys_a, keys_b, "the signing keys came along");
+}
+
+#[tokio::test]
+async fn backup_of_a_missing_database_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("none").join("p.db");
+    let out = std::process::Command::new(bin())
+        .args(["backup", dir.path().join("x.db").to_str().unwrap()])
+        .env(
+            "PORTCULLIS_DATABASE_URL",
+            format!("sqlite://{}", missing.display()),
+        )
+        .env_remove("PORTCULLIS_MASTER_KEY")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("no database"), "{stderr}");
+    assert!(!missing.exists());
+}
