@@ -287,8 +287,8 @@ pub(super) fn rotate(tx: &Connection, r: &Rotation) -> StoreResult<bool> {
     tx.prepare_cached("UPDATE token_families SET expires_at = max(expires_at, ?1) WHERE id = ?2")?
         .execute(params![r.family_expires_at, r.family_id])?;
     tx.prepare_cached(
-        "UPDATE labels SET last_issued_at = ?1 WHERE client_id = ?2 \
-         AND name = (SELECT label FROM token_families WHERE id = ?3)",
+        "UPDATE labels SET last_issued_at = max(coalesce(last_issued_at, 0), ?1) \
+         WHERE client_id = ?2 AND name = (SELECT label FROM token_families WHERE id = ?3)",
     )?
     .execute(params![r.now, r.client_id, r.family_id])?;
     super::audit::insert(tx, &r.audit)?;

@@ -125,9 +125,11 @@ fn commit_hot(conn: &mut Connection, batch: &mut Vec<WriteJob>) {
             }
         }
         Err(e) => {
-            for job in batch.drain(..) {
-                reply(job, Err(StoreError::Backend(e.to_string())));
+            // A batch of one: its own error, with its kind (a conflict stays one).
+            if let Some(job) = batch.pop() {
+                reply(job, Err(e));
             }
+            batch.clear();
         }
     }
 }
