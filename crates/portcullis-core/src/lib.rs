@@ -5,6 +5,7 @@
 //! [`Label`] is 1–128 printable characters, and so on. The server and the CLI
 //! only ever handle these types once input has crossed the boundary.
 
+pub mod audit;
 pub mod claims;
 pub mod client;
 pub mod clock;
@@ -18,6 +19,7 @@ pub mod redirect_uri;
 pub mod scope;
 pub mod time;
 
+pub use audit::AuditKind;
 pub use claims::{AccessClaims, Audience};
 pub use client::{Client, ClientStatus};
 pub use clock::{Clock, FixedClock, SystemClock};

@@ -4,7 +4,7 @@
 use crate::keyring::{KeyringError, create_signing_key};
 use portcullis_crypto::{Algorithm, MasterKey, password};
 use portcullis_store::sqlite::sqlite_path;
-use portcullis_store::{DynStore, SqliteStore, StoreError};
+use portcullis_store::{DynStore, KeyState, SqliteStore, StoreError};
 use std::sync::Arc;
 
 /// Name of the first admin user.
@@ -81,7 +81,7 @@ pub async fn prepare(
         None => store.put_setting("master_key_check", &check).await?,
     }
     let keys = store.signing_keys().await?;
-    if !keys.iter().any(|k| k.state == "current") {
+    if !keys.iter().any(|k| k.state == KeyState::Current) {
         done.created_key =
             Some(create_signing_key(store, master, alg, now, longest_token_secs).await?);
     }

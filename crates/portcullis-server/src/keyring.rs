@@ -3,7 +3,7 @@
 //! (another node or `portcullis keys rotate` may add one), never re-parsed per token.
 
 use portcullis_crypto::{Algorithm, Jwk, MasterKey, SigningKey, VerifyingKey};
-use portcullis_store::{DynStore, StoreError, StoredKey};
+use portcullis_store::{DynStore, KeyState, StoreError, StoredKey};
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -80,7 +80,7 @@ pub async fn create_signing_key(
                 alg: alg.as_str().into(),
                 private_key_enc: sealed,
                 public_jwk: jwk,
-                state: "current".into(),
+                state: KeyState::Current,
                 created_at: now,
                 retire_after: None,
             },
@@ -93,7 +93,7 @@ pub async fn create_signing_key(
 fn build(stored: &[StoredKey], master: &MasterKey, now: i64) -> Result<KeySet, KeyringError> {
     let current = stored
         .iter()
-        .find(|k| k.state == "current")
+        .find(|k| k.state == KeyState::Current)
         .ok_or(KeyringError::NoCurrentKey)?;
     let alg: Algorithm = current
         .alg
@@ -106,7 +106,7 @@ fn build(stored: &[StoredKey], master: &MasterKey, now: i64) -> Result<KeySet, K
     let mut verifiers = HashMap::new();
     let mut jwks_keys = Vec::new();
     for k in stored {
-        let live = k.state == "current" || k.retire_after.is_some_and(|t| t > now);
+        let live = k.state == KeyState::Current || k.retire_after.is_some_and(|t| t > now);
         if !live {
             continue;
         }
@@ -165,12 +165,12 @@ impl Keyring {
         let have = self.get();
         let live_kids: Vec<&str> = stored
             .iter()
-            .filter(|k| k.state == "current" || k.retire_after.is_some_and(|t| t > now))
+            .filter(|k| k.state == KeyState::Current || k.retire_after.is_some_and(|t| t > now))
             .map(|k| k.kid.as_str())
             .collect();
         let current_kid = stored
             .iter()
-            .find(|k| k.state == "current")
+            .find(|k| k.state == KeyState::Current)
             .map(|k| k.kid.as_str());
         let same = current_kid == Some(have.current.kid())
             && live_kids.len() == have.verifiers.len()

@@ -102,7 +102,7 @@ impl From<&FamilyRecord> for FamilyView {
         Self {
             id: f.id.clone(),
             label: f.label.clone(),
-            scopes: f.scopes.clone(),
+            scopes: f.scopes.to_vec(),
             created_at: rfc3339(f.created_at),
             last_used_at: f.last_used_at.map(rfc3339),
             expires_at: rfc3339(f.expires_at),
@@ -216,7 +216,7 @@ impl From<&StoredKey> for KeyView {
         Self {
             kid: k.kid.clone(),
             alg: k.alg.clone(),
-            state: k.state.clone(),
+            state: k.state.as_str().into(),
             created_at: rfc3339(k.created_at),
             retire_after: k.retire_after.map(rfc3339),
         }

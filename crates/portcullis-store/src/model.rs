@@ -1,6 +1,6 @@
 //! Rows as the rest of Portcullis sees them (no SQL types here).
 
-use portcullis_core::Client;
+use portcullis_core::{AuditKind, Client, ScopeSet};
 use serde::Serialize;
 
 /// A registered scope.
@@ -35,12 +35,45 @@ pub struct StoredKey {
     pub private_key_enc: Vec<u8>,
     /// Public JWK as JSON.
     pub public_jwk: String,
-    /// `current`, `previous` or `retired`.
-    pub state: String,
+    /// Where it is in its life.
+    pub state: KeyState,
     /// Unix seconds.
     pub created_at: i64,
     /// Until when a `previous` key still verifies.
     pub retire_after: Option<i64>,
+}
+
+/// A signing key's place in its life: `current` signs; `previous` only verifies,
+/// until `retire_after`; `retired` is no longer published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyState {
+    /// Signs new tokens (exactly one key).
+    Current,
+    /// Verifies tokens it signed until they expire.
+    Previous,
+    /// Neither signs nor verifies.
+    Retired,
+}
+
+impl KeyState {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Current => "current",
+            Self::Previous => "previous",
+            Self::Retired => "retired",
+        }
+    }
+
+    /// The state a stored name names.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "current" => Some(Self::Current),
+            "previous" => Some(Self::Previous),
+            "retired" => Some(Self::Retired),
+            _ => None,
+        }
+    }
 }
 
 /// A new grant to record.
@@ -54,8 +87,8 @@ pub struct NewGrant {
     pub label: Option<String>,
     /// `sub`.
     pub subject: String,
-    /// Space-separated scopes.
-    pub scopes: String,
+    /// Scopes granted.
+    pub scopes: ScopeSet,
     /// Grant type name.
     pub grant_type: String,
     /// Unix seconds.
@@ -90,8 +123,8 @@ pub struct FamilyRecord {
     pub label: Option<String>,
     /// `sub`.
     pub subject: String,
-    /// Scopes.
-    pub scopes: Vec<String>,
+    /// Scopes of the grant.
+    pub scopes: ScopeSet,
     /// How it started.
     pub grant_type: String,
     /// Unix seconds.
@@ -139,8 +172,8 @@ impl Actor {
 pub struct NewAuditEvent {
     /// Unix seconds.
     pub at: i64,
-    /// What happened: `token.issue`, `token.refresh`, `token.revoke`, `token.reuse_detected`, …
-    pub kind: String,
+    /// What happened.
+    pub kind: AuditKind,
     /// Who.
     pub actor: Actor,
     /// What it was done to (a family id, a client id…).
@@ -155,10 +188,10 @@ pub struct NewAuditEvent {
 
 impl NewAuditEvent {
     /// An event of `kind` by `actor` at `at`, about nothing in particular yet.
-    pub fn new(at: i64, kind: &str, actor: Actor) -> Self {
+    pub fn new(at: i64, kind: AuditKind, actor: Actor) -> Self {
         Self {
             at,
-            kind: kind.into(),
+            kind,
             actor,
             target: None,
             client_id: None,
@@ -175,7 +208,8 @@ pub struct AuditRecord {
     pub id: i64,
     /// Unix seconds.
     pub at: i64,
-    /// Kind.
+    /// Kind, as stored: an [`AuditKind`] name (kept as text, so that an event of a
+    /// kind a newer version added still shows).
     pub kind: String,
     /// `client`, `admin`, `user`, `system`.
     pub actor_kind: String,
@@ -201,7 +235,7 @@ pub struct AuditFilter {
     /// Only this label.
     pub label: Option<String>,
     /// Only this kind.
-    pub kind: Option<String>,
+    pub kind: Option<AuditKind>,
     /// Only at or after (Unix seconds).
     pub since: Option<i64>,
     /// Only before this id (pagination).
@@ -220,7 +254,7 @@ pub struct RefreshLookup {
     /// The family.
     pub family: FamilyRecord,
     /// The token's own scopes.
-    pub scopes: Vec<String>,
+    pub scopes: ScopeSet,
     /// Unix seconds.
     pub expires_at: i64,
     /// When it was spent.
@@ -249,7 +283,7 @@ pub struct Rotation {
     /// The successor.
     pub new: NewRefresh,
     /// The successor's scopes.
-    pub scopes: String,
+    pub scopes: ScopeSet,
     /// When the family's last token now expires.
     pub family_expires_at: i64,
     /// The encrypted response, kept for a retry within grace.

@@ -123,7 +123,9 @@ pub enum AuditCommand {
         #[arg(long)]
         label: Option<String>,
         /// Only this kind (token.issue, token.refresh, token.revoke, token.reuse_detected,
-        /// client.disable, client.enable, client.delete).
+        /// client.create, client.update, client.disable, client.enable, client.delete,
+        /// client.rotate_secret, client.auth_failed_burst, scope.create, key.rotate,
+        /// admin.login, admin.login_failed_burst, admin.login_flood).
         #[arg(long)]
         kind: Option<String>,
         /// Only events this recent (e.g. 1h, 7d).

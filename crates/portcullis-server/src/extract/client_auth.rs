@@ -182,7 +182,7 @@ async fn audit_burst(state: &AppState, client_id: &str, peer: IpAddr, now: i64) 
         .store
         .append_audit(&portcullis_store::NewAuditEvent {
             at: now,
-            kind: "client.auth_failed_burst".into(),
+            kind: portcullis_core::AuditKind::ClientAuthFailedBurst,
             actor: portcullis_store::Actor {
                 kind: "client",
                 id: Some(client_id.clone()),

@@ -5,7 +5,8 @@
 use crate::service::revocation::Revoker;
 use portcullis_core::client::check_client_name;
 use portcullis_core::{
-    Client, ClientId, ClientStatus, Clock, GrantType, RedirectUri, ScopeName, ScopeSet, Ttl,
+    AuditKind, Client, ClientId, ClientStatus, Clock, GrantType, RedirectUri, ScopeName, ScopeSet,
+    Ttl,
 };
 use portcullis_crypto::{PlainToken, TokenHasher, TokenKind, random_id};
 use portcullis_store::{Actor, DynStore, NewAuditEvent, StoreError};
@@ -138,11 +139,11 @@ async fn check(store: &DynStore, spec: &NewClientSpec) -> Result<Checked, Client
 }
 
 /// The audit event of a change to a client (never with a secret in it).
-fn client_event(kind: &str, client: &impl ClientRef, actor: &Actor, at: i64) -> NewAuditEvent {
+fn client_event(kind: AuditKind, client: &impl ClientRef, actor: &Actor, at: i64) -> NewAuditEvent {
     let id = client.client_id().to_string();
     NewAuditEvent {
         at,
-        kind: kind.into(),
+        kind,
         actor: actor.clone(),
         target: Some(id.clone()),
         client_id: Some(id),
@@ -198,7 +199,7 @@ pub async fn create(
     };
     let secret = PlainToken::generate(TokenKind::ClientSecret)?;
     let hash = hasher.hash(TokenKind::ClientSecret, secret.expose());
-    let audit = client_event("client.create", &client, actor, client.created_at);
+    let audit = client_event(AuditKind::ClientCreate, &client, actor, client.created_at);
     store.create_client(&client, &hash.0, &audit).await?;
     Ok((client, secret))
 }
@@ -230,7 +231,7 @@ pub async fn update(
         ..current
     };
     let now = clock.now();
-    let audit = client_event("client.update", &client, actor, now);
+    let audit = client_event(AuditKind::ClientUpdate, &client, actor, now);
     store.update_client(&client, now, &audit).await?;
     Ok(client)
 }
@@ -266,7 +267,7 @@ pub async fn set_status(
             .map_err(not_found)?,
         ClientStatus::Active => {
             let now = revoker.clock.now();
-            let audit = client_event("client.enable", &client, actor, now);
+            let audit = client_event(AuditKind::ClientEnable, &client, actor, now);
             store
                 .enable_client(&client.id, now, &audit)
                 .await
@@ -302,7 +303,7 @@ pub async fn rotate_secret(
     let now = clock.now();
     let audit = NewAuditEvent {
         detail: keep_old_for.map(|k| format!("{{\"keep_old_for\":{}}}", k.secs())),
-        ..client_event("client.rotate_secret", &cid, actor, now)
+        ..client_event(AuditKind::ClientRotateSecret, &cid, actor, now)
     };
     let secret = PlainToken::generate(TokenKind::ClientSecret)?;
     let hash = hasher.hash(TokenKind::ClientSecret, secret.expose());

@@ -1,7 +1,7 @@
 //! Rotating the signing key (admin pages, admin API, `portcullis keys rotate`).
 
 use crate::keyring::{KeyringError, create_signing_key};
-use portcullis_core::Ttl;
+use portcullis_core::{AuditKind, Ttl};
 use portcullis_crypto::{Algorithm, MasterKey};
 use portcullis_store::{Actor, DynStore, NewAuditEvent};
 
@@ -28,7 +28,7 @@ pub async fn rotate(
     store
         .append_audit(&NewAuditEvent {
             at: now,
-            kind: "key.rotate".into(),
+            kind: AuditKind::KeyRotate,
             actor: actor.clone(),
             target: Some(kid.clone()),
             client_id: None,

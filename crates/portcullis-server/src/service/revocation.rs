@@ -5,7 +5,7 @@
 //! applied to this node's denylist at once.
 
 use crate::service::denylist::Denylist;
-use portcullis_core::{Client, ClientId, Clock, Ttl};
+use portcullis_core::{AuditKind, Client, ClientId, Clock, Ttl};
 use portcullis_store::{Actor, DynStore, NewAuditEvent, RevokeScope, StoreResult};
 
 /// What revoking needs.
@@ -38,7 +38,7 @@ impl Revoker<'_> {
     /// for families, the client and label) when it records the revocation.
     fn event(
         &self,
-        kind: &str,
+        kind: AuditKind,
         actor: &Actor,
         target: Option<&str>,
         client: Option<&str>,
@@ -46,7 +46,7 @@ impl Revoker<'_> {
     ) -> NewAuditEvent {
         NewAuditEvent {
             at: self.clock.now(),
-            kind: kind.into(),
+            kind,
             actor: actor.clone(),
             target: target.map(str::to_owned),
             client_id: client.map(str::to_owned),
@@ -73,9 +73,9 @@ impl Revoker<'_> {
         };
         let until = self.deny_until(client.as_ref());
         let kind = if reason == "reuse" {
-            "token.reuse_detected"
+            AuditKind::TokenReuseDetected
         } else {
-            "token.revoke"
+            AuditKind::TokenRevoke
         };
         let ids = self
             .store
@@ -115,7 +115,7 @@ impl Revoker<'_> {
                 self.clock.now(),
                 "admin",
                 until,
-                &self.event("token.revoke", actor, None, None, None),
+                &self.event(AuditKind::TokenRevoke, actor, None, None, None),
             )
             .await?;
         for id in &ids {
@@ -136,7 +136,7 @@ impl Revoker<'_> {
                 &client.id,
                 now,
                 until,
-                &self.event("client.disable", actor, Some(id), Some(id), None),
+                &self.event(AuditKind::ClientDisable, actor, Some(id), Some(id), None),
             )
             .await?;
         self.denylist.add_client(id, now, until);
@@ -155,7 +155,7 @@ impl Revoker<'_> {
                 &client.id,
                 now,
                 until,
-                &self.event("client.delete", actor, Some(id), Some(id), None),
+                &self.event(AuditKind::ClientDelete, actor, Some(id), Some(id), None),
             )
             .await?;
         self.denylist.add_client(id, now, until);
@@ -177,7 +177,13 @@ impl Revoker<'_> {
                 jti,
                 self.clock.now(),
                 exp,
-                &self.event("token.revoke", actor, Some(jti), Some(client), label),
+                &self.event(
+                    AuditKind::TokenRevoke,
+                    actor,
+                    Some(jti),
+                    Some(client),
+                    label,
+                ),
             )
             .await?;
         self.denylist.add_token(jti, exp);

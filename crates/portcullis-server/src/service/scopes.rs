@@ -1,6 +1,6 @@
 //! Registering scopes (admin pages, admin API, `portcullis scope create`).
 
-use portcullis_core::{Clock, ScopeName};
+use portcullis_core::{AuditKind, Clock, ScopeName};
 use portcullis_store::{Actor, DynStore, NewAuditEvent, ScopeRecord, StoreError};
 
 /// Why a scope was not created.
@@ -39,7 +39,7 @@ pub async fn create(
     };
     let audit = NewAuditEvent {
         at: rec.created_at,
-        kind: "scope.create".into(),
+        kind: AuditKind::ScopeCreate,
         actor: actor.clone(),
         target: Some(rec.name.clone()),
         client_id: None,

@@ -11,7 +11,7 @@ use crate::service::revocation::Revoker;
 use crate::service::verified_cache::VerifiedCache;
 use portcullis_core::grant::granted_scopes;
 use portcullis_core::{AccessClaims, Audience, Client, Clock, GrantType, Label, ScopeSet, Ttl};
-use portcullis_core::{OAuthError, ScopeName};
+use portcullis_core::{AuditKind, OAuthError};
 use portcullis_crypto::keys::verify_jws;
 use portcullis_crypto::{
     CryptoError, HashedToken, JwsError, MasterKey, PlainToken, TokenHasher, TokenKind,
@@ -207,7 +207,7 @@ impl TokenService {
                 client_id: client.id.to_string(),
                 label: grant.label.map(|l| l.to_string()),
                 subject: grant.subject,
-                scopes: scope.clone(),
+                scopes: grant.scopes.clone(),
                 grant_type: grant.grant_type.as_str().into(),
                 created_at: now,
                 expires_at: family_expires,
@@ -374,8 +374,8 @@ impl TokenService {
             let original: ScopeSet = found
                 .scopes
                 .iter()
-                .filter_map(|s| ScopeName::parse(s).ok())
                 .filter(|s| client.scopes.contains(s))
+                .cloned()
                 .collect();
             let scopes = granted_scopes(requested, &original)?;
             if scopes.is_empty() {
@@ -425,12 +425,12 @@ impl TokenService {
                     client_id: client.id.to_string(),
                     now,
                     new,
-                    scopes: scopes.to_string(),
+                    scopes: scopes.clone(),
                     family_expires_at: rexp.max(exp),
                     grace_response,
                     audit: NewAuditEvent {
                         at: now,
-                        kind: "token.refresh".into(),
+                        kind: AuditKind::TokenRefresh,
                         actor: actor.clone(),
                         target: Some(family.id.clone()),
                         client_id: Some(client.id.to_string()),
@@ -576,7 +576,7 @@ mod tests {
             .create_client(
                 &client,
                 &[9; 32],
-                &NewAuditEvent::new(0, "client.create", Actor::system()),
+                &NewAuditEvent::new(0, AuditKind::ClientCreate, Actor::system()),
             )
             .await
             .unwrap();
@@ -597,7 +597,7 @@ mod tests {
                 client_id: "pc_old".into(),
                 label: None,
                 subject: "pc_old".into(),
-                scopes: "upload-data".into(),
+                scopes: ScopeSet::parse("upload-data").unwrap(),
                 grant_type: "client_credentials".into(),
                 created_at: 900,
                 expires_at: 5000,

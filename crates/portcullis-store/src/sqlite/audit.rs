@@ -17,7 +17,7 @@ pub(crate) fn insert(tx: &Connection, e: &NewAuditEvent) -> StoreResult<()> {
     )?
     .execute(params![
         e.at,
-        e.kind,
+        e.kind.as_str(),
         e.actor.kind,
         e.actor.id,
         e.target,
@@ -49,7 +49,7 @@ pub(super) fn audit_query(select: &str, f: &AuditFilter) -> (String, Vec<Value>)
         push("label =", Value::Text(label.clone()), &mut sql);
     }
     if let Some(kind) = &f.kind {
-        push("+kind =", Value::Text(kind.clone()), &mut sql);
+        push("+kind =", Value::Text(kind.as_str().into()), &mut sql);
     }
     if let Some(since) = f.since {
         push("at >=", Value::Integer(since), &mut sql);

@@ -2,9 +2,18 @@
 //! current → previous → retired life of each.
 
 use super::SqliteStore;
-use crate::{KeyStore, StoreResult, StoredKey};
+use crate::{KeyState, KeyStore, StoreResult, StoredKey};
 use async_trait::async_trait;
 use rusqlite::params;
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ValueRef};
+
+impl FromSql for KeyState {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        let name = value.as_str()?;
+        KeyState::parse(name)
+            .ok_or_else(|| FromSqlError::Other(format!("key state {name:?}").into()))
+    }
+}
 
 #[async_trait]
 impl KeyStore for SqliteStore {

@@ -82,6 +82,14 @@ pub(crate) fn unreadable(what: &str) -> StoreError {
     StoreError::Backend(format!("unreadable stored {what}"))
 }
 
+/// Scopes stored as space-separated text, as a [`portcullis_core::ScopeSet`]; a
+/// name that is not a scope fails the row.
+pub(crate) fn scopes(text: &str) -> rusqlite::Result<portcullis_core::ScopeSet> {
+    portcullis_core::ScopeSet::parse(text).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
 /// A count or duration as SQLite's integer.
 pub(crate) fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)

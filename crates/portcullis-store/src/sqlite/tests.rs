@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)]
 use super::*;
 use crate::{AuditFilter, AuditStore, ClientStore, NewAuditEvent, NewGrant, TokenStore};
-use portcullis_core::ClientId;
+use portcullis_core::{AuditKind, ClientId};
 
 #[tokio::test]
 async fn migration_5_keeps_refresh_tokens_stored_before_it_findable() {
@@ -48,7 +48,7 @@ fn grant(client: &str, family: &str, selector: &str, expires_at: i64) -> NewGran
         client_id: client.into(),
         label: Some("home".into()),
         subject: client.into(),
-        scopes: "upload-data".into(),
+        scopes: portcullis_core::ScopeSet::parse("upload-data").unwrap(),
         grant_type: "client_credentials".into(),
         created_at: 100,
         expires_at,
@@ -99,7 +99,7 @@ async fn refresh_tokens_go_with_their_client_and_with_pruning() {
             &ClientId::parse("pc_gone").unwrap(),
             100,
             200,
-            &NewAuditEvent::new(100, "client.delete", crate::Actor::system()),
+            &NewAuditEvent::new(100, AuditKind::ClientDelete, crate::Actor::system()),
         )
         .await
         .unwrap();
@@ -116,7 +116,7 @@ async fn refresh_tokens_go_with_their_client_and_with_pruning() {
 fn event(at: i64, kind: &str, client: &str, label: &str) -> NewAuditEvent {
     NewAuditEvent {
         at,
-        kind: kind.into(),
+        kind: kind.parse().unwrap(),
         actor: crate::Actor::system(),
         target: None,
         client_id: Some(client.into()),
@@ -173,7 +173,7 @@ async fn the_audit_log_filters_and_pages_newest_first() {
     };
     assert_eq!(ids(label).await, [6, 3]);
     let kind = AuditFilter {
-        kind: Some("token.issue".into()),
+        kind: Some(AuditKind::TokenIssue),
         ..everything()
     };
     assert_eq!(ids(kind.clone()).await, [8, 6, 4, 2, 1]);
@@ -229,7 +229,7 @@ async fn audit_pages_read_in_their_own_order() {
     let store = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
     store.migrate().await.unwrap();
     let page = AuditFilter {
-        kind: Some("token.issue".into()),
+        kind: Some(AuditKind::TokenIssue),
         before_id: Some(1000),
         limit: 50,
         ..of_client("pc_a")
@@ -239,7 +239,7 @@ async fn audit_pages_read_in_their_own_order() {
         ["SEARCH audit_events USING INDEX audit_events_by_client (client_id=? AND rowid<?)"]
     );
     let by_kind = AuditFilter {
-        kind: Some("token.issue".into()),
+        kind: Some(AuditKind::TokenIssue),
         ..everything()
     };
     assert_eq!(audit_plan(&store, &by_kind).await, ["SCAN audit_events"]);

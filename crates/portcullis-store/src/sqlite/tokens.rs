@@ -8,15 +8,8 @@ use crate::{
     StoreResult, TokenStore, Usage,
 };
 use async_trait::async_trait;
-use portcullis_core::ClientId;
+use portcullis_core::{AuditKind, ClientId};
 use rusqlite::{Connection, OptionalExtension, Row, params};
-
-pub(crate) fn split_scopes(s: &str) -> Vec<String> {
-    s.split(' ')
-        .filter(|s| !s.is_empty())
-        .map(String::from)
-        .collect()
-}
 
 fn family_from_row(r: &Row<'_>) -> rusqlite::Result<FamilyRecord> {
     let scopes: String = r.get("scopes")?;
@@ -25,7 +18,7 @@ fn family_from_row(r: &Row<'_>) -> rusqlite::Result<FamilyRecord> {
         client_id: r.get("client_id")?,
         label: r.get("label")?,
         subject: r.get("subject")?,
-        scopes: split_scopes(&scopes),
+        scopes: super::scopes(&scopes)?,
         grant_type: r.get("grant_type")?,
         created_at: r.get("created_at")?,
         last_used_at: r.get("last_used_at")?,
@@ -63,14 +56,14 @@ fn refresh_token(
                     client_id: r.get(6)?,
                     label: r.get(7)?,
                     subject: r.get(8)?,
-                    scopes: split_scopes(&family_scopes),
+                    scopes: super::scopes(&family_scopes)?,
                     grant_type: r.get(10)?,
                     created_at: r.get(11)?,
                     last_used_at: r.get(12)?,
                     expires_at: r.get(13)?,
                     revoked_at: r.get(14)?,
                 },
-                scopes: split_scopes(&scopes),
+                scopes: super::scopes(&scopes)?,
                 expires_at: r.get(2)?,
                 spent_at: r.get(3)?,
                 grace_response: r.get(4)?,
@@ -201,7 +194,7 @@ pub(super) fn insert_grant(tx: &Connection, g: &NewGrant) -> StoreResult<bool> {
             g.client_id,
             g.label,
             g.subject,
-            g.scopes,
+            g.scopes.to_string(),
             g.grant_type,
             g.created_at,
             g.expires_at
@@ -218,7 +211,7 @@ pub(super) fn insert_grant(tx: &Connection, g: &NewGrant) -> StoreResult<bool> {
             r.id,
             r.hash.as_slice(),
             g.family_id,
-            g.scopes,
+            g.scopes.to_string(),
             g.created_at,
             r.expires_at
         ])?;
@@ -235,7 +228,7 @@ pub(super) fn insert_grant(tx: &Connection, g: &NewGrant) -> StoreResult<bool> {
         tx,
         &NewAuditEvent {
             at: g.created_at,
-            kind: "token.issue".into(),
+            kind: AuditKind::TokenIssue,
             actor: g.actor.clone(),
             target: Some(g.family_id.clone()),
             client_id: Some(g.client_id.clone()),
@@ -280,7 +273,7 @@ pub(super) fn rotate(tx: &Connection, r: &Rotation) -> StoreResult<bool> {
         r.new.id,
         r.new.hash.as_slice(),
         r.family_id,
-        r.scopes,
+        r.scopes.to_string(),
         r.now,
         r.new.expires_at
     ])?;

@@ -13,8 +13,9 @@
 
 use portcullis_core::scope::BUILT_IN;
 use portcullis_core::{
-    Client, ClientId, ClientStatus, GrantType, RedirectUri, ScopeName, ScopeSet, Ttl,
+    AuditKind, Client, ClientId, ClientStatus, GrantType, RedirectUri, ScopeName, ScopeSet, Ttl,
 };
+use portcullis_store::KeyState;
 use portcullis_store::prelude::*;
 use portcullis_store::{
     Actor, AdminSessionRow, AuditFilter, AuditRecord, FamilyRecord, LabelRecord, NewAuditEvent,
@@ -200,12 +201,22 @@ fn client(id: &str) -> Client {
     }
 }
 
+/// The audit kind named `name`.
+fn k(name: &str) -> AuditKind {
+    name.parse().unwrap()
+}
+
+/// A scope set from its space-separated names.
+fn ss(names: &str) -> ScopeSet {
+    ScopeSet::parse(names).unwrap()
+}
+
 /// An admin's audit event about a client.
 fn admin_event(at: i64, kind: &str, client: &str) -> NewAuditEvent {
     NewAuditEvent {
         target: Some(client.into()),
         client_id: Some(client.into()),
-        ..NewAuditEvent::new(at, kind, Actor::cli_admin())
+        ..NewAuditEvent::new(at, k(kind), Actor::cli_admin())
     }
 }
 
@@ -244,7 +255,7 @@ fn grant(client: &str, family: &str, label: Option<&str>) -> NewGrant {
         client_id: client.into(),
         label: label.map(Into::into),
         subject: client.into(),
-        scopes: "upload-data".into(),
+        scopes: ss("upload-data"),
         grant_type: "client_credentials".into(),
         created_at: 100,
         expires_at: 1000,
@@ -274,13 +285,13 @@ fn rotation(client: &str, family: &str, old: &str, new: &str, now: i64) -> Rotat
             hash: digest(new),
             expires_at: 1000,
         },
-        scopes: "upload-data".into(),
+        scopes: ss("upload-data"),
         family_expires_at: 1000,
         grace_response: None,
         audit: NewAuditEvent {
             target: Some(family.into()),
             client_id: Some(client.into()),
-            ..NewAuditEvent::new(now, "token.refresh", client_actor(client))
+            ..NewAuditEvent::new(now, k("token.refresh"), client_actor(client))
         },
     }
 }
@@ -294,7 +305,7 @@ fn everything() -> AuditFilter {
 
 async fn audit_of<S: Store + ?Sized>(s: &S, kind: &str) -> Vec<AuditRecord> {
     s.list_audit(&AuditFilter {
-        kind: Some(kind.into()),
+        kind: Some(k(kind)),
         ..everything()
     })
     .await
@@ -422,7 +433,7 @@ pub async fn a_created_scope_is_listed_by_name_and_can_be_given_to_clients<S: St
     };
     let audit = NewAuditEvent {
         target: Some("reports".into()),
-        ..NewAuditEvent::new(500, "scope.create", Actor::cli_admin())
+        ..NewAuditEvent::new(500, k("scope.create"), Actor::cli_admin())
     };
     s.create_scope(&reports, &audit).await.unwrap();
     let scopes = s.list_scopes().await.unwrap();
@@ -445,7 +456,7 @@ pub async fn a_created_scope_is_listed_by_name_and_can_be_given_to_clients<S: St
 }
 
 pub async fn a_scope_can_be_created_only_once<S: Store + ?Sized>(s: &S) {
-    let audit = NewAuditEvent::new(500, "scope.create", Actor::cli_admin());
+    let audit = NewAuditEvent::new(500, k("scope.create"), Actor::cli_admin());
     let reports = ScopeRecord {
         name: "reports".into(),
         description: "first".into(),
@@ -916,7 +927,7 @@ pub async fn a_grant_records_its_family_refresh_token_label_and_audit_event<S: S
 ) {
     create(s, PC).await;
     let g = NewGrant {
-        scopes: "upload-data view-indicator".into(),
+        scopes: ss("upload-data view-indicator"),
         ..grant(PC, "fam_1", Some("home"))
     };
     granted(s, g).await;
@@ -925,7 +936,7 @@ pub async fn a_grant_records_its_family_refresh_token_label_and_audit_event<S: S
         client_id: PC.into(),
         label: Some("home".into()),
         subject: PC.into(),
-        scopes: vec!["upload-data".into(), "view-indicator".into()],
+        scopes: ss("upload-data view-indicator"),
         grant_type: "client_credentials".into(),
         created_at: 100,
         last_used_at: None,
@@ -938,7 +949,7 @@ pub async fn a_grant_records_its_family_refresh_token_label_and_audit_event<S: S
     assert_eq!(found.id, rt("fam_1"));
     assert_eq!(found.token_hash, digest(&rt("fam_1")));
     assert_eq!(found.family, fam);
-    assert_eq!(found.scopes, ["upload-data", "view-indicator"]);
+    assert_eq!(found.scopes.to_vec(), ["upload-data", "view-indicator"]);
     assert_eq!(found.expires_at, 1000);
     assert_eq!(found.spent_at, None);
     assert_eq!(found.grace_response, None);
@@ -1077,7 +1088,7 @@ pub async fn each_label_counts_its_own_live_families_and_revokes_only_them<S: St
     granted(s, labelled("fam_b1", "home-b", 150)).await;
     granted(s, labelled("fam_c1", "home-c", 1000)).await;
     let id = cid(PC);
-    let audit = NewAuditEvent::new(200, "token.revoke", Actor::cli_admin());
+    let audit = NewAuditEvent::new(200, k("token.revoke"), Actor::cli_admin());
     let revoked = s
         .revoke_families(
             RevokeScope::Family {
@@ -1133,7 +1144,7 @@ pub async fn a_rotation_spends_the_token_and_stores_its_successor<S: Store + ?Si
     granted(
         s,
         NewGrant {
-            scopes: "upload-data view-indicator".into(),
+            scopes: ss("upload-data view-indicator"),
             ..grant(PC, "fam_1", Some("home"))
         },
     )
@@ -1156,12 +1167,19 @@ pub async fn a_rotation_spends_the_token_and_stores_its_successor<S: Store + ?Si
     assert!(old.successor_unused);
     let new = s.find_refresh_token("rt_2").await.unwrap().unwrap();
     assert_eq!(new.token_hash, digest("rt_2"));
-    assert_eq!(new.scopes, ["upload-data"], "the successor's own scopes");
+    assert_eq!(
+        new.scopes.to_vec(),
+        ["upload-data"],
+        "the successor's own scopes"
+    );
     assert_eq!(new.expires_at, 1500);
     assert_eq!(new.spent_at, None);
     assert!(!new.successor_unused);
     assert_eq!(new.family.id, "fam_1");
-    assert_eq!(new.family.scopes, ["upload-data", "view-indicator"]);
+    assert_eq!(
+        new.family.scopes.to_vec(),
+        ["upload-data", "view-indicator"]
+    );
     assert_eq!(
         new.family.expires_at, 1500,
         "the family lasts as its tokens"
@@ -1406,7 +1424,7 @@ pub async fn a_token_of_a_revoked_family_cannot_be_rotated<S: Store + ?Sized>(s:
             150,
             "reuse",
             2000,
-            &NewAuditEvent::new(150, "token.revoke", Actor::system()),
+            &NewAuditEvent::new(150, k("token.revoke"), Actor::system()),
         )
         .await
         .unwrap();
@@ -1500,7 +1518,7 @@ pub async fn revoking_families_records_a_revocation_and_an_audit_event_per_famil
 
     let audit = NewAuditEvent {
         detail: Some(r#"{"reason":"admin"}"#.into()),
-        ..NewAuditEvent::new(300, "token.revoke", Actor::cli_admin())
+        ..NewAuditEvent::new(300, k("token.revoke"), Actor::cli_admin())
     };
     let mut revoked = s
         .revoke_families(
@@ -1564,7 +1582,7 @@ pub async fn a_family_is_revoked_only_for_its_own_client_and_only_once<S: Store 
     create(s, PC).await;
     create(s, OTHER).await;
     granted(s, grant(PC, "fam_1", Some("home"))).await;
-    let audit = NewAuditEvent::new(300, "token.revoke", Actor::cli_admin());
+    let audit = NewAuditEvent::new(300, k("token.revoke"), Actor::cli_admin());
     let other = cid(OTHER);
     let foreign = RevokeScope::Family {
         id: "fam_1",
@@ -1621,7 +1639,7 @@ pub async fn a_family_is_revoked_only_for_its_own_client_and_only_once<S: Store 
 pub async fn a_revoked_access_token_is_listed_until_its_expiry<S: Store + ?Sized>(s: &S) {
     let audit = NewAuditEvent {
         target: Some("jti_1".into()),
-        ..NewAuditEvent::new(100, "token.revoke", Actor::cli_admin())
+        ..NewAuditEvent::new(100, k("token.revoke"), Actor::cli_admin())
     };
     s.revoke_access_token("jti_1", 100, 500, &audit)
         .await
@@ -1642,7 +1660,7 @@ pub async fn a_revoked_access_token_is_listed_until_its_expiry<S: Store + ?Sized
 }
 
 pub async fn revocations_are_listed_after_a_given_id_oldest_first<S: Store + ?Sized>(s: &S) {
-    let audit = NewAuditEvent::new(100, "token.revoke", Actor::cli_admin());
+    let audit = NewAuditEvent::new(100, k("token.revoke"), Actor::cli_admin());
     for (jti, exp) in [("jti_1", 500), ("jti_2", 300), ("jti_3", 500)] {
         s.revoke_access_token(jti, 100, exp, &audit).await.unwrap();
     }
@@ -1677,7 +1695,7 @@ pub async fn a_new_signing_key_becomes_current_and_the_old_one_previous<S: Store
         alg: alg.into(),
         private_key_enc: kid.as_bytes().to_vec(),
         public_jwk: format!(r#"{{"kid":"{kid}"}}"#),
-        state: "current".into(),
+        state: KeyState::Current,
         created_at: at,
         retire_after: None,
     };
@@ -1690,7 +1708,7 @@ pub async fn a_new_signing_key_becomes_current_and_the_old_one_previous<S: Store
     assert_eq!(keys[0].alg, "ES256");
     assert_eq!(keys[0].private_key_enc, b"k1");
     assert_eq!(keys[0].public_jwk, r#"{"kid":"k1"}"#);
-    assert_eq!(keys[0].state, "current");
+    assert_eq!(keys[0].state, KeyState::Current);
     assert_eq!(keys[0].created_at, 100);
     assert_eq!(keys[0].retire_after, None);
 
@@ -1713,9 +1731,9 @@ pub async fn a_new_signing_key_becomes_current_and_the_old_one_previous<S: Store
         .unwrap();
     let keys = s.signing_keys().await.unwrap();
     assert_eq!(keys[0].kid, "k3", "current first");
-    assert_eq!(keys[0].state, "current");
+    assert_eq!(keys[0].state, KeyState::Current);
     assert_eq!(
-        keys.iter().filter(|k| k.state == "current").count(),
+        keys.iter().filter(|k| k.state == KeyState::Current).count(),
         1,
         "one current key"
     );
@@ -1825,7 +1843,7 @@ pub async fn admin_sessions_live_until_they_expire_and_end_when_deleted<S: Store
 pub async fn an_appended_audit_event_reads_back_whole<S: Store + ?Sized>(s: &S) {
     let e = NewAuditEvent {
         at: 123,
-        kind: "client.auth_failed".into(),
+        kind: AuditKind::ClientAuthFailedBurst,
         actor: Actor {
             kind: "user",
             id: Some("alice".into()),
@@ -1837,7 +1855,7 @@ pub async fn an_appended_audit_event_reads_back_whole<S: Store + ?Sized>(s: &S) 
         detail: Some(r#"{"why":"bad secret"}"#.into()),
     };
     s.append_audit(&e).await.unwrap();
-    s.append_audit(&NewAuditEvent::new(124, "server.start", Actor::system()))
+    s.append_audit(&NewAuditEvent::new(124, k("key.rotate"), Actor::system()))
         .await
         .unwrap();
     let all = all_audit(s).await;
@@ -1848,7 +1866,7 @@ pub async fn an_appended_audit_event_reads_back_whole<S: Store + ?Sized>(s: &S) 
         AuditRecord {
             id: all[1].id,
             at: 123,
-            kind: "client.auth_failed".into(),
+            kind: "client.auth_failed_burst".into(),
             actor_kind: "user".into(),
             actor_id: Some("alice".into()),
             target: Some("fam_x".into()),
@@ -1863,7 +1881,7 @@ pub async fn an_appended_audit_event_reads_back_whole<S: Store + ?Sized>(s: &S) 
         AuditRecord {
             id: all[0].id,
             at: 124,
-            kind: "server.start".into(),
+            kind: "key.rotate".into(),
             actor_kind: "system".into(),
             actor_id: None,
             target: None,
@@ -1900,7 +1918,7 @@ pub async fn the_audit_log_filters_and_pages_newest_first<S: Store + ?Sized>(s: 
         s.append_audit(&NewAuditEvent {
             client_id: Some(client.into()),
             label: Some(label.into()),
-            ..NewAuditEvent::new(at, kind, Actor::system())
+            ..NewAuditEvent::new(at, k(kind), Actor::system())
         })
         .await
         .unwrap();
@@ -1934,7 +1952,7 @@ pub async fn the_audit_log_filters_and_pages_newest_first<S: Store + ?Sized>(s: 
     };
     assert_eq!(n(label_and_client).await, [6, 3]);
     let kind = AuditFilter {
-        kind: Some("token.issue".into()),
+        kind: Some(AuditKind::TokenIssue),
         ..everything()
     };
     assert_eq!(n(kind.clone()).await, [8, 6, 4, 2, 1]);
@@ -2268,7 +2286,7 @@ pub async fn pruning_keeps_a_revoked_family_until_it_expires<S: Store + ?Sized>(
         150,
         "reuse",
         5000,
-        &NewAuditEvent::new(150, "token.revoke", Actor::system()),
+        &NewAuditEvent::new(150, k("token.revoke"), Actor::system()),
     )
     .await
     .unwrap();
@@ -2320,7 +2338,7 @@ pub async fn pruning_drops_grace_answers_after_the_grace_but_keeps_the_spent_tok
 }
 
 pub async fn revocations_are_kept_until_their_tokens_expire<S: Store + ?Sized>(s: &S) {
-    let audit = NewAuditEvent::new(100, "token.revoke", Actor::system());
+    let audit = NewAuditEvent::new(100, k("token.revoke"), Actor::system());
     s.revoke_access_token("jti_1", 100, 500, &audit)
         .await
         .unwrap();
@@ -2345,15 +2363,23 @@ pub async fn revocations_are_kept_until_their_tokens_expire<S: Store + ?Sized>(s
 
 pub async fn an_injected_failure_hits_only_its_own_kind<B: Backend>(b: &B, s: &B::S) {
     b.fail_audit_inserts_of(s, "client.update").await;
-    s.append_audit(&NewAuditEvent::new(100, "client.update", Actor::system()))
-        .await
-        .unwrap_err();
-    s.append_audit(&NewAuditEvent::new(100, "client.other", Actor::system()))
-        .await
-        .unwrap();
+    s.append_audit(&NewAuditEvent::new(
+        100,
+        k("client.update"),
+        Actor::system(),
+    ))
+    .await
+    .unwrap_err();
+    s.append_audit(&NewAuditEvent::new(
+        100,
+        k("client.enable"),
+        Actor::system(),
+    ))
+    .await
+    .unwrap();
     create(s, PC).await;
     let kinds: Vec<String> = all_audit(s).await.into_iter().map(|e| e.kind).collect();
-    assert_eq!(kinds, ["client.create", "client.other"]);
+    assert_eq!(kinds, ["client.create", "client.enable"]);
 }
 
 pub async fn a_client_creation_that_cannot_be_audited_creates_nothing<B: Backend>(b: &B, s: &B::S) {
@@ -2484,7 +2510,7 @@ pub async fn a_scope_creation_that_cannot_be_audited_creates_nothing<B: Backend>
     };
     s.create_scope(
         &reports,
-        &NewAuditEvent::new(500, "scope.create", Actor::cli_admin()),
+        &NewAuditEvent::new(500, k("scope.create"), Actor::cli_admin()),
     )
     .await
     .unwrap_err();
@@ -2513,7 +2539,7 @@ pub async fn a_family_revocation_that_cannot_be_audited_changes_nothing<B: Backe
     granted(s, grant(PC, "fam_1", Some("home"))).await;
     granted(s, grant(PC, "fam_2", Some("home"))).await;
     b.fail_audit_inserts_of(s, "token.revoke").await;
-    let audit = NewAuditEvent::new(300, "token.revoke", Actor::cli_admin());
+    let audit = NewAuditEvent::new(300, k("token.revoke"), Actor::cli_admin());
     let id = cid(PC);
     s.revoke_families(
         RevokeScope::Client {
@@ -2571,7 +2597,7 @@ pub async fn an_access_token_revocation_that_cannot_be_audited_changes_nothing<B
         "jti_1",
         100,
         500,
-        &NewAuditEvent::new(100, "token.revoke", Actor::cli_admin()),
+        &NewAuditEvent::new(100, k("token.revoke"), Actor::cli_admin()),
     )
     .await
     .unwrap_err();

@@ -69,7 +69,11 @@ async fn what_was_committed_is_there_when_the_file_is_opened_again() {
         .await
         .unwrap();
     store
-        .append_audit(&NewAuditEvent::new(100, "server.start", Actor::system()))
+        .append_audit(&NewAuditEvent::new(
+            100,
+            portcullis_core::AuditKind::KeyRotate,
+            Actor::system(),
+        ))
         .await
         .unwrap();
     drop(store);

@@ -22,6 +22,10 @@ pub async fn run(ctx: Ctx, cmd: AuditCommand) -> anyhow::Result<()> {
     if !(1..=1000).contains(&limit) {
         anyhow::bail!("--limit must be between 1 and 1000");
     }
+    let kind = kind
+        .map(|k| k.parse::<portcullis_core::AuditKind>())
+        .transpose()
+        .context("--kind")?;
     let since = since
         .map(|s| s.parse::<Ttl>().context("--since"))
         .transpose()?

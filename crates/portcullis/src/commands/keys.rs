@@ -25,7 +25,7 @@ pub async fn run(global: &GlobalArgs, cmd: KeysCommand) -> anyhow::Result<()> {
                     vec![
                         k.kid.clone(),
                         k.alg.clone(),
-                        k.state.clone(),
+                        k.state.as_str().to_owned(),
                         rfc3339(k.created_at),
                         k.retire_after.map_or_else(|| "-".into(), rfc3339),
                     ]

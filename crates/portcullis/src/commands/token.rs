@@ -172,7 +172,7 @@ pub async fn run(global: &GlobalArgs, cmd: TokenCommand) -> anyhow::Result<()> {
                     vec![
                         f.id.clone(),
                         f.label.clone().unwrap_or_else(|| "-".into()),
-                        f.scopes.join(" "),
+                        f.scopes.to_string(),
                         rfc3339(f.created_at),
                         rfc3339(f.expires_at),
                         f.revoked_at.map_or_else(|| "-".into(), rfc3339),

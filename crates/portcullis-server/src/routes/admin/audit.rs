@@ -6,6 +6,7 @@ use crate::state::AppState;
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::Response;
+use portcullis_core::AuditKind;
 use portcullis_store::AuditFilter;
 use serde::Deserialize;
 
@@ -53,20 +54,6 @@ struct AuditPage {
     next_page: String,
 }
 
-const KINDS: [&str; 11] = [
-    "token.issue",
-    "token.refresh",
-    "token.revoke",
-    "token.reuse_detected",
-    "client.disable",
-    "client.enable",
-    "client.delete",
-    "client.auth_failed_burst",
-    "admin.login",
-    "admin.login_failed_burst",
-    "key.rotate",
-];
-
 fn enc(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
@@ -86,20 +73,25 @@ pub async fn list(
         _ => None,
     };
     let some = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_owned());
-    let events = match state
-        .store
-        .list_audit(&AuditFilter {
-            client_id: some(&f.client),
-            label: some(&f.label),
-            kind: some(&f.kind),
-            since: since_secs.map(|s| now - s),
-            before_id: f.before,
-            limit: PAGE,
-        })
-        .await
-    {
-        Ok(e) => e,
-        Err(e) => return internal(e),
+    // A kind that is not one (a hand-edited URL) matches no event.
+    let kind = some(&f.kind).map(|k| k.parse::<AuditKind>());
+    let events = match kind {
+        Some(Err(_)) => Vec::new(),
+        Some(Ok(_)) | None => match state
+            .store
+            .list_audit(&AuditFilter {
+                client_id: some(&f.client),
+                label: some(&f.label),
+                kind: kind.and_then(Result::ok),
+                since: since_secs.map(|s| now - s),
+                before_id: f.before,
+                limit: PAGE,
+            })
+            .await
+        {
+            Ok(e) => e,
+            Err(e) => return internal(e),
+        },
     };
     let next_page = if events.len() as i64 == PAGE {
         events.last().map_or(String::new(), |last| {
@@ -136,7 +128,10 @@ pub async fn list(
                 source: e.source.clone().unwrap_or_default(),
             })
             .collect(),
-        kinds: KINDS.iter().map(|k| (*k).to_owned()).collect(),
+        kinds: AuditKind::ALL
+            .iter()
+            .map(|k| k.as_str().to_owned())
+            .collect(),
         periods: [
             ("", "any time"),
             ("1h", "last hour"),

@@ -470,7 +470,7 @@ pub async fn client_page(
                 .map(|f| FamilyRow {
                     id: f.id.clone(),
                     label: f.label.clone().unwrap_or_default(),
-                    scopes: f.scopes.join(" "),
+                    scopes: f.scopes.to_string(),
                     created_at: when(Some(f.created_at)),
                     last_used_at: when(f.last_used_at),
                     expires_at: when(Some(f.expires_at)),

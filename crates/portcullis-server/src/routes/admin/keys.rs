@@ -9,6 +9,7 @@ use askama::Template;
 use axum::extract::State;
 use axum::response::Response;
 use portcullis_crypto::Algorithm;
+use portcullis_store::KeyState;
 
 struct KeyRow {
     kid: String,
@@ -47,9 +48,9 @@ async fn page(state: &AppState, session: &AdminSession, flash: String) -> Respon
             .map(|k| KeyRow {
                 kid: k.kid.clone(),
                 alg: k.alg.clone(),
-                state: k.state.clone(),
+                state: k.state.as_str().into(),
                 created_at: when(Some(k.created_at)),
-                retire_after: if k.state == "current" {
+                retire_after: if k.state == KeyState::Current {
                     "—".into()
                 } else {
                     when(k.retire_after)

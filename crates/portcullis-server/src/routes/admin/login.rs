@@ -15,6 +15,7 @@ use askama::Template;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use portcullis_core::AuditKind;
 use portcullis_store::{Actor, NewAuditEvent};
 
 const LOGIN_CSRF: &str = "pc_login_csrf";
@@ -108,9 +109,9 @@ pub async fn submit(
             known_user: false,
         }
     };
-    let audit = |kind: &str| NewAuditEvent {
+    let audit = |kind: AuditKind| NewAuditEvent {
         at: now,
-        kind: kind.into(),
+        kind,
         actor: Actor {
             kind: "admin",
             id: Some(name.chars().take(64).collect()),
@@ -126,11 +127,14 @@ pub async fn submit(
         if failure.source_burst {
             let _ = state
                 .store
-                .append_audit(&audit("admin.login_failed_burst"))
+                .append_audit(&audit(AuditKind::AdminLoginFailedBurst))
                 .await;
         }
         if failure.flood_started {
-            let _ = state.store.append_audit(&audit("admin.login_flood")).await;
+            let _ = state
+                .store
+                .append_audit(&audit(AuditKind::AdminLoginFlood))
+                .await;
             tracing::warn!(user = %name.chars().take(64).collect::<String>(),
                 "failed sign-ins for one user from many sources; delaying its sign-ins");
         }
@@ -157,7 +161,10 @@ pub async fn submit(
         Ok(s) => s,
         Err(e) => return super::page::internal(e),
     };
-    let _ = state.store.append_audit(&audit("admin.login")).await;
+    let _ = state
+        .store
+        .append_audit(&audit(AuditKind::AdminLogin))
+        .await;
     let mut r = see_other("/admin");
     let c = format!(
         "{COOKIE}={}; Path=/admin; HttpOnly; SameSite=Strict{}",

@@ -8,6 +8,7 @@ use crate::views::AuditView;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
+use portcullis_core::AuditKind;
 use portcullis_store::AuditFilter;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -48,12 +49,16 @@ pub async fn list(
     }
     let now = state.tokens.clock.now();
     let some = |s: Option<String>| s.filter(|s| !s.trim().is_empty());
+    let kind = some(q.kind)
+        .map(|k| k.parse::<AuditKind>())
+        .transpose()
+        .map_err(|e| ApiError::bad_request(format!("kind: {e}")))?;
     let events = state
         .store
         .list_audit(&AuditFilter {
             client_id: some(q.client),
             label: some(q.label),
-            kind: some(q.kind),
+            kind,
             since: q.since_secs.map(|s| now.saturating_sub(s)),
             before_id: q.before,
             limit,

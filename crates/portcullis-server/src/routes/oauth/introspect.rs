@@ -62,7 +62,7 @@ pub async fn introspect(
             let f = &found.family;
             answer = json!({
                 "active": true,
-                "scope": found.scopes.join(" "),
+                "scope": found.scopes.to_string(),
                 "client_id": f.client_id,
                 "sub": f.subject,
                 "aud": tokens.issuer,
