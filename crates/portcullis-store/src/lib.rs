@@ -145,6 +145,15 @@ pub trait TokenStore: Send + Sync {
     /// A refresh token by its selector, with its family and stored hash (which the
     /// caller must compare, in constant time, with the presented token's).
     async fn find_refresh_token(&self, id: &str) -> StoreResult<Option<RefreshLookup>>;
+    /// A refresh token issued before tokens carried a selector, by the HMAC of the
+    /// whole token (the caller still compares it). Only an engine that stored such
+    /// tokens has any; the default finds none.
+    async fn find_refresh_token_by_hash(
+        &self,
+        _hash: &[u8; 32],
+    ) -> StoreResult<Option<RefreshLookup>> {
+        Ok(None)
+    }
     /// Spends a refresh token and stores its successor in one atomic step; `false`
     /// when it was already spent, expired, revoked, not the client's, or the client
     /// is not active (nothing changes).

@@ -248,18 +248,17 @@ impl TokenService {
     }
 
     /// The stored refresh token a presented one names, if its hash matches (in
-    /// constant time). A token issued before selectors existed is found under
-    /// `h` + the hex of its hash, the key migration 5 gave its row.
+    /// constant time). A token issued before selectors existed is found by its
+    /// hash, however the engine kept such tokens.
     pub async fn find_refresh(
         &self,
         presented: &str,
     ) -> Result<Option<(RefreshLookup, HashedToken)>, StoreError> {
         let hash = self.hasher.hash(TokenKind::RefreshToken, presented);
-        let id = match PlainToken::selector(TokenKind::RefreshToken, presented) {
-            Some(selector) => selector.to_owned(),
-            None => legacy_refresh_id(&hash),
+        let found = match PlainToken::selector(TokenKind::RefreshToken, presented) {
+            Some(selector) => self.store.find_refresh_token(selector).await?,
+            None => self.store.find_refresh_token_by_hash(&hash.0).await?,
         };
-        let found = self.store.find_refresh_token(&id).await?;
         Ok(found
             .filter(|f| hash.ct_eq(&HashedToken(f.token_hash)))
             .map(|f| (f, hash)))
@@ -452,18 +451,6 @@ impl TokenService {
     }
 }
 
-/// The row key of a refresh token issued before selectors: `h` + upper-case hex
-/// of its hash, as SQLite's `hex()` wrote it in migration 5.
-fn legacy_refresh_id(hash: &HashedToken) -> String {
-    use std::fmt::Write;
-    let mut id = String::with_capacity(65);
-    id.push('h');
-    for b in hash.0 {
-        let _ = write!(id, "{b:02X}");
-    }
-    id
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -588,7 +575,7 @@ mod tests {
             None
         );
         let hash = svc.hasher.hash(TokenKind::RefreshToken, old.expose());
-        let id = legacy_refresh_id(&hash);
+        let id = portcullis_store::sqlite::legacy_refresh_id(&hash.0);
         assert_eq!(id.len(), 65);
         assert_eq!(id, id.to_ascii_uppercase().replacen('H', "h", 1));
         svc.store

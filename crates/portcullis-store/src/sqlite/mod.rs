@@ -26,6 +26,7 @@ mod prune;
 mod reader;
 mod revocations;
 mod tokens;
+pub use tokens::legacy_refresh_id;
 mod writer;
 
 use crate::migrate::{Migration, SQLITE};

@@ -74,6 +74,18 @@ fn refresh_token(
     .optional()
 }
 
+/// The row key migration 5 gave a refresh token issued before selectors: `h` +
+/// the upper-case hex of its HMAC, as SQLite's `hex()` wrote it.
+pub fn legacy_refresh_id(hash: &[u8; 32]) -> String {
+    use std::fmt::Write;
+    let mut id = String::with_capacity(65);
+    id.push('h');
+    for b in hash {
+        let _ = write!(id, "{b:02X}");
+    }
+    id
+}
+
 #[async_trait]
 impl TokenStore for SqliteStore {
     async fn record_grant(&self, grant: NewGrant) -> StoreResult<bool> {
@@ -91,6 +103,13 @@ impl TokenStore for SqliteStore {
                 Ok(lookup)
             })
             .transpose()
+    }
+
+    async fn find_refresh_token_by_hash(
+        &self,
+        hash: &[u8; 32],
+    ) -> StoreResult<Option<RefreshLookup>> {
+        self.find_refresh_token(&legacy_refresh_id(hash)).await
     }
 
     async fn rotate_refresh_token(&self, rotation: Rotation) -> StoreResult<bool> {
