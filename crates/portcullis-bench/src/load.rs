@@ -13,10 +13,10 @@ use hyper::body::Bytes;
 use hyper::client::conn::http1::SendRequest;
 use hyper::{Request, StatusCode, Uri};
 use hyper_util::rt::TokioIo;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::Instant;
 
 /// How long past the end of the measurement a request may still take before it is abandoned.
@@ -266,9 +266,36 @@ async fn cpu_in_window(server_pid: Option<u32>, start: Instant, end: Instant) ->
 
 /// Opens a keep-alive HTTP/1.1 connection.
 async fn connect(target: &Target) -> anyhow::Result<SendRequest<Full<Bytes>>> {
-    let stream = TcpStream::connect(target.addr)
-        .await
-        .with_context(|| format!("connecting to {}", target.addr))?;
+    connect_from(target, None).await
+}
+
+/// Opens a keep-alive HTTP/1.1 connection, from `local` when given: binding the
+/// client socket to an address (any port) before connecting makes the server see
+/// that address as the source (on Linux every 127.0.0.0/8 address is loopback, so
+/// 127.x.y.z gives distinct sources on one machine).
+pub async fn connect_from(
+    target: &Target,
+    local: Option<IpAddr>,
+) -> anyhow::Result<SendRequest<Full<Bytes>>> {
+    let stream = match local {
+        None => TcpStream::connect(target.addr)
+            .await
+            .with_context(|| format!("connecting to {}", target.addr))?,
+        Some(ip) => {
+            let socket = match ip {
+                IpAddr::V4(_) => TcpSocket::new_v4(),
+                IpAddr::V6(_) => TcpSocket::new_v6(),
+            }
+            .context("creating a client socket")?;
+            socket
+                .bind(SocketAddr::new(ip, 0))
+                .with_context(|| format!("binding the client socket to {ip}"))?;
+            socket
+                .connect(target.addr)
+                .await
+                .with_context(|| format!("connecting to {} from {ip}", target.addr))?
+        }
+    };
     stream.set_nodelay(true).context("setting TCP_NODELAY")?;
     let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await

@@ -1,7 +1,8 @@
 //! `portcullis-bench`: a load generator for Portcullis.
 //!
 //! Each scenario is a subcommand (`token`, `refresh`, `introspect`, `whoami`,
-//! `upload`; `denylist` and `signing` measure in this process). Unless `--url` names a running
+//! `upload`, and `flood`, legitimate users under a flood of failed
+//! authentications; `denylist` and `signing` measure in this process). Unless `--url` names a running
 //! server, the bench starts the real server in a child process: it re-executes
 //! itself with the hidden first argument [`server::REEXEC_ARG`], which hands the
 //! rest of the command line to [`portcullis::main_with_args`].
@@ -46,6 +47,9 @@ enum Scenario {
     Signing,
     /// The in-memory denylist with many revoked ids: memory, and time added per check.
     Denylist(DenylistArgs),
+    /// Legitimate token requests and admin sign-ins, alone and then under a flood
+    /// of failed authentications from many source addresses.
+    Flood(FloodArgs),
 }
 
 /// Options of the `denylist` measurement.
@@ -54,6 +58,60 @@ struct DenylistArgs {
     /// How many revoked family ids to load.
     #[arg(long, default_value_t = 1_000_000)]
     ids: usize,
+}
+
+/// Options of the `flood` scenario. It always starts its own server: it needs the
+/// first admin's password, and its attackers bind 127.x.y.z source addresses.
+#[derive(Debug, Clone, Args)]
+pub struct FloodArgs {
+    /// Signing algorithm of the server (ES256 keeps the token path from being
+    /// signing-bound, so the flood's own cost shows).
+    #[arg(long, value_enum, ignore_case = true, default_value = "ES256")]
+    pub signing_alg: Alg,
+    /// How long to measure each phase (baseline, then flood).
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+    /// Warm-up before each phase (not measured; the flood already runs in it).
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    pub warmup: Duration,
+    /// Workers of the legitimate token client, one keep-alive connection each.
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// Attacker workers in the flood phase: half send token requests with wrong
+    /// secrets, half sign-ins with wrong passwords.
+    #[arg(long, default_value_t = 64)]
+    pub flood_workers: usize,
+    /// Distinct source addresses (127.1.0.1 onwards; never 127.0.0.1) the
+    /// attackers cycle through.
+    #[arg(long, default_value_t = 500)]
+    pub sources: usize,
+    /// How often the legitimate admin starts a sign-in (or at once when the last
+    /// one took longer). Pacing keeps the admin's Argon2 hashing from eating a
+    /// core in the baseline only; 0s signs in back to back.
+    #[arg(long, default_value = "250ms", value_parser = humantime::parse_duration)]
+    pub sign_in_interval: Duration,
+}
+
+impl FloodArgs {
+    /// Rejects option values clap cannot check on its own.
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.concurrency == 0 {
+            bail!("--concurrency must be at least 1");
+        }
+        if self.flood_workers < 2 {
+            bail!("--flood-workers must be at least 2 (half token, half sign-in attackers)");
+        }
+        if !(1..=scenarios::flood::MAX_SOURCES).contains(&self.sources) {
+            bail!(
+                "--sources must be between 1 and {}",
+                scenarios::flood::MAX_SOURCES
+            );
+        }
+        if self.duration.is_zero() {
+            bail!("--duration must be more than zero");
+        }
+        Ok(())
+    }
 }
 
 /// Options of the `token` scenario.
@@ -201,6 +259,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Scenario::Refresh(args) => {
                 args.common.validate()?;
                 scenarios::run(scenarios::Kind::Refresh, &args.common).await
+            }
+            Scenario::Flood(args) => {
+                args.validate()?;
+                scenarios::flood::run(&args).await
             }
             Scenario::Denylist(args) => denylist::run(args.ids),
             Scenario::Signing => signing::run(),

@@ -5,7 +5,9 @@
 //! stdout (no sleeps). The server is started twice: once on the empty database
 //! (which creates a signing key and hashes a first admin password with argon2)
 //! and once more on the now-existing database, the start that is measured as
-//! "ready". Memory is read from `/proc/<pid>/status`. The child is killed when
+//! "ready". The first start's notice of the first admin and its generated
+//! password is kept ([`ServerProcess::first_admin`]) for scenarios that sign in.
+//! Memory is read from `/proc/<pid>/status`. The child is killed when
 //! [`ServerProcess`] is dropped, including on errors.
 
 use crate::Alg;
@@ -25,8 +27,18 @@ const READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a SIGTERM may take before the server is killed.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The server's log filter unless a scenario asks for another.
+const DEFAULT_LOG: &str = "warn";
+
 /// What the server prints once it accepts connections.
 const READY_PREFIX: &str = "portcullis listening on ";
+
+/// What the server prints, before it is ready, on the start that creates the first
+/// admin: `created the first admin user "admin" with password: XXXX`.
+const FIRST_ADMIN_PREFIX: &str = "created the first admin user ";
+
+/// Separates the quoted user name from the password in the first-admin line.
+const FIRST_ADMIN_PASSWORD: &str = " with password: ";
 
 /// Client credentials for the grant.
 #[derive(Debug, Clone)]
@@ -35,6 +47,15 @@ pub struct Credentials {
     pub client_id: String,
     /// `client_secret`.
     pub client_secret: String,
+}
+
+/// The first admin's sign-in, as the server printed it on its first start.
+#[derive(Debug, Clone)]
+pub struct AdminCredentials {
+    /// User name (`admin`).
+    pub user: String,
+    /// The generated password.
+    pub password: String,
 }
 
 /// A running bench server; dropping it kills the child.
@@ -49,6 +70,8 @@ pub struct ServerProcess {
     pub first_ready: Duration,
     /// Spawn to ready on the existing database (the restart).
     pub ready: Duration,
+    /// The first admin created on the empty database, if the server said so.
+    pub first_admin: Option<AdminCredentials>,
     // Declared last: removed after `Drop::drop` has killed the child.
     _dir: tempfile::TempDir,
 }
@@ -56,6 +79,12 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Creates a temporary database, starts the server on it, stops it and starts it again.
     pub async fn start(alg: Alg) -> anyhow::Result<Self> {
+        Self::start_with_log(alg, DEFAULT_LOG).await
+    }
+
+    /// [`Self::start`] with the server's log filter (`PORTCULLIS_LOG`, e.g. `error`)
+    /// instead of `warn`: for scenarios that set off a warning per request or per source.
+    pub async fn start_with_log(alg: Alg, log: &str) -> anyhow::Result<Self> {
         let exe = std::env::current_exe().context("finding the bench executable")?;
         let dir = tempfile::Builder::new()
             .prefix("portcullis-bench-")
@@ -63,9 +92,11 @@ impl ServerProcess {
             .context("creating a temporary directory")?;
         let database_url = format!("sqlite://{}", dir.path().join("p.db").display());
 
-        let (mut first, _, first_ready) = spawn_serve(&exe, &database_url, alg).await?;
+        let (mut first, first_start, first_ready) =
+            spawn_serve(&exe, &database_url, alg, log).await?;
         stop(&mut first).await.context("stopping the first start")?;
-        let (child, url, ready) = spawn_serve(&exe, &database_url, alg).await?;
+        let (child, start, ready) = spawn_serve(&exe, &database_url, alg, log).await?;
+        let url = start.url;
         let pid = child.id().context("the server exited at once")?;
         Ok(Self {
             child,
@@ -75,6 +106,7 @@ impl ServerProcess {
             url,
             first_ready,
             ready,
+            first_admin: first_start.first_admin,
             _dir: dir,
         })
     }
@@ -150,17 +182,28 @@ fn portcullis_command(exe: &Path) -> Command {
             cmd.env_remove(key);
         }
     }
-    cmd.env("PORTCULLIS_LOG", "warn").kill_on_drop(true);
+    cmd.env("PORTCULLIS_LOG", DEFAULT_LOG).kill_on_drop(true);
     cmd
 }
 
-/// Starts `serve` and waits for the ready line; returns the child, its URL and the time taken.
+/// What a start printed up to its ready line.
+struct Started {
+    /// The URL of the ready line.
+    url: String,
+    /// The first admin, on the start that created it.
+    first_admin: Option<AdminCredentials>,
+}
+
+/// Starts `serve` and waits for the ready line; returns the child, what it
+/// printed (its URL, a first admin) and the time taken.
 async fn spawn_serve(
     exe: &Path,
     database_url: &str,
     alg: Alg,
-) -> anyhow::Result<(Child, String, Duration)> {
+    log: &str,
+) -> anyhow::Result<(Child, Started, Duration)> {
     let mut cmd = portcullis_command(exe);
+    cmd.env("PORTCULLIS_LOG", log);
     cmd.args(["serve", "--listen", "127.0.0.1:0"])
         .args(["--database-url", database_url])
         .args(["--signing-alg", alg.as_str()])
@@ -171,8 +214,8 @@ async fn spawn_serve(
     let mut child = cmd.spawn().context("starting the server")?;
     let stdout = child.stdout.take().context("the server's stdout")?;
     let mut lines = BufReader::new(stdout).lines();
-    let url = match tokio::time::timeout(READY_TIMEOUT, wait_ready(&mut lines)).await {
-        Ok(Ok(url)) => url,
+    let started_info = match tokio::time::timeout(READY_TIMEOUT, wait_ready(&mut lines)).await {
+        Ok(Ok(info)) => info,
         Ok(Err(e)) => {
             let status = tokio::time::timeout(Duration::from_secs(2), child.wait()).await;
             return match status {
@@ -192,13 +235,15 @@ async fn spawn_serve(
             eprintln!("server: {line}");
         }
     });
-    Ok((child, url, elapsed))
+    Ok((child, started_info, elapsed))
 }
 
-/// Reads stdout lines until the ready line; returns the URL it names.
+/// Reads stdout lines until the ready line; returns the URL it names and the
+/// first admin, if a line before it announced one.
 async fn wait_ready(
     lines: &mut tokio::io::Lines<BufReader<ChildStdout>>,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<Started> {
+    let mut first_admin = None;
     loop {
         let line = lines
             .next_line()
@@ -206,10 +251,33 @@ async fn wait_ready(
             .context("reading the server's stdout")?
             .context("the server closed stdout before it was listening")?;
         if let Some(url) = line.strip_prefix(READY_PREFIX) {
-            return Ok(url.trim().to_owned());
+            return Ok(Started {
+                url: url.trim().to_owned(),
+                first_admin,
+            });
         }
-        // Anything before it (the first-admin notice) is of no interest here.
+        if let Some(admin) = parse_first_admin(&line) {
+            first_admin = Some(admin);
+        }
+        // Anything else before it (the note on changing the password) is of no interest.
     }
+}
+
+/// `created the first admin user "admin" with password: XXXX` → `admin`, `XXXX`.
+/// The name is printed as a Rust string literal; bench names need no unescaping,
+/// so only the surrounding quotes are removed.
+fn parse_first_admin(line: &str) -> Option<AdminCredentials> {
+    let rest = line.strip_prefix(FIRST_ADMIN_PREFIX)?;
+    let (quoted, password) = rest.rsplit_once(FIRST_ADMIN_PASSWORD)?;
+    let user = quoted.strip_prefix('"')?.strip_suffix('"')?;
+    let password = password.trim();
+    if user.is_empty() || password.is_empty() {
+        return None;
+    }
+    Some(AdminCredentials {
+        user: user.to_owned(),
+        password: password.to_owned(),
+    })
 }
 
 /// SIGTERM, wait up to [`STOP_TIMEOUT`], then SIGKILL.
@@ -234,4 +302,27 @@ async fn stop(child: &mut Child) -> anyhow::Result<()> {
         .await
         .context("waiting for the killed server")?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn the_first_admin_line_is_understood() {
+        let a = parse_first_admin(
+            "created the first admin user \"admin\" with password: abcDEF234xyzABC56789",
+        )
+        .unwrap();
+        assert_eq!(a.user, "admin");
+        assert_eq!(a.password, "abcDEF234xyzABC56789");
+        assert!(parse_first_admin("portcullis listening on http://127.0.0.1:1").is_none());
+        assert!(
+            parse_first_admin(
+                "  (shown once; change it with `portcullis admin reset-password admin --password-stdin`)"
+            )
+            .is_none()
+        );
+    }
 }

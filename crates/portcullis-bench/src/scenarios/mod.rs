@@ -2,8 +2,10 @@
 //! credentials, drive each concurrency level and report.
 //!
 //! A new scenario adds a [`Kind`], a module with its [`crate::load::Exchange`],
-//! and an arm in [`run_level`].
+//! and an arm in [`run_level`]. [`flood`] is apart: two phases on one server,
+//! with its own report.
 
+pub mod flood;
 pub mod token;
 pub mod verify;
 
