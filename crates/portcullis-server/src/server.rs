@@ -59,7 +59,7 @@ pub async fn build_state(
         .context("loading signing keys (is this the right master key?)")?;
     let denylist = Arc::new(Denylist::default());
     denylist
-        .poll(&store, clock.now())
+        .poll(store.as_ref(), clock.now())
         .await
         .context("loading revocations")?;
     Ok(AppState::new(Inner {
@@ -151,7 +151,7 @@ fn spawn_background(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
             loop {
                 tick.tick().await;
                 let now = state.tokens.clock.now();
-                if let Err(e) = state.tokens.denylist.poll(&state.store, now).await {
+                if let Err(e) = state.tokens.denylist.poll(state.store.as_ref(), now).await {
                     tracing::warn!(error = %e, "cannot read new revocations");
                 }
             }

@@ -117,7 +117,7 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, Bea
     let now = state.tokens.clock.now();
     let client = state
         .clients
-        .get(&state.store, &id, now)
+        .get(state.store.as_ref(), &id, now)
         .await
         .map_err(|e| BearerError::Internal(e.to_string()))?
         .ok_or_else(|| BearerError::InvalidToken("the token's client no longer exists".into()))?;

@@ -130,7 +130,7 @@ pub async fn authenticate_client(
     };
     let id = ClientId::parse(&creds.id).ok();
     let mut found = match &id {
-        Some(id) => state.clients.get(&state.store, id, now).await?,
+        Some(id) => state.clients.get(state.store.as_ref(), id, now).await?,
         None => None,
     };
     let mut ok = matches(&found);
@@ -141,7 +141,10 @@ pub async fn authenticate_client(
     {
         // The secret may have been rotated a moment ago elsewhere: look once more
         // (not for a source already over its limit, which the cache answers alone).
-        found = state.clients.get_fresh(&state.store, id, now).await?;
+        found = state
+            .clients
+            .get_fresh(state.store.as_ref(), id, now)
+            .await?;
         ok = matches(&found);
     }
     match found {

@@ -6,7 +6,7 @@
 //! (no fixation), and signing out deletes it.
 
 use portcullis_crypto::{PlainToken, TokenHasher, TokenKind, password};
-use portcullis_store::{AdminSessionRow, DynStore, StoreResult};
+use portcullis_store::{AdminSessionRow, AdminStore, StoreResult};
 
 /// Idle expiry.
 pub const IDLE_SECS: i64 = 30 * 60;
@@ -59,7 +59,11 @@ fn password_slots() -> &'static tokio::sync::Semaphore {
 /// Checks a password. Runs Argon2 off the async threads, at most on half the
 /// cores at once, and checks a dummy hash for unknown users so timing does not
 /// reveal names.
-pub async fn check_password(store: &DynStore, name: &str, pw: &str) -> StoreResult<PasswordCheck> {
+pub async fn check_password(
+    store: &dyn AdminStore,
+    name: &str,
+    pw: &str,
+) -> StoreResult<PasswordCheck> {
     // A real Argon2id hash, computed once, so an unknown name costs what a known one does.
     static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let stored = store.admin_password_hash(name).await?;
@@ -83,7 +87,7 @@ pub async fn check_password(store: &DynStore, name: &str, pw: &str) -> StoreResu
 
 /// Creates a session for `user`.
 pub async fn create_session(
-    store: &DynStore,
+    store: &dyn AdminStore,
     hasher: &TokenHasher,
     user: &str,
     source: Option<String>,

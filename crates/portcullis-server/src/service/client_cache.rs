@@ -7,7 +7,7 @@
 //! this process is honoured at once ([`ClientCache::forget`]).
 
 use portcullis_core::ClientId;
-use portcullis_store::{ClientAuth, DynStore, StoreResult};
+use portcullis_store::{ClientAuth, ClientStore, StoreResult};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -25,7 +25,7 @@ impl ClientCache {
     /// The client and its valid secret hashes, from memory if fresh.
     pub async fn get(
         &self,
-        store: &DynStore,
+        store: &dyn ClientStore,
         id: &ClientId,
         now: i64,
     ) -> StoreResult<Option<Arc<ClientAuth>>> {
@@ -56,7 +56,7 @@ impl ClientCache {
     /// by another process a moment ago.
     pub async fn get_fresh(
         &self,
-        store: &DynStore,
+        store: &dyn ClientStore,
         id: &ClientId,
         now: i64,
     ) -> StoreResult<Option<Arc<ClientAuth>>> {

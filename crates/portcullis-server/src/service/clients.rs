@@ -9,7 +9,7 @@ use portcullis_core::{
     Ttl,
 };
 use portcullis_crypto::{PlainToken, TokenHasher, TokenKind, random_id};
-use portcullis_store::{Actor, DynStore, NewAuditEvent, StoreError};
+use portcullis_store::{Actor, ClientStore, NewAuditEvent, StoreError};
 
 /// Why a client operation was refused or failed.
 #[derive(Debug, thiserror::Error)]
@@ -81,7 +81,7 @@ fn field(f: &'static str) -> impl Fn(String) -> ClientOpError {
     move |m| ClientOpError::Field(f, m)
 }
 
-async fn check(store: &DynStore, spec: &NewClientSpec) -> Result<Checked, ClientOpError> {
+async fn check(store: &dyn ClientStore, spec: &NewClientSpec) -> Result<Checked, ClientOpError> {
     let name = check_client_name(&spec.name).map_err(|e| ClientOpError::Field("name", e.into()))?;
     let registered = store.list_scopes().await?;
     let scopes: ScopeSet = if spec.scopes.is_empty() {
@@ -173,7 +173,7 @@ fn zero_grace() -> Result<Ttl, ClientOpError> {
 
 /// Creates a client; returns it with its secret (to show once).
 pub async fn create(
-    store: &DynStore,
+    store: &dyn ClientStore,
     hasher: &TokenHasher,
     clock: &dyn Clock,
     spec: NewClientSpec,
@@ -208,7 +208,7 @@ pub async fn create(
 /// unless every setting is valid. Tokens already issued keep their scopes until
 /// refreshed, when scopes the client lost are dropped.
 pub async fn update(
-    store: &DynStore,
+    store: &dyn ClientStore,
     clock: &dyn Clock,
     id: &str,
     spec: NewClientSpec,
@@ -237,7 +237,7 @@ pub async fn update(
 }
 
 /// One client.
-pub async fn get(store: &DynStore, id: &str) -> Result<Client, ClientOpError> {
+pub async fn get(store: &dyn ClientStore, id: &str) -> Result<Client, ClientOpError> {
     let cid = parse_id(id)?;
     store
         .get_client(&cid)
@@ -255,7 +255,7 @@ pub async fn set_status(
     actor: &Actor,
 ) -> Result<Client, ClientOpError> {
     let store = revoker.store;
-    let client = get(store, id).await?;
+    let client = get(store.as_ref(), id).await?;
     let not_found = |e| match e {
         StoreError::NotFound(_) => ClientOpError::NotFound(id.into()),
         other => other.into(),
@@ -274,13 +274,13 @@ pub async fn set_status(
                 .map_err(not_found)?;
         }
     }
-    get(store, id).await
+    get(store.as_ref(), id).await
 }
 
 /// Deletes a client and everything it owns; its tokens stay revoked everywhere
 /// until they expire.
 pub async fn delete(revoker: &Revoker<'_>, id: &str, actor: &Actor) -> Result<(), ClientOpError> {
-    let client = get(revoker.store, id).await?;
+    let client = get(revoker.store.as_ref(), id).await?;
     revoker
         .delete_client(&client, actor)
         .await
@@ -292,7 +292,7 @@ pub async fn delete(revoker: &Revoker<'_>, id: &str, actor: &Actor) -> Result<()
 
 /// Gives a client a new secret; the old one stays valid for `keep_old_for` (default: not at all).
 pub async fn rotate_secret(
-    store: &DynStore,
+    store: &dyn ClientStore,
     hasher: &TokenHasher,
     clock: &dyn Clock,
     id: &str,

@@ -11,7 +11,7 @@
 //! A false positive needs a 64-bit collision with a server-generated random id.
 
 use portcullis_core::AccessClaims;
-use portcullis_store::{DynStore, Revocation, StoreResult};
+use portcullis_store::{Revocation, RevocationStore, StoreResult};
 use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
@@ -122,7 +122,7 @@ impl Denylist {
     }
 
     /// Reads revocations newer than the last one seen; returns how many.
-    pub async fn poll(&self, store: &DynStore, now: i64) -> StoreResult<usize> {
+    pub async fn poll(&self, store: &dyn RevocationStore, now: i64) -> StoreResult<usize> {
         let after = self.last_id.load(Ordering::SeqCst);
         let revs = store.revocations_since(after, now).await?;
         self.apply(&revs);

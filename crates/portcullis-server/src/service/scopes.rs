@@ -1,7 +1,7 @@
 //! Registering scopes (admin pages, admin API, `portcullis scope create`).
 
 use portcullis_core::{AuditKind, Clock, ScopeName};
-use portcullis_store::{Actor, DynStore, NewAuditEvent, ScopeRecord, StoreError};
+use portcullis_store::{Actor, ClientStore, NewAuditEvent, ScopeRecord, StoreError};
 
 /// Why a scope was not created.
 #[derive(Debug, thiserror::Error)]
@@ -19,7 +19,7 @@ pub enum ScopeOpError {
 
 /// Checks and stores a new scope.
 pub async fn create(
-    store: &DynStore,
+    store: &dyn ClientStore,
     clock: &dyn Clock,
     name: &str,
     description: &str,

@@ -71,7 +71,7 @@ pub async fn run(ctx: Ctx, cmd: ClientCommand) -> anyhow::Result<()> {
             };
             let admin = Actor::cli_admin();
             let (client, secret) =
-                clients::create(&ctx.store, &hasher, clock, spec, &admin).await?;
+                clients::create(ctx.store.as_ref(), &hasher, clock, spec, &admin).await?;
             print_client(&client, Some(secret.expose()), json.json)
         }
         ClientCommand::List { json } => {
@@ -94,9 +94,11 @@ pub async fn run(ctx: Ctx, cmd: ClientCommand) -> anyhow::Result<()> {
             output::table(&["CLIENT_ID", "STATUS", "NAME", "SCOPES"], &rows);
             Ok(())
         }
-        ClientCommand::Show { id, json } => {
-            print_client(&clients::get(&ctx.store, &id).await?, None, json.json)
-        }
+        ClientCommand::Show { id, json } => print_client(
+            &clients::get(ctx.store.as_ref(), &id).await?,
+            None,
+            json.json,
+        ),
         ClientCommand::Disable { id, json } => {
             let c = clients::set_status(&revoker, &id, ClientStatus::Disabled, &admin).await?;
             print_client(&c, None, json.json)
@@ -124,7 +126,8 @@ pub async fn run(ctx: Ctx, cmd: ClientCommand) -> anyhow::Result<()> {
                 .transpose()?;
             let admin = Actor::cli_admin();
             let (c, secret) =
-                clients::rotate_secret(&ctx.store, &hasher, clock, &id, keep, &admin).await?;
+                clients::rotate_secret(ctx.store.as_ref(), &hasher, clock, &id, keep, &admin)
+                    .await?;
             print_client(&c, Some(secret.expose()), json.json)
         }
     }

@@ -15,7 +15,7 @@ pub async fn run(ctx: Ctx, cmd: ScopeCommand) -> anyhow::Result<()> {
             json,
         } => {
             let rec = scopes::create(
-                &ctx.store,
+                ctx.store.as_ref(),
                 ctx.clock.as_ref(),
                 &name,
                 &description,

@@ -75,7 +75,7 @@ pub async fn run(global: &GlobalArgs, cmd: TokenCommand) -> anyhow::Result<()> {
         } => {
             let ctx = open(global, &server).await?;
             announce(&ctx);
-            let client = clients::get(&ctx.store, &client).await?;
+            let client = clients::get(ctx.store.as_ref(), &client).await?;
             let requested = (!scopes.is_empty()).then(|| scopes.join(" "));
             let service = token_service(&ctx).await?;
             let issued = mint::mint(
@@ -136,7 +136,7 @@ pub async fn run(global: &GlobalArgs, cmd: TokenCommand) -> anyhow::Result<()> {
                     }
                 }
                 (None, Some(client)) => {
-                    let c = clients::get(&ctx.store, &client).await?;
+                    let c = clients::get(ctx.store.as_ref(), &client).await?;
                     revoker
                         .label(&c, label.as_deref(), &Actor::cli_admin())
                         .await?
@@ -160,7 +160,7 @@ pub async fn run(global: &GlobalArgs, cmd: TokenCommand) -> anyhow::Result<()> {
         } => {
             let ctx = open(global, &ServerArgs::default()).await?;
             announce(&ctx);
-            let c = clients::get(&ctx.store, &client).await?;
+            let c = clients::get(ctx.store.as_ref(), &client).await?;
             let families = ctx.store.list_families(&c.id, label.as_deref()).await?;
             let views: Vec<FamilyView> = families.iter().map(FamilyView::from).collect();
             if json.json {

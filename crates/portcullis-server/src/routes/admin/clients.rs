@@ -339,7 +339,7 @@ pub async fn create(
         .await;
     };
     match clients::create(
-        &state.store,
+        state.store.as_ref(),
         &state.tokens.hasher,
         state.tokens.clock.as_ref(),
         spec,
@@ -432,7 +432,7 @@ pub async fn client_page(
     extras: ClientPageExtras,
     status: StatusCode,
 ) -> Response {
-    let client = match clients::get(&state.store, id).await {
+    let client = match clients::get(state.store.as_ref(), id).await {
         Ok(c) => c,
         Err(ClientOpError::NotFound(_)) => return not_found("client"),
         Err(e) => return internal(e),
@@ -526,7 +526,7 @@ pub async fn edit(
     let result = match spec_from(&form, &mut f) {
         Some(spec) => {
             let clock = state.tokens.clock.as_ref();
-            clients::update(&state.store, clock, &id, spec, &session.actor()).await
+            clients::update(state.store.as_ref(), clock, &id, spec, &session.actor()).await
         }
         None => Err(ClientOpError::Field("form", String::new())),
     };
@@ -634,7 +634,7 @@ pub async fn rotate_secret(
         }
     };
     match clients::rotate_secret(
-        &state.store,
+        state.store.as_ref(),
         &state.tokens.hasher,
         state.tokens.clock.as_ref(),
         &id,
@@ -684,7 +684,7 @@ pub async fn confirm_delete(
     session: AdminSession,
     Path(id): Path<String>,
 ) -> Response {
-    match clients::get(&state.store, &id).await {
+    match clients::get(state.store.as_ref(), &id).await {
         Ok(client) => {
             let c = Chrome::new(&session, "clients");
             ok(&ConfirmDelete {

@@ -97,7 +97,7 @@ pub async fn submit(
     }
     let now = state.tokens.clock.now();
     let check = if name.len() <= 64 && password.len() <= 1024 {
-        check_password(&state.store, &name, &password)
+        check_password(state.store.as_ref(), &name, &password)
             .await
             .unwrap_or(PasswordCheck {
                 ok: false,
@@ -150,7 +150,7 @@ pub async fn submit(
         let _ = state.store.delete_admin_session(&old.id_hash).await;
     }
     let session = match create_session(
-        &state.store,
+        state.store.as_ref(),
         &state.tokens.hasher,
         &name,
         Some(peer.to_string()),

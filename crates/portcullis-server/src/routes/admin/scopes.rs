@@ -79,7 +79,7 @@ pub async fn create(
     let name = form.text("name");
     let description = form.text("description");
     let result = match scopes::create(
-        &state.store,
+        state.store.as_ref(),
         state.tokens.clock.as_ref(),
         &name,
         &description,

@@ -54,7 +54,7 @@ pub async fn mint(
     if let Err(r) = form.check_csrf(&session) {
         return r;
     }
-    let client = match clients::get(&state.store, &id).await {
+    let client = match clients::get(state.store.as_ref(), &id).await {
         Ok(c) => c,
         Err(ClientOpError::NotFound(_)) => return not_found("client"),
         Err(e) => return internal(e),
@@ -121,7 +121,7 @@ pub async fn revoke(
     if let Err(r) = form.check_csrf(&session) {
         return r;
     }
-    let client = match clients::get(&state.store, &id).await {
+    let client = match clients::get(state.store.as_ref(), &id).await {
         Ok(c) => c,
         Err(ClientOpError::NotFound(_)) => return not_found("client"),
         Err(e) => return internal(e),

@@ -105,7 +105,7 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let spec = body.spec()?;
     let (client, secret) = clients::create(
-        &state.store,
+        state.store.as_ref(),
         &state.tokens.hasher,
         state.tokens.clock.as_ref(),
         spec,
@@ -126,7 +126,7 @@ pub async fn show(
     _caller: AdminCaller,
     Path(id): Path<String>,
 ) -> Result<Json<ClientView>, ApiError> {
-    let client = clients::get(&state.store, &id).await?;
+    let client = clients::get(state.store.as_ref(), &id).await?;
     Ok(Json(ClientView::new(&client)))
 }
 
@@ -142,7 +142,7 @@ pub async fn update(
 ) -> Result<Json<ClientView>, ApiError> {
     let spec = body.spec()?;
     let clock = state.tokens.clock.as_ref();
-    let client = clients::update(&state.store, clock, &id, spec, &caller.actor).await?;
+    let client = clients::update(state.store.as_ref(), clock, &id, spec, &caller.actor).await?;
     state.clients.forget(&client.id);
     Ok(Json(ClientView::new(&client)))
 }
@@ -156,7 +156,7 @@ pub async fn delete(
     caller: AdminCaller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let client = clients::get(&state.store, &id).await?;
+    let client = clients::get(state.store.as_ref(), &id).await?;
     clients::delete(&state.tokens.revoker(), &id, &caller.actor).await?;
     state.clients.forget(&client.id);
     Ok(StatusCode::NO_CONTENT)
@@ -210,7 +210,7 @@ pub async fn rotate_secret(
 ) -> Result<Json<ClientView>, ApiError> {
     let keep = ttl_field("keep_old_for", body.keep_old_for.as_deref(), true)?;
     let (client, secret) = clients::rotate_secret(
-        &state.store,
+        state.store.as_ref(),
         &state.tokens.hasher,
         state.tokens.clock.as_ref(),
         &id,

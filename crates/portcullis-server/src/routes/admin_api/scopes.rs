@@ -47,7 +47,7 @@ pub async fn create(
     ApiJson(body): ApiJson<ScopeBody>,
 ) -> Result<(StatusCode, Json<ScopeView>), ApiError> {
     let rec = scopes::create(
-        &state.store,
+        state.store.as_ref(),
         state.tokens.clock.as_ref(),
         &body.name,
         &body.description,

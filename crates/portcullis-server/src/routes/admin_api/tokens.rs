@@ -63,7 +63,7 @@ pub async fn labels(
     _caller: AdminCaller,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<LabelView>>, ApiError> {
-    let client = clients::get(&state.store, &id).await?;
+    let client = clients::get(state.store.as_ref(), &id).await?;
     let now = state.tokens.clock.now();
     let labels = state
         .store
@@ -84,7 +84,7 @@ pub async fn list(
     query: Result<Query<TokensQuery>, QueryRejection>,
 ) -> Result<Json<Vec<FamilyView>>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let client = clients::get(&state.store, &id).await?;
+    let client = clients::get(state.store.as_ref(), &id).await?;
     let families = state
         .store
         .list_families(&client.id, q.label.as_deref())
@@ -105,7 +105,7 @@ pub async fn mint(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<MintBody>,
 ) -> Result<(StatusCode, Json<MintedView>), ApiError> {
-    let client = clients::get(&state.store, &id).await?;
+    let client = clients::get(state.store.as_ref(), &id).await?;
     let scopes = body.scopes.map(|s| s.join(" "));
     let issued = mint::mint(
         &state.tokens,
@@ -134,7 +134,7 @@ pub async fn revoke(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<RevokeBody>,
 ) -> Result<Json<RevokedView>, ApiError> {
-    let client = clients::get(&state.store, &id).await?;
+    let client = clients::get(state.store.as_ref(), &id).await?;
     let revoker = state.tokens.revoker();
     let revoked = match (body.family, body.label) {
         (Some(_), Some(_)) => {

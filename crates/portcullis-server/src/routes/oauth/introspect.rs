@@ -89,7 +89,7 @@ async fn owner_active(state: &AppState, client_id: &str) -> Result<bool, OAuthRe
     let now = state.tokens.clock.now();
     Ok(state
         .clients
-        .get(&state.store, &id, now)
+        .get(state.store.as_ref(), &id, now)
         .await?
         .is_some_and(|c| c.client.status == portcullis_core::ClientStatus::Active))
 }
