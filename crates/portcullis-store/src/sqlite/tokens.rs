@@ -202,6 +202,7 @@ impl TokenStore for SqliteStore {
 /// committed no grant for that client commits after it, in any process.
 /// `false`: the client is not active; nothing was written.
 pub(super) fn insert_grant(tx: &Connection, g: &NewGrant) -> StoreResult<bool> {
+    let scopes = g.scopes.to_string();
     let inserted = tx
         .prepare_cached(
             "INSERT INTO token_families (id, client_id, label, subject, scopes, grant_type, \
@@ -213,7 +214,7 @@ pub(super) fn insert_grant(tx: &Connection, g: &NewGrant) -> StoreResult<bool> {
             g.client_id,
             g.label,
             g.subject,
-            g.scopes.to_string(),
+            scopes,
             g.grant_type,
             g.created_at,
             g.expires_at
@@ -230,7 +231,7 @@ pub(super) fn insert_grant(tx: &Connection, g: &NewGrant) -> StoreResult<bool> {
             r.id,
             r.hash.as_slice(),
             g.family_id,
-            g.scopes.to_string(),
+            scopes,
             g.created_at,
             r.expires_at
         ])?;
