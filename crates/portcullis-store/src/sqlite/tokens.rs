@@ -197,31 +197,51 @@ impl TokenStore for SqliteStore {
     }
 }
 
-/// SPEC §8: a grant commits only while its client is active, a condition of the
-/// family's own insert (no separate read), so once a disable or delete has
-/// committed no grant for that client commits after it, in any process.
-/// `false`: the client is not active; nothing was written.
-pub(super) fn insert_grant(tx: &Connection, g: &NewGrant) -> StoreResult<bool> {
-    let scopes = g.scopes.to_string();
-    let inserted = tx
-        .prepare_cached(
-            "INSERT INTO token_families (id, client_id, label, subject, scopes, grant_type, \
-             created_at, expires_at) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 \
-             WHERE EXISTS (SELECT 1 FROM clients WHERE id = ?2 AND status = 'active')",
-        )?
-        .execute(params![
-            g.family_id,
-            g.client_id,
-            g.label,
-            g.subject,
-            scopes,
-            g.grant_type,
-            g.created_at,
-            g.expires_at
-        ])?;
-    if inserted == 0 {
+/// Whether each client is active, read inside one group commit's transaction:
+/// what that transaction will commit against, read once per client per batch
+/// instead of once per grant.
+pub(super) type ActiveClients = std::collections::HashMap<String, bool>;
+
+/// SPEC §8: a grant commits only while its client is active. The status is read
+/// inside the grant's own transaction (`BEGIN IMMEDIATE`: no other writer, of this
+/// process or another, can change it before the commit), so once a disable or
+/// delete has committed no grant for that client commits after it, in any
+/// process. `false`: the client is not active; nothing was written.
+pub(super) fn insert_grant(
+    tx: &Connection,
+    g: &NewGrant,
+    active: &mut ActiveClients,
+) -> StoreResult<bool> {
+    let is_active = match active.get(&g.client_id) {
+        Some(a) => *a,
+        None => {
+            let a = tx
+                .prepare_cached("SELECT status = 'active' FROM clients WHERE id = ?1")?
+                .query_row([&g.client_id], |r| r.get::<_, bool>(0))
+                .optional()?
+                .unwrap_or(false);
+            active.insert(g.client_id.clone(), a);
+            a
+        }
+    };
+    if !is_active {
         return Ok(false);
     }
+    let scopes = g.scopes.to_string();
+    tx.prepare_cached(
+        "INSERT INTO token_families (id, client_id, label, subject, scopes, grant_type, \
+         created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        g.family_id,
+        g.client_id,
+        g.label,
+        g.subject,
+        scopes,
+        g.grant_type,
+        g.created_at,
+        g.expires_at
+    ])?;
     if let Some(r) = &g.refresh_token {
         tx.prepare_cached(
             "INSERT INTO refresh_tokens (id, token_hash, family_id, scopes, created_at, \

@@ -166,9 +166,12 @@ fn reply(job: WriteJob, result: StoreResult<Outcome>) {
 fn apply_batch(conn: &mut Connection, jobs: &[WriteJob]) -> StoreResult<Vec<Outcome>> {
     in_transaction(conn, |tx| {
         let mut outcomes = Vec::with_capacity(jobs.len());
+        let mut active = super::tokens::ActiveClients::new();
         for job in jobs {
             outcomes.push(match job {
-                WriteJob::Grant(g, _) => Outcome::Granted(super::tokens::insert_grant(tx, g)?),
+                WriteJob::Grant(g, _) => {
+                    Outcome::Granted(super::tokens::insert_grant(tx, g, &mut active)?)
+                }
                 WriteJob::Rotate(r, _) => Outcome::Rotated(super::tokens::rotate(tx, r)?),
                 WriteJob::Upload(u, _) => Outcome::Uploaded(super::data::upload(tx, u)?),
                 WriteJob::Audit(e, _) => {
