@@ -128,36 +128,32 @@ impl Revoker<'_> {
     /// Disables a client: the status, the revocation of every token it holds and
     /// the audit event commit together; then this node's denylist has it at once.
     pub async fn disable_client(&self, client: &Client, actor: &Actor) -> StoreResult<()> {
-        let now = self.clock.now();
-        let until = self.deny_until(Some(client));
-        let id = client.id.as_str();
-        self.store
-            .disable_client(
-                &client.id,
-                now,
-                until,
-                &self.event(AuditKind::ClientDisable, actor, Some(id), Some(id), None),
-            )
-            .await?;
-        self.denylist.add_client(id, now, until);
-        crate::metrics::revoked("client");
-        Ok(())
+        self.end_client(client, actor, AuditKind::ClientDisable)
+            .await
     }
 
     /// Deletes a client and everything it owns; the revocation of its tokens
     /// outlives it (for other nodes), committed with the deletion and its audit event.
     pub async fn delete_client(&self, client: &Client, actor: &Actor) -> StoreResult<()> {
+        self.end_client(client, actor, AuditKind::ClientDelete)
+            .await
+    }
+
+    /// Disables (`ClientDisable`) or deletes a client, revoking all it holds.
+    async fn end_client(&self, client: &Client, actor: &Actor, kind: AuditKind) -> StoreResult<()> {
         let now = self.clock.now();
         let until = self.deny_until(Some(client));
         let id = client.id.as_str();
-        self.store
-            .delete_client(
-                &client.id,
-                now,
-                until,
-                &self.event(AuditKind::ClientDelete, actor, Some(id), Some(id), None),
-            )
-            .await?;
+        let event = self.event(kind, actor, Some(id), Some(id), None);
+        if kind == AuditKind::ClientDisable {
+            self.store
+                .disable_client(&client.id, now, until, &event)
+                .await?;
+        } else {
+            self.store
+                .delete_client(&client.id, now, until, &event)
+                .await?;
+        }
         self.denylist.add_client(id, now, until);
         crate::metrics::revoked("client");
         Ok(())
