@@ -30,6 +30,8 @@ pub struct Settings {
     pub trusted_proxies: Vec<portcullis_core::Cidr>,
     /// Audit events older than this are pruned.
     pub audit_retention: Ttl,
+    /// The current signing key is replaced once it is this old.
+    pub key_rotation_interval: Ttl,
 }
 
 /// The defaults of SPEC §1.
@@ -46,6 +48,8 @@ pub mod defaults {
     pub const SIGNING_ALG: &str = "RS256";
     /// `--audit-retention`.
     pub const AUDIT_RETENTION: &str = "400d";
+    /// `--key-rotation-interval`.
+    pub const KEY_ROTATION_INTERVAL: &str = "90d";
     /// Where data lives when the database is not a SQLite file.
     pub const DATA_DIR: &str = "portcullis-data";
 }

@@ -3,7 +3,7 @@
 //! (another node or `portcullis keys rotate` may add one), never re-parsed per token.
 
 use portcullis_crypto::{Algorithm, Jwk, MasterKey, SigningKey, VerifyingKey};
-use portcullis_store::{DynStore, KeyState, StoreError, StoredKey};
+use portcullis_store::{DynStore, KeyChange, KeyState, StoreError, StoredKey};
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -64,7 +64,32 @@ pub async fn create_signing_key(
     now: i64,
     previous_ttl_secs: i64,
 ) -> Result<String, KeyringError> {
-    let (der, key) = SigningKey::generate(alg).map_err(key_err("new"))?;
+    let kid = store_new_key(store, master, alg, now, previous_ttl_secs, |_| {
+        KeyChange::default()
+    })
+    .await?;
+    kid.ok_or(KeyringError::NoCurrentKey)
+}
+
+/// Generates a key and stores it as current with the [`KeyChange`] `change` makes
+/// for its kid (its audit event, its condition); `None` when the condition left
+/// the current key in place.
+pub async fn store_new_key(
+    store: &DynStore,
+    master: &MasterKey,
+    alg: Algorithm,
+    now: i64,
+    previous_ttl_secs: i64,
+    change: impl FnOnce(&str) -> KeyChange,
+) -> Result<Option<String>, KeyringError> {
+    // Key generation (RSA above all) takes a core for a while: off the async threads.
+    let (der, key) = tokio::task::spawn_blocking(move || SigningKey::generate(alg))
+        .await
+        .map_err(|e| KeyringError::Key {
+            kid: "new".into(),
+            source: portcullis_crypto::CryptoError::Key(e.to_string()),
+        })?
+        .map_err(key_err("new"))?;
     let kid = key.kid().to_owned();
     let sealed = master
         .encrypt(&der, kid.as_bytes())
@@ -73,7 +98,7 @@ pub async fn create_signing_key(
         kid: kid.clone(),
         source: portcullis_crypto::CryptoError::Key(e.to_string()),
     })?;
-    store
+    let stored = store
         .add_signing_key(
             &StoredKey {
                 kid: kid.clone(),
@@ -85,9 +110,10 @@ pub async fn create_signing_key(
                 retire_after: None,
             },
             now.saturating_add(previous_ttl_secs),
+            &change(&kid),
         )
         .await?;
-    Ok(kid)
+    Ok(stored.then_some(kid))
 }
 
 fn build(stored: &[StoredKey], master: &MasterKey, now: i64) -> Result<KeySet, KeyringError> {

@@ -24,6 +24,8 @@ const KEY_REFRESH: Duration = Duration::from_secs(1);
 const REVOCATION_POLL: Duration = Duration::from_millis(500);
 /// How often label last-use times are written.
 const USAGE_FLUSH: Duration = Duration::from_secs(5);
+/// How often the signing key's age is checked against `--key-rotation-interval`.
+const KEY_ROTATION_CHECK: Duration = Duration::from_secs(3600);
 /// How often expired rows are pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
 
@@ -84,6 +86,7 @@ pub async fn build_state(
         trusted_proxies: settings.trusted_proxies.clone(),
         usage: LabelUsage::default(),
         audit_retention: settings.audit_retention,
+        key_rotation_interval: settings.key_rotation_interval,
     }))
 }
 
@@ -190,7 +193,32 @@ fn spawn_background(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
             }
         })
     };
-    vec![poll, usage, prune]
+    let rotate = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(KEY_ROTATION_CHECK);
+            loop {
+                tick.tick().await;
+                let now = state.tokens.clock.now();
+                match crate::service::keys::rotate_if_due(
+                    &state.store,
+                    &state.master,
+                    now,
+                    state.key_rotation_interval,
+                    state.tokens.access_ttl,
+                )
+                .await
+                {
+                    Ok(Some(kid)) => {
+                        tracing::info!(%kid, "signing key rotated (key rotation interval)")
+                    }
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(error = %e, "automatic key rotation failed"),
+                }
+            }
+        })
+    };
+    vec![poll, usage, prune, rotate]
 }
 
 /// Audit events older than `before`, removed in batches so hot writes go between.

@@ -33,6 +33,8 @@ pub struct Inner {
     pub usage: LabelUsage,
     /// `--audit-retention`: audit events older than this are pruned.
     pub audit_retention: portcullis_core::Ttl,
+    /// `--key-rotation-interval`: the current signing key is replaced this old.
+    pub key_rotation_interval: portcullis_core::Ttl,
 }
 
 impl AppState {

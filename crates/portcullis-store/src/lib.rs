@@ -205,9 +205,16 @@ pub trait RevocationStore: Send + Sync {
 #[async_trait]
 pub trait KeyStore: Send + Sync {
     /// Stores a new signing key and makes it current (the previous current one
-    /// becomes `previous`, verifying until `previous_retire_after`).
-    async fn add_signing_key(&self, key: &StoredKey, previous_retire_after: i64)
-    -> StoreResult<()>;
+    /// becomes `previous`, verifying until `previous_retire_after`), with `change`'s
+    /// audit event, in one transaction. With `change.unless_current_since`, nothing
+    /// is written if the current key was created at or after that time (another
+    /// node rotated first): `false`.
+    async fn add_signing_key(
+        &self,
+        key: &StoredKey,
+        previous_retire_after: i64,
+        change: &KeyChange,
+    ) -> StoreResult<bool>;
     /// Every key that is not retired, current first.
     async fn signing_keys(&self) -> StoreResult<Vec<StoredKey>>;
 }

@@ -76,6 +76,15 @@ impl KeyState {
     }
 }
 
+/// How a new signing key is recorded.
+#[derive(Debug, Clone, Default)]
+pub struct KeyChange {
+    /// The audit event to commit with it (none for the first key of a database).
+    pub audit: Option<NewAuditEvent>,
+    /// Only if the current key was created before this (automatic rotation).
+    pub unless_current_since: Option<i64>,
+}
+
 /// A new grant to record.
 #[derive(Debug, Clone)]
 pub struct NewGrant {

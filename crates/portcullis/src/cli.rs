@@ -65,6 +65,14 @@ pub struct ServerArgs {
     /// A reverse proxy (IP or CIDR, repeatable; comma separated in the variable):
     /// only from these peers is the client address taken from `Forwarded` /
     /// `X-Forwarded-For` [default: none, the peer address is the client's].
+    /// The current signing key is replaced by a new one of the same algorithm once
+    /// it is this old; the old one stays published until its tokens expire [default: 90d].
+    #[arg(
+        long,
+        env = "PORTCULLIS_KEY_ROTATION_INTERVAL",
+        value_name = "DURATION"
+    )]
+    pub key_rotation_interval: Option<String>,
     /// Audit events older than this are removed by the pruning pass [default: 400d].
     #[arg(long, env = "PORTCULLIS_AUDIT_RETENTION", value_name = "DURATION")]
     pub audit_retention: Option<String>,
@@ -266,6 +274,8 @@ pub enum ScopeCommand {
 }
 
 /// `token …`.
+// Parsed once per run: the server settings one variant carries cost nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
     /// Mint a token set for a client without its secret (as an admin).
@@ -316,6 +326,8 @@ pub enum TokenCommand {
 }
 
 /// `keys …`.
+// Parsed once per run: the server settings one variant carries cost nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
     /// List signing keys.

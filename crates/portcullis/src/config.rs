@@ -36,6 +36,8 @@ pub struct FileConfig {
     pub trusted_proxy: Option<Vec<String>>,
     /// `audit_retention`.
     pub audit_retention: Option<Ttl>,
+    /// `key_rotation_interval`.
+    pub key_rotation_interval: Option<Ttl>,
 }
 
 /// Where the master key comes from.
@@ -128,6 +130,12 @@ pub fn resolve(
             defaults::AUDIT_RETENTION,
             "audit-retention",
         )?,
+        key_rotation_interval: ttl(
+            server.key_rotation_interval.as_deref(),
+            file.key_rotation_interval,
+            defaults::KEY_ROTATION_INTERVAL,
+            "key-rotation-interval",
+        )?,
     };
     let master = match std::env::var("PORTCULLIS_MASTER_KEY") {
         Ok(v) if !v.trim().is_empty() => MasterKeySpec::Inline(v),
@@ -214,6 +222,7 @@ mod tests {
         assert_eq!(s.access_token_ttl.secs(), 3600);
         assert_eq!(s.refresh_token_ttl.secs(), 365 * 86400);
         assert_eq!(s.audit_retention.secs(), 400 * 86400);
+        assert_eq!(s.key_rotation_interval.secs(), 90 * 86400);
         let short = ServerArgs {
             audit_retention: Some("30d".into()),
             ..ServerArgs::default()

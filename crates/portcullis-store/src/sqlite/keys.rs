@@ -2,8 +2,9 @@
 //! current → previous → retired life of each.
 
 use super::SqliteStore;
-use crate::{KeyState, KeyStore, StoreResult, StoredKey};
+use crate::{KeyChange, KeyState, KeyStore, StoreResult, StoredKey};
 use async_trait::async_trait;
+use rusqlite::OptionalExtension;
 use rusqlite::params;
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ValueRef};
 
@@ -17,9 +18,26 @@ impl FromSql for KeyState {
 
 #[async_trait]
 impl KeyStore for SqliteStore {
-    async fn add_signing_key(&self, k: &StoredKey, previous_retire_after: i64) -> StoreResult<()> {
-        let k = k.clone();
+    async fn add_signing_key(
+        &self,
+        k: &StoredKey,
+        previous_retire_after: i64,
+        change: &KeyChange,
+    ) -> StoreResult<bool> {
+        let (k, change) = (k.clone(), change.clone());
         self.write(move |tx| {
+            if let Some(since) = change.unless_current_since {
+                let newer: Option<i64> = tx
+                    .query_row(
+                        "SELECT 1 FROM signing_keys WHERE state = 'current' AND created_at >= ?1",
+                        [since],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                if newer.is_some() {
+                    return Ok(false);
+                }
+            }
             tx.execute(
                 "UPDATE signing_keys SET state = 'previous', rotated_at = ?1, retire_after = ?2 \
                  WHERE state = 'current'",
@@ -30,7 +48,10 @@ impl KeyStore for SqliteStore {
                  created_at) VALUES (?1, ?2, ?3, ?4, 'current', ?5)",
                 params![k.kid, k.alg, k.private_key_enc, k.public_jwk, k.created_at],
             )?;
-            Ok(())
+            if let Some(audit) = &change.audit {
+                super::audit::insert(tx, audit)?;
+            }
+            Ok(true)
         })
         .await
     }

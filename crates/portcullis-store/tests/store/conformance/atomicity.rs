@@ -278,3 +278,25 @@ pub async fn a_refresh_that_cannot_be_audited_spends_nothing<B: Backend>(b: &B, 
         Some(100)
     );
 }
+
+pub async fn a_key_rotation_that_cannot_be_audited_changes_nothing<B: Backend>(b: &B, s: &B::S) {
+    use portcullis_store::{Actor, KeyChange, KeyState, NewAuditEvent};
+    let key = super::keys::key;
+    s.add_signing_key(&key("k1", "ES256", 100), 0, &KeyChange::default())
+        .await
+        .unwrap();
+    b.fail_audit_inserts_of(s, "key.rotate").await;
+    let change = KeyChange {
+        audit: Some(NewAuditEvent::new(200, k("key.rotate"), Actor::system())),
+        unless_current_since: None,
+    };
+    s.add_signing_key(&key("k2", "EdDSA", 200), 900, &change)
+        .await
+        .unwrap_err();
+    let keys = s.signing_keys().await.unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(
+        (keys[0].kid.as_str(), keys[0].state),
+        ("k1", KeyState::Current)
+    );
+}

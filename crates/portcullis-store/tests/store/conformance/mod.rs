@@ -103,6 +103,7 @@ macro_rules! conformance_tests {
                 a_revoked_access_token_is_listed_until_its_expiry,
                 revocations_are_listed_after_a_given_id_oldest_first,
                 a_new_signing_key_becomes_current_and_the_old_one_previous,
+                an_automatic_rotation_is_skipped_when_the_current_key_is_recent,
                 admin_users_are_counted_created_once_and_their_passwords_replaced,
                 admin_sessions_live_until_they_expire_and_end_when_deleted,
                 an_appended_audit_event_reads_back_whole,
@@ -133,6 +134,7 @@ macro_rules! conformance_tests {
                 an_access_token_revocation_that_cannot_be_audited_changes_nothing,
                 a_grant_that_cannot_be_audited_writes_nothing,
                 a_refresh_that_cannot_be_audited_spends_nothing,
+                a_key_rotation_that_cannot_be_audited_changes_nothing,
             ];
         );
     };
