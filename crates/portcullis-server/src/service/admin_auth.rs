@@ -36,8 +36,8 @@ pub fn random_csrf() -> Result<String, portcullis_crypto::CryptoError> {
     ))
 }
 
-/// What a password check found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a password check found (the default: no such user, no match).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PasswordCheck {
     /// The user exists and the password is theirs.
     pub ok: bool,

@@ -201,15 +201,15 @@ impl LoginThrottle {
     fn admit_at(&self, user: &str, key: SourceKey, now: Instant) -> Admission {
         let (pair, pair_wait) = self.by_pair.get(&(user.to_owned(), key), now);
         let (source, source_wait) = self.by_source.get(&key, now);
-        if pair >= LOGIN_FAILURES_PER_USER_AND_SOURCE || source >= LOGIN_FAILURES_PER_SOURCE {
-            let retry_after = match (
-                pair >= LOGIN_FAILURES_PER_USER_AND_SOURCE,
-                source >= LOGIN_FAILURES_PER_SOURCE,
-            ) {
-                (true, true) => pair_wait.max(source_wait),
-                (true, false) => pair_wait,
-                _ => source_wait,
-            };
+        let over_pair = pair >= LOGIN_FAILURES_PER_USER_AND_SOURCE;
+        let over_source = source >= LOGIN_FAILURES_PER_SOURCE;
+        if over_pair || over_source {
+            // Until every window this source is over has ended.
+            let retry_after = if over_pair { pair_wait } else { 0 }.max(if over_source {
+                source_wait
+            } else {
+                0
+            });
             return Admission::Refuse { retry_after };
         }
         let (user_failures, _) = self.by_user.get(&user.to_owned(), now);

@@ -1,7 +1,7 @@
 //! Admin users (Argon2id hashes, made by the caller) and their web sessions
 //! (stored by the HMAC of the cookie, never the cookie).
 
-use super::{SqliteStore, unreadable};
+use super::SqliteStore;
 use crate::{AdminSessionRow, AdminStore, StoreError, StoreResult};
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
@@ -92,32 +92,23 @@ impl AdminStore for SqliteStore {
     ) -> StoreResult<Option<AdminSessionRow>> {
         let id_hash = *id_hash;
         self.read(move |c| {
-            let row = c
-                .prepare_cached(
-                    "SELECT id_hash, user_name, csrf_token, created_at, last_seen_at, \
-                     expires_at, source FROM admin_sessions WHERE id_hash = ?1 AND expires_at > ?2",
-                )?
-                .query_row(params![id_hash.as_slice(), now], |r| {
-                    Ok((
-                        r.get::<_, Vec<u8>>(0)?,
-                        AdminSessionRow {
-                            id_hash: [0; 32],
-                            user_name: r.get(1)?,
-                            csrf_token: r.get(2)?,
-                            created_at: r.get(3)?,
-                            last_seen_at: r.get(4)?,
-                            expires_at: r.get(5)?,
-                            source: r.get(6)?,
-                        },
-                    ))
+            // Found by its hash, so the hash is the one asked for.
+            Ok(c.prepare_cached(
+                "SELECT user_name, csrf_token, created_at, last_seen_at, expires_at, source \
+                 FROM admin_sessions WHERE id_hash = ?1 AND expires_at > ?2",
+            )?
+            .query_row(params![id_hash.as_slice(), now], |r| {
+                Ok(AdminSessionRow {
+                    id_hash,
+                    user_name: r.get(0)?,
+                    csrf_token: r.get(1)?,
+                    created_at: r.get(2)?,
+                    last_seen_at: r.get(3)?,
+                    expires_at: r.get(4)?,
+                    source: r.get(5)?,
                 })
-                .optional()?;
-            let Some((hash, mut session)) = row else {
-                return Ok(None);
-            };
-            session.id_hash =
-                <[u8; 32]>::try_from(hash.as_slice()).map_err(|_| unreadable("session"))?;
-            Ok(Some(session))
+            })
+            .optional()?)
         })
         .await
     }

@@ -143,9 +143,18 @@ impl SqliteStore {
         &self,
         f: impl FnOnce(&Transaction<'_>) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
+        self.on_writer(move |conn| writer::in_transaction(conn, f))
+            .await
+    }
+
+    /// Runs `f` with the writer's connection, on the writer thread.
+    async fn on_writer<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
         let (tx, rx) = oneshot::channel();
         let job = WriteJob::Txn(Box::new(move |conn: &mut Connection| {
-            let _ = tx.send(writer::in_transaction(conn, f));
+            let _ = tx.send(f(conn));
         }));
         self.writes.send(job).await.map_err(|_| writer::stopped())?;
         rx.await.map_err(|_| writer::stopped())?
@@ -199,12 +208,7 @@ fn apply_migrations(conn: &mut Connection, migrations: &[Migration]) -> StoreRes
 #[async_trait]
 impl Store for SqliteStore {
     async fn migrate(&self) -> StoreResult<usize> {
-        let (tx, rx) = oneshot::channel();
-        let job = WriteJob::Txn(Box::new(move |conn: &mut Connection| {
-            let _ = tx.send(apply_migrations(conn, SQLITE));
-        }));
-        self.writes.send(job).await.map_err(|_| writer::stopped())?;
-        rx.await.map_err(|_| writer::stopped())?
+        self.on_writer(|conn| apply_migrations(conn, SQLITE)).await
     }
 
     async fn ping(&self) -> StoreResult<()> {

@@ -29,7 +29,7 @@ const BUSY_TIMEOUT: Duration = WRITE_BUSY_TIMEOUT;
 /// A small pool of read-only connections.
 pub(crate) struct Readers {
     path: PathBuf,
-    permits: tokio::sync::Semaphore,
+    permits: Arc<tokio::sync::Semaphore>,
     idle: Mutex<Vec<Connection>>,
 }
 
@@ -37,7 +37,7 @@ impl Readers {
     pub(crate) fn new(path: &Path) -> Arc<Self> {
         Arc::new(Self {
             path: path.to_owned(),
-            permits: tokio::sync::Semaphore::new(CONNECTIONS),
+            permits: Arc::new(tokio::sync::Semaphore::new(CONNECTIONS)),
             idle: Mutex::new(Vec::with_capacity(CONNECTIONS)),
         })
     }
@@ -96,8 +96,8 @@ impl Readers {
         self: &Arc<Self>,
         f: impl FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
     ) -> StoreResult<R> {
-        let permit = Arc::clone(self)
-            .permits_owned()
+        let permit = Arc::clone(&self.permits)
+            .acquire_owned()
             .await
             .map_err(|_| StoreError::Backend("the read pool is closed".into()))?;
         let this = Arc::clone(self);
@@ -112,20 +112,6 @@ impl Readers {
         })
         .await
         .map_err(|e| StoreError::Backend(format!("read task failed: {e}")))?
-    }
-
-    async fn permits_owned(self: Arc<Self>) -> Result<ReadPermit, tokio::sync::AcquireError> {
-        self.permits.acquire().await?.forget();
-        Ok(ReadPermit(self))
-    }
-}
-
-/// A permit held across the hop to the blocking pool; returned on drop.
-struct ReadPermit(Arc<Readers>);
-
-impl Drop for ReadPermit {
-    fn drop(&mut self) {
-        self.0.permits.add_permits(1);
     }
 }
 

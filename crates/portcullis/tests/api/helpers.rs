@@ -36,6 +36,14 @@ pub fn http_from(local: &str) -> Client {
         .unwrap()
 }
 
+/// The audit events of `kind`, newest first, as `portcullis audit list` prints them.
+pub fn audit_of(s: &TestServer, kind: &str) -> Vec<Value> {
+    let events = s
+        .cli_json(&["audit", "list", "--kind", kind, "--json"])
+        .unwrap();
+    events.as_array().unwrap().clone()
+}
+
 /// `POST /oauth/token` with HTTP Basic and a form body.
 pub async fn token_basic(
     s: &TestServer,

@@ -200,10 +200,7 @@ async fn a_spent_token_replayed_after_its_successor_was_used_is_reuse_even_withi
             .status(),
         400
     );
-    let events = sv
-        .cli_json(&["audit", "list", "--kind", "token.reuse_detected", "--json"])
-        .unwrap();
-    assert_eq!(events.as_array().unwrap().len(), 1);
+    assert_eq!(audit_of(&sv, "token.reuse_detected").len(), 1);
 }
 
 #[tokio::test]
@@ -588,10 +585,7 @@ async fn the_audit_log_records_issue_refresh_revoke_and_client_changes() {
         "Read reports",
     ])
     .unwrap();
-    let scopes = sv
-        .cli_json(&["audit", "list", "--kind", "scope.create", "--json"])
-        .unwrap();
-    assert_eq!(scopes[0]["target"], "read-reports");
+    assert_eq!(audit_of(&sv, "scope.create")[0]["target"], "read-reports");
 }
 
 #[tokio::test]

@@ -99,15 +99,9 @@ pub async fn submit(
     let check = if name.len() <= 64 && password.len() <= 1024 {
         check_password(state.store.as_ref(), &name, &password)
             .await
-            .unwrap_or(PasswordCheck {
-                ok: false,
-                known_user: false,
-            })
+            .unwrap_or_default()
     } else {
-        PasswordCheck {
-            ok: false,
-            known_user: false,
-        }
+        PasswordCheck::default()
     };
     let audit = |kind: AuditKind| NewAuditEvent {
         at: now,
