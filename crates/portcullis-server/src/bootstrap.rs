@@ -3,9 +3,7 @@
 
 use crate::keyring::{KeyringError, create_signing_key};
 use portcullis_crypto::{Algorithm, MasterKey, password};
-use portcullis_store::sqlite::sqlite_path;
-use portcullis_store::{DynStore, KeyState, SqliteStore, StoreError};
-use std::sync::Arc;
+use portcullis_store::{DynStore, KeyState, StoreError};
 
 /// Name of the first admin user.
 pub const FIRST_ADMIN: &str = "admin";
@@ -33,20 +31,17 @@ pub enum BootstrapError {
     Crypto(#[from] portcullis_crypto::CryptoError),
 }
 
-/// Opens the store named by `database_url` (without migrating).
-pub async fn open_store(database_url: &str) -> Result<DynStore, BootstrapError> {
-    if let Some(path) = sqlite_path(database_url) {
-        return Ok(Arc::new(SqliteStore::open(&path).await?));
-    }
-    if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
-        return Err(BootstrapError::DatabaseUrl(
-            "PostgreSQL support is not built yet; use sqlite://PATH".into(),
-        ));
-    }
-    Err(BootstrapError::DatabaseUrl(format!(
-        "unsupported database URL {:?} (expected sqlite://PATH)",
-        database_url.split('@').next_back().unwrap_or_default()
-    )))
+/// Opens the store named by `database_url` (without migrating), with at most
+/// `pool_size` connections to PostgreSQL.
+pub async fn open_store(database_url: &str, pool_size: usize) -> Result<DynStore, BootstrapError> {
+    portcullis_store::open(database_url, pool_size)
+        .await
+        .map_err(|e| match e {
+            StoreError::Backend(m) if m.starts_with("unsupported database URL") => {
+                BootstrapError::DatabaseUrl(m)
+            }
+            other => BootstrapError::Store(other),
+        })
 }
 
 /// What first-start set-up did.

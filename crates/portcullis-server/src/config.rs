@@ -13,6 +13,8 @@ pub struct Settings {
     pub listen: SocketAddr,
     /// `sqlite://…` or `postgres://…`.
     pub database_url: String,
+    /// Most connections to PostgreSQL (per process).
+    pub database_pool_size: usize,
     /// `iss`; `None`: `http://<bound address>`.
     pub issuer: Option<String>,
     /// `aud`; `None`: the issuer.
@@ -40,6 +42,8 @@ pub mod defaults {
     pub const LISTEN: &str = "127.0.0.1:8080";
     /// `--database-url`.
     pub const DATABASE_URL: &str = "sqlite://portcullis-data/portcullis.db";
+    /// `--database-pool-size`.
+    pub const DATABASE_POOL_SIZE: usize = 16;
     /// `--access-token-ttl`.
     pub const ACCESS_TOKEN_TTL: &str = "1d";
     /// `--refresh-token-ttl`.

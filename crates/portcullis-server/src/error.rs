@@ -11,6 +11,35 @@ use portcullis_core::{OAuthError, OAuthErrorCode};
 use portcullis_store::StoreError;
 use serde_json::json;
 
+/// Seconds a client is asked to wait when the database is unavailable.
+pub const RETRY_AFTER_UNAVAILABLE: u64 = 2;
+
+/// Whether an error's detail says the database could not be reached or did not
+/// answer in time ([`StoreError::Unavailable`], carried as text by the `Internal`
+/// variants): such a request is answered 503 with `Retry-After`, not 500.
+pub fn is_unavailable(detail: &str) -> bool {
+    detail.contains(StoreError::UNAVAILABLE)
+}
+
+/// 503 with `Retry-After` and the given body, for a request that needs the
+/// database while it is unavailable.
+pub fn unavailable_response(body: impl IntoResponse) -> Response {
+    let mut r = (StatusCode::SERVICE_UNAVAILABLE, body).into_response();
+    r.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(RETRY_AFTER_UNAVAILABLE),
+    );
+    r
+}
+
+/// The JSON body of a 503 (`temporarily_unavailable`, RFC 6749 §4.1.2.1).
+pub fn unavailable_body() -> axum::Json<serde_json::Value> {
+    body(
+        "temporarily_unavailable",
+        "the database is unavailable; retry shortly",
+    )
+}
+
 /// Headers every token endpoint response carries (RFC 6749 §5.1).
 pub fn no_store(resp: &mut Response) {
     let h = resp.headers_mut();
@@ -104,6 +133,10 @@ impl IntoResponse for OAuthResponseError {
                 body("invalid_request", "the request body is larger than 64 KiB"),
             )
                 .into_response(),
+            Self::Internal(detail) if is_unavailable(&detail) => {
+                tracing::warn!(%detail, "an OAuth request found the database unavailable");
+                unavailable_response(unavailable_body())
+            }
             Self::Internal(detail) => {
                 tracing::error!(%detail, "internal error on an OAuth endpoint");
                 (
@@ -149,6 +182,10 @@ impl IntoResponse for BearerError {
                 format!("this request needs the {s} scope"),
                 Some(s),
             ),
+            Self::Internal(detail) if is_unavailable(&detail) => {
+                tracing::warn!(%detail, "a resource request found the database unavailable");
+                return unavailable_response(unavailable_body());
+            }
             Self::Internal(detail) => {
                 tracing::error!(%detail, "internal error on the resource API");
                 return (
@@ -202,8 +239,18 @@ impl ApiError {
             description: d.into(),
         }
     }
-    /// 500, logged, opaque.
+    /// 500, logged, opaque (503 `temporarily_unavailable` when the database is
+    /// unavailable).
     pub fn internal(detail: impl std::fmt::Display) -> Self {
+        let detail = detail.to_string();
+        if is_unavailable(&detail) {
+            tracing::warn!(%detail, "a request found the database unavailable");
+            return Self {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                error: "temporarily_unavailable",
+                description: "the database is unavailable; retry shortly".into(),
+            };
+        }
         tracing::error!(%detail, "internal error on the resource API");
         Self {
             status: StatusCode::INTERNAL_SERVER_ERROR,
@@ -215,6 +262,9 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            return unavailable_response(body(self.error, &self.description));
+        }
         (self.status, body(self.error, &self.description)).into_response()
     }
 }

@@ -18,9 +18,11 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
-/// How often keys are re-read, so a rotation on another node reaches this one.
+/// How often keys are re-read, so a rotation on another node reaches this one
+/// (at once on PostgreSQL, which announces it; this is the reconciliation).
 const KEY_REFRESH: Duration = Duration::from_secs(1);
-/// How often revocations made on other nodes are read (SPEC §4: within a second).
+/// How often revocations made on other nodes are read (SPEC §8: within a second),
+/// besides when PostgreSQL announces them.
 const REVOCATION_POLL: Duration = Duration::from_millis(500);
 /// How often label last-use times are written.
 const USAGE_FLUSH: Duration = Duration::from_secs(5);
@@ -218,7 +220,59 @@ fn spawn_background(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
             }
         })
     };
-    vec![poll, usage, prune, rotate]
+    let mut tasks = vec![poll, usage, prune, rotate];
+    if let Some(events) = state.store.events() {
+        tasks.push(tokio::spawn(follow_changes(state.clone(), events)));
+    }
+    tasks
+}
+
+/// Acts on changes other nodes announce (PostgreSQL `NOTIFY`) as they commit;
+/// the periodic reads above still run, so a lost announcement only delays.
+async fn follow_changes(
+    state: AppState,
+    mut events: tokio::sync::broadcast::Receiver<portcullis_store::StoreEvent>,
+) {
+    use portcullis_store::StoreEvent;
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        let event = match events.recv().await {
+            Ok(e) => e,
+            // Too many at once: some were dropped, so reload everything.
+            Err(RecvError::Lagged(_)) => StoreEvent::Resync,
+            Err(RecvError::Closed) => return,
+        };
+        let now = state.tokens.clock.now();
+        let (revocations, keys) = match &event {
+            StoreEvent::Revocations => (true, false),
+            StoreEvent::Client(id) => {
+                if let Ok(id) = portcullis_core::ClientId::parse(id) {
+                    state.clients.forget(&id);
+                }
+                (false, false)
+            }
+            StoreEvent::Keys => (false, true),
+            // Scopes are read from the database where they are used.
+            StoreEvent::Scopes => (false, false),
+            StoreEvent::Resync => {
+                state.clients.clear();
+                state.tokens.denylist.resync();
+                (true, true)
+            }
+        };
+        if revocations && let Err(e) = state.tokens.denylist.poll(state.store.as_ref(), now).await {
+            tracing::warn!(error = %e, "cannot read new revocations");
+        }
+        if keys
+            && let Err(e) = state
+                .tokens
+                .keys
+                .refresh(&state.store, &state.master, now)
+                .await
+        {
+            tracing::warn!(error = %e, "cannot reload signing keys");
+        }
+    }
 }
 
 /// Audit events older than `before`, removed in batches so hot writes go between.

@@ -8,9 +8,12 @@
 
 mod migrate;
 pub mod model;
+pub mod postgres;
+mod rows;
 pub mod sqlite;
 
 pub use model::*;
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 /// Every role trait, for code that calls a store: `use portcullis_store::prelude::*;`.
@@ -37,6 +40,43 @@ pub enum StoreError {
     /// The database failed or returned data we cannot read.
     #[error("database error: {0}")]
     Backend(String),
+    /// The database cannot be reached or did not answer in time; the same request
+    /// may succeed later (HTTP 503 with `Retry-After`).
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// A change committed by any process sharing the database, announced to every
+/// other (PostgreSQL `LISTEN/NOTIFY`). Caches act on it at once; their periodic
+/// reconciliation still runs, so a missed event delays a change, never loses it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreEvent {
+    /// Revocations were committed: read them with [`RevocationStore::revocation_feed`].
+    Revocations,
+    /// A client changed (status, secrets, settings) or was deleted.
+    Client(String),
+    /// The signing keys changed.
+    Keys,
+    /// The scopes changed.
+    Scopes,
+    /// The feed was interrupted (a reconnect): events may have been missed, so
+    /// every cache reloads from the database.
+    Resync,
+}
+
+/// What [`RevocationStore::revocation_feed`] returns.
+#[derive(Debug, Clone, Default)]
+pub struct RevocationFeed {
+    /// Live revocations recorded since the cursor (some may have been seen before:
+    /// applying them must be idempotent).
+    pub revocations: Vec<Revocation>,
+    /// Where the next read starts.
+    pub cursor: i64,
+}
+
+impl StoreError {
+    /// What the text of every [`StoreError::Unavailable`] starts with.
+    pub const UNAVAILABLE: &'static str = "database unavailable: ";
 }
 
 /// Shorthand.
@@ -199,6 +239,22 @@ pub trait RevocationStore: Send + Sync {
     ) -> StoreResult<()>;
     /// Live revocations with an id above `after`, oldest first.
     async fn revocations_since(&self, after: i64, now: i64) -> StoreResult<Vec<Revocation>>;
+
+    /// What a denylist reads: every live revocation when `cursor` is `None`, else
+    /// those recorded since the cursor a previous call returned. No revocation that
+    /// commits after a call is ever skipped by the next, however late it commits
+    /// relative to others; some may come twice. The default follows ids, which is
+    /// sound where ids are assigned in commit order (one writer at a time, as in
+    /// SQLite); an engine with concurrent writers overrides it.
+    async fn revocation_feed(&self, cursor: Option<i64>, now: i64) -> StoreResult<RevocationFeed> {
+        let after = cursor.unwrap_or(0);
+        let revocations = self.revocations_since(after, now).await?;
+        let cursor = revocations.iter().map(|r| r.id).fold(after, i64::max);
+        Ok(RevocationFeed {
+            revocations,
+            cursor,
+        })
+    }
 }
 
 /// Signing keys (private keys encrypted by the caller).
@@ -304,4 +360,26 @@ pub trait Store:
     /// Writes an online, consistent copy of the whole database to `dest`, which
     /// must not exist yet (SQLite; other engines have their own tools).
     async fn backup_to(&self, dest: &std::path::Path) -> StoreResult<()>;
+    /// Changes committed by other processes, as they commit (`None`: this engine
+    /// announces none, and caches rely on their periodic reconciliation alone).
+    fn events(&self) -> Option<tokio::sync::broadcast::Receiver<StoreEvent>> {
+        None
+    }
+    /// The engine's name, for logs and `/readyz`.
+    fn engine(&self) -> &'static str;
+}
+
+/// Opens the store a `--database-url` names (`sqlite://PATH` or
+/// `postgres://…`), with `pool_size` connections for PostgreSQL. Does not migrate.
+pub async fn open(url: &str, pool_size: usize) -> StoreResult<DynStore> {
+    if postgres::is_postgres_url(url) {
+        return Ok(Arc::new(PgStore::connect(url, pool_size).await?));
+    }
+    let Some(path) = sqlite::sqlite_path(url) else {
+        return Err(StoreError::Backend(format!(
+            "unsupported database URL {:?}: use sqlite://PATH or postgres://USER@HOST/DB",
+            postgres::redact(url)
+        )));
+    };
+    Ok(Arc::new(SqliteStore::open(&path).await?))
 }

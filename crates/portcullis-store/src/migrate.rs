@@ -48,3 +48,47 @@ pub(crate) const SQLITE: &[Migration] = &[
         include_str!("../migrations/sqlite/0008_audit_by_client_id.sql"),
     ),
 ];
+
+/// PostgreSQL migrations, in order (the same numbers and names as SQLite's).
+pub(crate) const POSTGRES: &[Migration] = &[
+    (
+        1,
+        "init",
+        include_str!("../migrations/postgres/0001_init.sql"),
+    ),
+    (
+        2,
+        "revocation",
+        include_str!("../migrations/postgres/0002_revocation.sql"),
+    ),
+    (
+        3,
+        "data",
+        include_str!("../migrations/postgres/0003_data.sql"),
+    ),
+    (
+        4,
+        "admin",
+        include_str!("../migrations/postgres/0004_admin.sql"),
+    ),
+    (
+        5,
+        "refresh_selectors",
+        include_str!("../migrations/postgres/0005_refresh_selectors.sql"),
+    ),
+    (
+        6,
+        "families_by_time",
+        include_str!("../migrations/postgres/0006_families_by_time.sql"),
+    ),
+    (
+        7,
+        "refresh_tokens_by_selector_only",
+        include_str!("../migrations/postgres/0007_refresh_tokens_by_selector_only.sql"),
+    ),
+    (
+        8,
+        "audit_by_client_id",
+        include_str!("../migrations/postgres/0008_audit_by_client_id.sql"),
+    ),
+];

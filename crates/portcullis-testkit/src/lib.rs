@@ -1,21 +1,76 @@
 //! Test helpers: spawn the real `portcullis` binary on `127.0.0.1:0` with its own
 //! temporary database, wait until it says where it listens (the readiness check:
-//! no sleeps), run CLI commands against the same database, stop and restart it.
+//! no sleeps), run CLI commands against the same database, stop and restart it, and
+//! start more nodes on the same database ([`TestServer::join`]).
+//!
+//! The database is SQLite (a file in a temporary directory) or, with
+//! `PORTCULLIS_TEST_ENGINE=postgres`, a new PostgreSQL database ([`pg::TestDatabase`])
+//! on a throwaway server ([`pg::server_url`]). Either way the master key is
+//! `<temporary directory>/master.key`, passed explicitly to the server and every CLI command.
+
+pub mod pg;
 
 use anyhow::{Context, bail};
+use std::ffi::OsString;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 /// How long a server may take to say it is listening.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The database engine a [`TestServer`] runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// A SQLite file in the server's temporary directory.
+    Sqlite,
+    /// A new database on the test PostgreSQL server ([`pg::TestDatabase`]).
+    Postgres,
+}
+
+impl Engine {
+    /// The variable choosing the engine.
+    pub const ENV: &str = "PORTCULLIS_TEST_ENGINE";
+
+    /// `PORTCULLIS_TEST_ENGINE`: unset, empty or `sqlite` is SQLite; `postgres`,
+    /// `postgresql` or `pg` is PostgreSQL; anything else is an error.
+    pub fn from_env() -> anyhow::Result<Self> {
+        match std::env::var(Self::ENV) {
+            Ok(v) => Self::parse(&v),
+            Err(std::env::VarError::NotPresent) => Ok(Self::Sqlite),
+            Err(e) => bail!("{}: {e}", Self::ENV),
+        }
+    }
+
+    fn parse(value: &str) -> anyhow::Result<Self> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "" | "sqlite" => Ok(Self::Sqlite),
+            "postgres" | "postgresql" | "pg" => Ok(Self::Postgres),
+            other => bail!(
+                "{}={other:?}: expected `sqlite` or `postgres` (`pg`)",
+                Self::ENV
+            ),
+        }
+    }
+}
+
+/// Where a server's data lives; shared by the nodes of [`TestServer::join`].
+#[derive(Clone)]
+enum Database {
+    /// `<dir>/portcullis.db`.
+    Sqlite,
+    /// Dropped when the last node holding it goes.
+    Postgres(Arc<pg::TestDatabase>),
+}
+
 /// A running server and its data directory.
 pub struct TestServer {
     bin: PathBuf,
-    dir: tempfile::TempDir,
+    /// The master key (and the SQLite file); shared with joined nodes.
+    dir: Arc<tempfile::TempDir>,
+    database: Database,
     child: Option<Child>,
     serve_args: Vec<String>,
     /// `http://127.0.0.1:PORT`.
@@ -48,12 +103,43 @@ impl CliOutput {
 }
 
 impl TestServer {
-    /// Starts `bin serve` on a new temporary database with extra serve flags.
+    /// Starts `bin serve` on a new temporary database with extra serve flags, on the
+    /// engine `PORTCULLIS_TEST_ENGINE` names ([`Engine::from_env`]).
     pub fn start(bin: &Path, extra: &[&str]) -> anyhow::Result<Self> {
-        let dir = tempfile::tempdir().context("temp dir")?;
+        Self::start_with(bin, Engine::from_env()?, extra)
+    }
+
+    /// Starts `bin serve` on a new temporary database of `engine` with extra serve flags.
+    pub fn start_with(bin: &Path, engine: Engine, extra: &[&str]) -> anyhow::Result<Self> {
+        let dir = Arc::new(tempfile::tempdir().context("temp dir")?);
+        let database = match engine {
+            Engine::Sqlite => Database::Sqlite,
+            Engine::Postgres => Database::Postgres(Arc::new(pg::TestDatabase::create()?)),
+        };
+        Self::launch(bin.to_owned(), dir, database, extra)
+    }
+
+    /// Starts another node (its own process and port, `extra` serve flags) on this
+    /// server's database and master key. The data outlives every node but the last.
+    pub fn join(&self, extra: &[&str]) -> anyhow::Result<TestServer> {
+        Self::launch(
+            self.bin.clone(),
+            Arc::clone(&self.dir),
+            self.database.clone(),
+            extra,
+        )
+    }
+
+    fn launch(
+        bin: PathBuf,
+        dir: Arc<tempfile::TempDir>,
+        database: Database,
+        extra: &[&str],
+    ) -> anyhow::Result<Self> {
         let mut s = Self {
-            bin: bin.to_owned(),
+            bin,
             dir,
+            database,
             child: None,
             serve_args: extra.iter().map(|s| (*s).to_owned()).collect(),
             url: String::new(),
@@ -63,28 +149,52 @@ impl TestServer {
         Ok(s)
     }
 
-    /// The data directory (database and master key).
+    /// The engine this server's database runs on.
+    pub fn engine(&self) -> Engine {
+        match self.database {
+            Database::Sqlite => Engine::Sqlite,
+            Database::Postgres(_) => Engine::Postgres,
+        }
+    }
+
+    /// The data directory: the master key and, with SQLite, the database (shared by the
+    /// nodes of [`TestServer::join`]).
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
 
-    /// `sqlite:///…/portcullis.db`.
+    /// `<dir>/master.key`, given to the server and every CLI command.
+    pub fn master_key_file(&self) -> PathBuf {
+        self.dir.path().join("master.key")
+    }
+
+    /// `sqlite:///…/portcullis.db`, or the PostgreSQL test database's
+    /// `postgres://…/pt_…` URL.
     pub fn database_url(&self) -> String {
-        format!(
-            "sqlite://{}",
-            self.dir.path().join("portcullis.db").display()
-        )
+        match &self.database {
+            Database::Sqlite => format!(
+                "sqlite://{}",
+                self.dir.path().join("portcullis.db").display()
+            ),
+            Database::Postgres(db) => db.url().to_owned(),
+        }
+    }
+
+    /// `--database-url URL --master-key-file FILE`: what every command is given.
+    fn data_args(&self) -> [OsString; 4] {
+        [
+            "--database-url".into(),
+            self.database_url().into(),
+            "--master-key-file".into(),
+            self.master_key_file().into(),
+        ]
     }
 
     fn spawn(&mut self) -> anyhow::Result<()> {
         let mut child = Command::new(&self.bin)
             .arg("serve")
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--database-url",
-                &self.database_url(),
-            ])
+            .args(["--listen", "127.0.0.1:0"])
+            .args(self.data_args())
             .args(&self.serve_args)
             .env_remove("PORTCULLIS_MASTER_KEY")
             .env("PORTCULLIS_LOG", "warn")
@@ -155,12 +265,13 @@ impl TestServer {
         self.spawn()
     }
 
-    /// Runs `portcullis ARGS --database-url <this database>`, with `stdin` as input.
+    /// Runs `portcullis ARGS --database-url <this database> --master-key-file <its key>`,
+    /// with `stdin` as input.
     pub fn cli_with_stdin(&self, args: &[&str], stdin: &str) -> anyhow::Result<CliOutput> {
         use std::io::Write;
         let mut child = Command::new(&self.bin)
             .args(args)
-            .args(["--database-url", &self.database_url()])
+            .args(self.data_args())
             .env_remove("PORTCULLIS_MASTER_KEY")
             .env("PORTCULLIS_LOG", "warn")
             .stdin(Stdio::piped())
@@ -208,10 +319,30 @@ impl TestServer {
 }
 
 impl Drop for TestServer {
+    /// Kills the process; then the fields go, so the database (the last node's) is dropped
+    /// only once no server of this node uses it.
     fn drop(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::Engine;
+
+    #[test]
+    fn the_engine_variable_is_parsed_strictly() {
+        for v in ["", "sqlite", "SQLite "] {
+            assert_eq!(Engine::parse(v).unwrap(), Engine::Sqlite, "{v:?}");
+        }
+        for v in ["postgres", "pg", "PostgreSQL"] {
+            assert_eq!(Engine::parse(v).unwrap(), Engine::Postgres, "{v:?}");
+        }
+        assert!(Engine::parse("mysql").is_err());
     }
 }

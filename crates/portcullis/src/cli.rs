@@ -23,7 +23,8 @@ pub struct GlobalArgs {
     /// TOML file with any of the settings below (unknown keys are an error).
     #[arg(long, global = true, env = "PORTCULLIS_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// sqlite://PATH [default: sqlite://portcullis-data/portcullis.db].
+    /// sqlite://PATH or postgres://USER[:PASSWORD]@HOST[:PORT]/DB
+    /// [default: sqlite://portcullis-data/portcullis.db].
     #[arg(
         long,
         global = true,
@@ -31,6 +32,15 @@ pub struct GlobalArgs {
         value_name = "URL"
     )]
     pub database_url: Option<String>,
+    /// Most connections this process opens to PostgreSQL [default: 16].
+    #[arg(
+        long,
+        global = true,
+        env = "PORTCULLIS_DATABASE_POOL_SIZE",
+        value_name = "N",
+        value_parser = clap::value_parser!(u16).range(2..=1000)
+    )]
+    pub database_pool_size: Option<u16>,
     /// 32-byte key encrypting private keys at rest [default: <data dir>/master.key].
     #[arg(
         long,

@@ -20,6 +20,8 @@ pub struct FileConfig {
     pub listen: Option<String>,
     /// `database_url`.
     pub database_url: Option<String>,
+    /// `database_pool_size`.
+    pub database_pool_size: Option<u16>,
     /// `issuer`.
     pub issuer: Option<String>,
     /// `audience`.
@@ -123,6 +125,12 @@ pub fn resolve(
         signing_alg,
         master_key_file: None,
         database_url,
+        database_pool_size: usize::from(
+            global
+                .database_pool_size
+                .or(file.database_pool_size)
+                .unwrap_or(defaults::DATABASE_POOL_SIZE as u16),
+        ),
         trusted_proxies: trusted_proxies(&server.trusted_proxy, file.trusted_proxy)?,
         audit_retention: ttl(
             server.audit_retention.as_deref(),

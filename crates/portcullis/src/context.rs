@@ -48,7 +48,7 @@ pub async fn open(global: &GlobalArgs, server: &ServerArgs) -> anyhow::Result<Ct
             key
         }
     };
-    let store = open_store(&settings.database_url)
+    let store = open_store(&settings.database_url, settings.database_pool_size)
         .await
         .context("opening the database")?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);

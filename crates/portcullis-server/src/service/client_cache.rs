@@ -2,9 +2,11 @@
 //!
 //! Every token request authenticates a client and every resource request checks
 //! that its client is still active; reading the database each time would be the
-//! bottleneck. Entries live one second, so a change made by another process
-//! (the CLI, another node) is honoured within a second, and a change made through
-//! this process is honoured at once ([`ClientCache::forget`]).
+//! bottleneck. A change made through this process is honoured at once
+//! ([`ClientCache::forget`]); one made by another node on PostgreSQL is announced
+//! and forgotten as soon as it commits; and entries live one second regardless,
+//! so a change by another process (the CLI, a node whose announcement was lost)
+//! is honoured within a second.
 
 use portcullis_core::ClientId;
 use portcullis_store::{ClientAuth, ClientStore, StoreResult};
@@ -62,6 +64,13 @@ impl ClientCache {
     ) -> StoreResult<Option<Arc<ClientAuth>>> {
         self.forget(id);
         self.get(store, id, now).await
+    }
+
+    /// Drops every client, so each next read sees the database.
+    pub fn clear(&self) {
+        if let Ok(mut map) = self.map.write() {
+            map.clear();
+        }
     }
 
     /// Drops a client so the next read sees the database.

@@ -34,6 +34,7 @@ impl From<StoreError> for ClientOpError {
             StoreError::NotFound(what) => Self::NotFound(what),
             StoreError::Conflict(why) => Self::Invalid(why),
             StoreError::Backend(e) => Self::Internal(e),
+            e @ StoreError::Unavailable(_) => Self::Internal(e.to_string()),
         }
     }
 }

@@ -2,9 +2,13 @@
 //!
 //! Every revocation is written to the `revocations` table and applied to this
 //! in-memory set at once on the node that made it; every node loads the live
-//! entries at start and polls for new ones twice a second, so a revocation reaches
-//! all nodes sharing the database within a second (SPEC §4). Entries are dropped
-//! when every token they cover has expired.
+//! entries at start and reads new ones from the store's revocation feed when the
+//! store announces them (PostgreSQL `NOTIFY`) and twice a second regardless, so a
+//! revocation reaches all nodes sharing the database within a second (SPEC §8).
+//! The feed may repeat a revocation (it reads with an overlap, so that none that
+//! commits late is missed): applying one is idempotent. After the store's change
+//! feed was interrupted, everything is read again ([`Denylist::resync`]). Entries
+//! are dropped when every token they cover has expired.
 //!
 //! Ids are kept as 64-bit keyed hashes (per-process random key), not strings: a
 //! million revoked ids cost about 20 MiB, and a lookup is one hash and one probe.
@@ -16,7 +20,7 @@ use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::sync::RwLock;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 #[derive(Debug, Default)]
 struct Sets {
@@ -33,7 +37,11 @@ struct Sets {
 pub struct Denylist {
     sets: RwLock<Sets>,
     hasher: RandomState,
-    last_id: AtomicI64,
+    /// Where the next read of the feed starts (`None`: read everything); held
+    /// for the whole read, so reads never overlap.
+    cursor: tokio::sync::Mutex<Option<i64>>,
+    /// Set by [`Denylist::resync`]: the next read reads everything.
+    reload: AtomicBool,
 }
 
 impl Denylist {
@@ -92,7 +100,6 @@ impl Denylist {
                 }
                 _ => {}
             }
-            self.last_id.fetch_max(r.id, Ordering::SeqCst);
         }
     }
 
@@ -121,12 +128,23 @@ impl Denylist {
         }]);
     }
 
-    /// Reads revocations newer than the last one seen; returns how many.
+    /// Reads the revocations recorded since the last read (all live ones on the
+    /// first read, or after [`Denylist::resync`]); returns how many were read.
     pub async fn poll(&self, store: &dyn RevocationStore, now: i64) -> StoreResult<usize> {
-        let after = self.last_id.load(Ordering::SeqCst);
-        let revs = store.revocations_since(after, now).await?;
-        self.apply(&revs);
-        Ok(revs.len())
+        let mut cursor = self.cursor.lock().await;
+        if self.reload.swap(false, Ordering::AcqRel) {
+            *cursor = None;
+        }
+        let feed = store.revocation_feed(*cursor, now).await?;
+        self.apply(&feed.revocations);
+        *cursor = Some(feed.cursor);
+        Ok(feed.revocations.len())
+    }
+
+    /// Makes the next [`Denylist::poll`] read every live revocation again (after
+    /// announcements of changes may have been lost).
+    pub fn resync(&self) {
+        self.reload.store(true, Ordering::Release);
     }
 
     /// Drops entries whose tokens have all expired.

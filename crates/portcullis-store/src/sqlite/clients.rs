@@ -1,64 +1,30 @@
 //! Clients, their secrets and the scopes they may be given.
 
-use super::{SqliteStore, audit, to_i64, unreadable};
+use super::{SqliteStore, audit, unreadable};
+use crate::rows::{ClientColumns, ClientValues};
 use crate::{ClientAuth, ClientStore, NewAuditEvent, ScopeRecord, StoreError, StoreResult};
 use async_trait::async_trait;
-use portcullis_core::{
-    Client, ClientId, ClientStatus, GrantType, RedirectUri, ScopeName, ScopeSet, Ttl,
-};
+use portcullis_core::{Client, ClientId, ClientStatus};
 use rusqlite::{Connection, Row, params};
 
 const CLIENT_SELECT: &str = "SELECT c.*, (SELECT group_concat(scope, ' ') FROM client_scopes s \
      WHERE s.client_id = c.id) AS scopes FROM clients c";
 
 fn client_from_row(row: &Row<'_>) -> StoreResult<Client> {
-    let id: String = row.get("id")?;
-    let scopes: Option<String> = row.get("scopes")?;
-    let grant_types: String = row.get("grant_types")?;
-    let redirect_uris: String = row.get("redirect_uris")?;
-    let status: String = row.get("status")?;
-    let ttl = |v: Option<i64>| {
-        v.and_then(|s| u64::try_from(s).ok())
-            .and_then(Ttl::from_secs)
-    };
-    let grace: i64 = row.get("refresh_reuse_grace")?;
-    let scopes: ScopeSet = scopes
-        .unwrap_or_default()
-        .split(' ')
-        .filter(|s| !s.is_empty())
-        .map(ScopeName::parse)
-        .collect::<Result<_, _>>()
-        .map_err(|_| unreadable("scope"))?;
-    let grant_types: Vec<String> =
-        serde_json::from_str(&grant_types).map_err(|_| unreadable("grant types"))?;
-    let grant_types = grant_types
-        .iter()
-        .map(|g| g.parse::<GrantType>())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|_| unreadable("grant type"))?;
-    let redirect_uris: Vec<String> =
-        serde_json::from_str(&redirect_uris).map_err(|_| unreadable("redirect URIs"))?;
-    let redirect_uris = redirect_uris
-        .iter()
-        .map(|u| RedirectUri::parse(u))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|_| unreadable("redirect URI"))?;
-    Ok(Client {
-        id: ClientId::parse(&id).map_err(|_| unreadable("client id"))?,
+    ClientColumns {
+        id: row.get("id")?,
         name: row.get("name")?,
-        scopes,
-        grant_types,
-        redirect_uris,
-        status: ClientStatus::parse(&status).ok_or_else(|| unreadable("status"))?,
-        created_at: row.get("created_at")?,
-        access_token_ttl: ttl(row.get("access_token_ttl")?),
-        refresh_token_ttl: ttl(row.get("refresh_token_ttl")?),
+        status: row.get("status")?,
+        grant_types: row.get("grant_types")?,
+        redirect_uris: row.get("redirect_uris")?,
+        access_token_ttl: row.get("access_token_ttl")?,
+        refresh_token_ttl: row.get("refresh_token_ttl")?,
         issue_refresh_token: row.get::<_, i64>("issue_refresh_token")? != 0,
-        refresh_reuse_grace: u64::try_from(grace)
-            .ok()
-            .and_then(Ttl::from_secs_allow_zero)
-            .ok_or_else(|| unreadable("grace"))?,
-    })
+        refresh_reuse_grace: row.get("refresh_reuse_grace")?,
+        created_at: row.get("created_at")?,
+        scopes: row.get("scopes")?,
+    }
+    .into_client()
 }
 
 fn get_client(c: &Connection, id: &str) -> StoreResult<Option<Client>> {
@@ -113,10 +79,6 @@ fn revoke_all(tx: &Connection, id: &str, now: i64, deny_until: i64) -> StoreResu
     Ok(())
 }
 
-fn json_list<'a>(items: impl Iterator<Item = &'a str>) -> String {
-    serde_json::json!(items.collect::<Vec<_>>()).to_string()
-}
-
 #[async_trait]
 impl ClientStore for SqliteStore {
     async fn create_scope(&self, scope: &ScopeRecord, audit: &NewAuditEvent) -> StoreResult<()> {
@@ -161,6 +123,7 @@ impl ClientStore for SqliteStore {
     ) -> StoreResult<()> {
         let (c, hash, audit) = (c.clone(), *secret_hash, audit.clone());
         self.write(move |tx| {
+            let v = ClientValues::of(&c);
             tx.execute(
                 "INSERT INTO clients (id, name, status, grant_types, redirect_uris, \
                  access_token_ttl, refresh_token_ttl, issue_refresh_token, refresh_reuse_grace, \
@@ -169,12 +132,12 @@ impl ClientStore for SqliteStore {
                     c.id.as_str(),
                     c.name,
                     c.status.as_str(),
-                    json_list(c.grant_types.iter().map(|g| g.as_str())),
-                    json_list(c.redirect_uris.iter().map(|u| u.as_str())),
-                    c.access_token_ttl.map(|t| to_i64(t.secs())),
-                    c.refresh_token_ttl.map(|t| to_i64(t.secs())),
+                    v.grant_types,
+                    v.redirect_uris,
+                    v.access_token_ttl,
+                    v.refresh_token_ttl,
                     i64::from(c.issue_refresh_token),
-                    to_i64(c.refresh_reuse_grace.secs()),
+                    v.refresh_reuse_grace,
                     c.created_at,
                 ],
             )?;
@@ -329,18 +292,19 @@ impl ClientStore for SqliteStore {
     async fn update_client(&self, c: &Client, now: i64, audit: &NewAuditEvent) -> StoreResult<()> {
         let (c, audit) = (c.clone(), audit.clone());
         self.write(move |tx| {
+            let v = ClientValues::of(&c);
             let n = tx.execute(
                 "UPDATE clients SET name = ?1, grant_types = ?2, redirect_uris = ?3, \
                  access_token_ttl = ?4, refresh_token_ttl = ?5, issue_refresh_token = ?6, \
                  refresh_reuse_grace = ?7, updated_at = ?8 WHERE id = ?9",
                 params![
                     c.name,
-                    json_list(c.grant_types.iter().map(|g| g.as_str())),
-                    json_list(c.redirect_uris.iter().map(|u| u.as_str())),
-                    c.access_token_ttl.map(|t| to_i64(t.secs())),
-                    c.refresh_token_ttl.map(|t| to_i64(t.secs())),
+                    v.grant_types,
+                    v.redirect_uris,
+                    v.access_token_ttl,
+                    v.refresh_token_ttl,
                     i64::from(c.issue_refresh_token),
-                    to_i64(c.refresh_reuse_grace.secs()),
+                    v.refresh_reuse_grace,
                     now,
                     c.id.as_str(),
                 ],

@@ -78,10 +78,7 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
-/// A stored value that does not parse as what it should be.
-pub(crate) fn unreadable(what: &str) -> StoreError {
-    StoreError::Backend(format!("unreadable stored {what}"))
-}
+pub(crate) use crate::rows::unreadable;
 
 /// Scopes stored as space-separated text, as a [`portcullis_core::ScopeSet`]; a
 /// name that is not a scope fails the row.
@@ -89,11 +86,6 @@ pub(crate) fn scopes(text: &str) -> rusqlite::Result<portcullis_core::ScopeSet> 
     portcullis_core::ScopeSet::parse(text).map_err(|e| {
         rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
     })
-}
-
-/// A count or duration as SQLite's integer.
-pub(crate) fn to_i64(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 /// Rows changed, as the `u64` [`crate::Pruned`] counts.
@@ -248,6 +240,10 @@ impl Store for SqliteStore {
     async fn backup_to(&self, dest: &Path) -> StoreResult<()> {
         let dest = dest.to_owned();
         self.read(move |src| backup::copy(src, &dest)).await
+    }
+
+    fn engine(&self) -> &'static str {
+        "sqlite"
     }
 }
 

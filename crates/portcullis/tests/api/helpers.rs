@@ -1,6 +1,6 @@
 //! Shared helpers.
 
-use portcullis_testkit::TestServer;
+pub use portcullis_testkit::{Engine, TestServer};
 use reqwest::{Client, Response};
 use serde_json::Value;
 use std::path::Path;

@@ -71,8 +71,15 @@ pub fn not_found(what: &str) -> Response {
     (StatusCode::NOT_FOUND, format!("{what} not found")).into_response()
 }
 
-/// A logged 500.
+/// A logged 500 (503 with `Retry-After` when the database is unavailable).
 pub fn internal(e: impl std::fmt::Display) -> Response {
-    tracing::error!(error = %e, "admin page failed");
+    let detail = e.to_string();
+    if crate::error::is_unavailable(&detail) {
+        tracing::warn!(%detail, "an admin page found the database unavailable");
+        return crate::error::unavailable_response(
+            "The database is unavailable; try again in a moment.",
+        );
+    }
+    tracing::error!(error = %detail, "admin page failed");
     (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
 }

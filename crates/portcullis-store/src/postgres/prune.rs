@@ -1,0 +1,44 @@
+//! Housekeeping on PostgreSQL: removes what can no longer matter, in one
+//! transaction, on one node at a time (the others find the lock taken and skip).
+
+use super::lock;
+use crate::{Pruned, StoreResult};
+use deadpool_postgres::Object;
+
+/// One pruning pass at `now`.
+pub(super) async fn prune(c: &mut Object, now: i64) -> StoreResult<Pruned> {
+    let tx = c.transaction().await?;
+    let led: bool = tx
+        .query_one(
+            "SELECT pg_try_advisory_xact_lock($1)",
+            &[&lock::HOUSEKEEPING],
+        )
+        .await?
+        .try_get(0)?;
+    if !led {
+        return Ok(Pruned::default());
+    }
+    // A family is kept until its last token expired: reuse detection needs its
+    // spent refresh tokens until then, even after it was revoked.
+    let families = tx
+        .execute("DELETE FROM token_families WHERE expires_at <= $1", &[&now])
+        .await?;
+    tx.execute("DELETE FROM refresh_tokens WHERE expires_at <= $1", &[&now])
+        .await?;
+    let revocations = tx
+        .execute("DELETE FROM revocations WHERE expires_at <= $1", &[&now])
+        .await?;
+    let grace_responses = tx
+        .execute(
+            "UPDATE refresh_tokens SET grace_response = NULL WHERE grace_response IS NOT NULL \
+             AND spent_at <= $1 - (SELECT coalesce(max(refresh_reuse_grace), 0) FROM clients)",
+            &[&now],
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(Pruned {
+        families,
+        revocations,
+        grace_responses,
+    })
+}

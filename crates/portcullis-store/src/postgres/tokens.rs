@@ -1,0 +1,500 @@
+//! Token families, refresh tokens and labels on PostgreSQL: a group commit's
+//! grants and rotations as one multi-row statement per table, the refresh token
+//! lookup, and the lists the admin pages read.
+
+use super::writer::HotJob;
+use super::{PgStore, bounded, hash32, scopes};
+use crate::{
+    FamilyRecord, LabelRecord, NewAuditEvent, NewGrant, RefreshLookup, Rotation, StoreResult,
+    TokenStore, Usage,
+};
+use async_trait::async_trait;
+use deadpool_postgres::Transaction;
+use portcullis_core::{AuditKind, ClientId};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use tokio_postgres::Row;
+
+/// Whether each client of a batch is active, read `FOR SHARE`.
+pub(super) type ActiveClients = HashMap<String, bool>;
+
+pub(super) async fn lock_active_clients(
+    tx: &Transaction<'_>,
+    ids: &BTreeSet<&str>,
+) -> StoreResult<ActiveClients> {
+    if ids.is_empty() {
+        return Ok(ActiveClients::new());
+    }
+    let ids: Vec<&str> = ids.iter().copied().collect();
+    let stmt = tx
+        .prepare_cached(
+            "SELECT id, status = 'active' FROM clients WHERE id = ANY($1) ORDER BY id FOR SHARE",
+        )
+        .await?;
+    tx.query(&stmt, &[&ids])
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect()
+}
+
+/// The audit event of a grant.
+pub(super) fn issue_event(g: &NewGrant) -> NewAuditEvent {
+    NewAuditEvent {
+        at: g.created_at,
+        kind: AuditKind::TokenIssue,
+        actor: g.actor.clone(),
+        target: Some(g.family_id.clone()),
+        client_id: Some(g.client_id.clone()),
+        label: g.label.clone(),
+        detail: None,
+    }
+}
+
+/// Inserts the grants whose client is active; returns their job indexes.
+pub(super) async fn insert_grants(
+    tx: &Transaction<'_>,
+    grants: &[(usize, &NewGrant)],
+    active: &ActiveClients,
+) -> StoreResult<HashSet<usize>> {
+    let ok: Vec<&(usize, &NewGrant)> = grants
+        .iter()
+        .filter(|(_, g)| active.get(&g.client_id).copied().unwrap_or(false))
+        .collect();
+    if ok.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let mut f = FamilyColumns::default();
+    let mut r = RefreshColumns::default();
+    // One row per label, at its latest time: a multi-row upsert may not touch a
+    // row twice. Ordered, so concurrent batches lock labels in the same order.
+    let mut labels: BTreeMap<(&str, &str), i64> = BTreeMap::new();
+    for (_, g) in &ok {
+        let scopes = g.scopes.to_string();
+        if let Some(t) = &g.refresh_token {
+            r.push(
+                &t.id,
+                &t.hash,
+                &g.family_id,
+                &scopes,
+                g.created_at,
+                t.expires_at,
+            );
+        }
+        f.id.push(&g.family_id);
+        f.client_id.push(&g.client_id);
+        f.label.push(g.label.as_deref());
+        f.subject.push(&g.subject);
+        f.scopes.push(scopes);
+        f.grant_type.push(&g.grant_type);
+        f.created_at.push(g.created_at);
+        f.expires_at.push(g.expires_at);
+        if let Some(l) = &g.label {
+            let at = labels.entry((&g.client_id, l)).or_insert(g.created_at);
+            *at = (*at).max(g.created_at);
+        }
+    }
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO token_families (id, client_id, label, subject, scopes, grant_type, \
+             created_at, expires_at) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], \
+             $4::text[], $5::text[], $6::text[], $7::int8[], $8::int8[])",
+        )
+        .await?;
+    tx.execute(
+        &stmt,
+        &[
+            &f.id,
+            &f.client_id,
+            &f.label,
+            &f.subject,
+            &f.scopes,
+            &f.grant_type,
+            &f.created_at,
+            &f.expires_at,
+        ],
+    )
+    .await?;
+    r.insert(tx).await?;
+    if !labels.is_empty() {
+        let (clients, names, times) = split3(labels);
+        let stmt = tx
+            .prepare_cached(
+                "INSERT INTO labels (client_id, name, created_at, last_issued_at) \
+                 SELECT c, n, t, t FROM unnest($1::text[], $2::text[], $3::int8[]) AS x(c, n, t) \
+                 ON CONFLICT (client_id, name) DO UPDATE SET last_issued_at = \
+                 GREATEST(coalesce(labels.last_issued_at, 0), excluded.last_issued_at)",
+            )
+            .await?;
+        tx.execute(&stmt, &[&clients, &names, &times]).await?;
+    }
+    Ok(ok.iter().map(|(i, _)| *i).collect())
+}
+
+fn split3<'a>(m: BTreeMap<(&'a str, &'a str), i64>) -> (Vec<&'a str>, Vec<&'a str>, Vec<i64>) {
+    let mut a = Vec::with_capacity(m.len());
+    let mut b = Vec::with_capacity(m.len());
+    let mut c = Vec::with_capacity(m.len());
+    for ((x, y), z) in m {
+        a.push(x);
+        b.push(y);
+        c.push(z);
+    }
+    (a, b, c)
+}
+
+#[derive(Default)]
+struct FamilyColumns<'a> {
+    id: Vec<&'a str>,
+    client_id: Vec<&'a str>,
+    label: Vec<Option<&'a str>>,
+    subject: Vec<&'a str>,
+    scopes: Vec<String>,
+    grant_type: Vec<&'a str>,
+    created_at: Vec<i64>,
+    expires_at: Vec<i64>,
+}
+
+/// New refresh tokens, as columns.
+#[derive(Default)]
+struct RefreshColumns<'a> {
+    id: Vec<&'a str>,
+    hash: Vec<&'a [u8]>,
+    family_id: Vec<&'a str>,
+    scopes: Vec<String>,
+    created_at: Vec<i64>,
+    expires_at: Vec<i64>,
+}
+
+impl<'a> RefreshColumns<'a> {
+    fn push(
+        &mut self,
+        id: &'a str,
+        hash: &'a [u8; 32],
+        family: &'a str,
+        scopes: &str,
+        at: i64,
+        exp: i64,
+    ) {
+        self.id.push(id);
+        self.hash.push(hash.as_slice());
+        self.family_id.push(family);
+        self.scopes.push(scopes.to_owned());
+        self.created_at.push(at);
+        self.expires_at.push(exp);
+    }
+
+    async fn insert(&self, tx: &Transaction<'_>) -> StoreResult<()> {
+        if self.id.is_empty() {
+            return Ok(());
+        }
+        let stmt = tx
+            .prepare_cached(
+                "INSERT INTO refresh_tokens (id, token_hash, family_id, scopes, created_at, \
+                 expires_at) SELECT * FROM unnest($1::text[], $2::bytea[], $3::text[], \
+                 $4::text[], $5::int8[], $6::int8[])",
+            )
+            .await?;
+        tx.execute(
+            &stmt,
+            &[
+                &self.id,
+                &self.hash,
+                &self.family_id,
+                &self.scopes,
+                &self.created_at,
+                &self.expires_at,
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+/// RFC 6749 §10.4 / RFC 9700 §4.14: one statement spends each presented token
+/// only if it is unspent, unexpired, the one presented (selector and hash), in its
+/// family, owned by the client and not revoked. A second transaction spending the
+/// same token (on this node or another) waits for the row and then finds it
+/// spent: of N concurrent refreshes exactly one changes it. Returns the job
+/// indexes that won.
+pub(super) async fn rotate(
+    tx: &Transaction<'_>,
+    rotations: &[(usize, &Rotation)],
+    active: &ActiveClients,
+) -> StoreResult<HashSet<usize>> {
+    // The same presentation twice in one batch can win once: the first is tried.
+    // Ordered by selector, so concurrent batches lock rows in the same order.
+    let mut tried: BTreeMap<(&str, &[u8]), (usize, &Rotation)> = BTreeMap::new();
+    for (i, r) in rotations {
+        if active.get(&r.client_id).copied().unwrap_or(false) {
+            tried
+                .entry((r.old_id.as_str(), r.old_hash.as_slice()))
+                .or_insert((*i, r));
+        }
+    }
+    if tried.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let mut old_id = Vec::new();
+    let mut old_hash = Vec::new();
+    let mut family = Vec::new();
+    let mut client = Vec::new();
+    let mut now = Vec::new();
+    let mut new_id = Vec::new();
+    let mut grace: Vec<Option<&[u8]>> = Vec::new();
+    let mut job: Vec<i64> = Vec::new();
+    for (i, r) in tried.values() {
+        old_id.push(r.old_id.as_str());
+        old_hash.push(r.old_hash.as_slice());
+        family.push(r.family_id.as_str());
+        client.push(r.client_id.as_str());
+        now.push(r.now);
+        new_id.push(r.new.id.as_str());
+        grace.push(r.grace_response.as_deref());
+        job.push(i64::try_from(*i).unwrap_or(i64::MAX));
+    }
+    let stmt = tx
+        .prepare_cached(
+            "UPDATE refresh_tokens r SET spent_at = x.now, replaced_by = x.new_id, \
+             grace_response = x.grace \
+             FROM unnest($1::text[], $2::bytea[], $3::text[], $4::text[], $5::int8[], \
+             $6::text[], $7::bytea[], $8::int8[]) \
+             AS x(old_id, old_hash, family_id, client_id, now, new_id, grace, job) \
+             WHERE r.id = x.old_id AND r.token_hash = x.old_hash AND r.spent_at IS NULL \
+             AND r.expires_at > x.now AND r.family_id = x.family_id \
+             AND EXISTS (SELECT 1 FROM token_families f WHERE f.id = x.family_id \
+                         AND f.client_id = x.client_id AND f.revoked_at IS NULL) \
+             RETURNING x.job",
+        )
+        .await?;
+    let won: HashSet<usize> = tx
+        .query(
+            &stmt,
+            &[
+                &old_id, &old_hash, &family, &client, &now, &new_id, &grace, &job,
+            ],
+        )
+        .await?
+        .iter()
+        .map(|row| row.try_get::<_, i64>(0))
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .filter_map(|j| usize::try_from(j).ok())
+        .collect();
+    if won.is_empty() {
+        return Ok(won);
+    }
+    let mut successors = RefreshColumns::default();
+    let mut families: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
+    let winners: Vec<&Rotation> = tried
+        .values()
+        .filter(|(i, _)| won.contains(i))
+        .map(|(_, r)| *r)
+        .collect();
+    let scope_text: Vec<String> = winners.iter().map(|r| r.scopes.to_string()).collect();
+    for (r, scopes) in winners.iter().zip(&scope_text) {
+        successors.push(
+            &r.new.id,
+            &r.new.hash,
+            &r.family_id,
+            scopes,
+            r.now,
+            r.new.expires_at,
+        );
+        let e = families
+            .entry(r.family_id.as_str())
+            .or_insert((r.family_expires_at, r.now));
+        e.0 = e.0.max(r.family_expires_at);
+        e.1 = e.1.max(r.now);
+    }
+    successors.insert(tx).await?;
+    let mut ids = Vec::with_capacity(families.len());
+    let mut expires = Vec::with_capacity(families.len());
+    let mut at = Vec::with_capacity(families.len());
+    for (id, (e, t)) in families {
+        ids.push(id);
+        expires.push(e);
+        at.push(t);
+    }
+    let stmt = tx
+        .prepare_cached(
+            "WITH f AS (UPDATE token_families f SET expires_at = GREATEST(f.expires_at, x.e) \
+             FROM unnest($1::text[], $2::int8[], $3::int8[]) AS x(id, e, t) WHERE f.id = x.id \
+             RETURNING f.client_id, f.label, x.t) \
+             UPDATE labels l SET last_issued_at = GREATEST(coalesce(l.last_issued_at, 0), y.t) \
+             FROM (SELECT client_id, label, max(t) AS t FROM f WHERE label IS NOT NULL \
+                   GROUP BY client_id, label ORDER BY client_id, label) AS y \
+             WHERE l.client_id = y.client_id AND l.name = y.label",
+        )
+        .await?;
+    tx.execute(&stmt, &[&ids, &expires, &at]).await?;
+    Ok(won)
+}
+
+fn family_from_row(r: &Row) -> StoreResult<FamilyRecord> {
+    Ok(FamilyRecord {
+        id: r.try_get("id")?,
+        client_id: r.try_get("client_id")?,
+        label: r.try_get("label")?,
+        subject: r.try_get("subject")?,
+        scopes: scopes(r.try_get("scopes")?)?,
+        grant_type: r.try_get("grant_type")?,
+        created_at: r.try_get("created_at")?,
+        last_used_at: r.try_get("last_used_at")?,
+        expires_at: r.try_get("expires_at")?,
+        revoked_at: r.try_get("revoked_at")?,
+    })
+}
+
+const FAMILY_COLUMNS: &str = "id, client_id, label, subject, scopes, grant_type, created_at, \
+     last_used_at, expires_at, revoked_at";
+
+#[async_trait]
+impl TokenStore for PgStore {
+    async fn record_grant(&self, grant: NewGrant) -> StoreResult<bool> {
+        self.submit(|tx| HotJob::Grant(grant, tx)).await
+    }
+
+    async fn find_refresh_token(&self, id: &str) -> StoreResult<Option<RefreshLookup>> {
+        bounded(async {
+            let c = self.conn().await?;
+            let stmt = c
+                .prepare_cached(
+                    "SELECT r.token_hash, r.scopes AS token_scopes, r.expires_at AS token_expires_at, \
+                     r.spent_at, r.grace_response, f.id, f.client_id, f.label, f.subject, \
+                     f.scopes, f.grant_type, f.created_at, f.last_used_at, f.expires_at, \
+                     f.revoked_at, (s.id IS NOT NULL AND s.spent_at IS NULL) AS successor_unused \
+                     FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id \
+                     LEFT JOIN refresh_tokens s ON s.id = r.replaced_by WHERE r.id = $1",
+                )
+                .await?;
+            let Some(row) = c.query_opt(&stmt, &[&id]).await? else {
+                return Ok(None);
+            };
+            let hash: &[u8] = row.try_get("token_hash")?;
+            Ok(Some(RefreshLookup {
+                id: id.to_owned(),
+                token_hash: hash32(hash, "refresh token hash")?,
+                family: family_from_row(&row)?,
+                scopes: scopes(row.try_get("token_scopes")?)?,
+                expires_at: row.try_get("token_expires_at")?,
+                spent_at: row.try_get("spent_at")?,
+                grace_response: row.try_get("grace_response")?,
+                successor_unused: row.try_get("successor_unused")?,
+            }))
+        })
+        .await
+    }
+
+    async fn rotate_refresh_token(&self, rotation: Rotation) -> StoreResult<bool> {
+        self.submit(|tx| HotJob::Rotate(rotation, tx)).await
+    }
+
+    async fn get_family(&self, id: &str) -> StoreResult<Option<FamilyRecord>> {
+        bounded(async {
+            let c = self.conn().await?;
+            let stmt = c
+                .prepare_cached(&format!(
+                    "SELECT {FAMILY_COLUMNS} FROM token_families WHERE id = $1"
+                ))
+                .await?;
+            c.query_opt(&stmt, &[&id])
+                .await?
+                .map(|r| family_from_row(&r))
+                .transpose()
+        })
+        .await
+    }
+
+    async fn list_families(
+        &self,
+        client: &ClientId,
+        label: Option<&str>,
+    ) -> StoreResult<Vec<FamilyRecord>> {
+        bounded(async {
+            let c = self.conn().await?;
+            let stmt = c
+                .prepare_cached(&format!(
+                    "SELECT {FAMILY_COLUMNS} FROM token_families WHERE client_id = $1 \
+                     AND ($2::text IS NULL OR label = $2) ORDER BY created_at DESC, id"
+                ))
+                .await?;
+            c.query(&stmt, &[&client.as_str(), &label])
+                .await?
+                .iter()
+                .map(family_from_row)
+                .collect()
+        })
+        .await
+    }
+
+    async fn list_labels(&self, client: &ClientId, now: i64) -> StoreResult<Vec<LabelRecord>> {
+        bounded(async {
+            let c = self.conn().await?;
+            let stmt = c
+                .prepare_cached(
+                    "SELECT l.name, l.created_at, l.last_issued_at, l.last_used_at, l.uploads, \
+                     coalesce(f.live, 0) AS live FROM labels l LEFT JOIN \
+                     (SELECT label, count(*) AS live FROM token_families WHERE client_id = $1 \
+                      AND label IS NOT NULL AND revoked_at IS NULL AND expires_at > $2 \
+                      GROUP BY label) f ON f.label = l.name \
+                     WHERE l.client_id = $1 ORDER BY l.name",
+                )
+                .await?;
+            c.query(&stmt, &[&client.as_str(), &now])
+                .await?
+                .iter()
+                .map(|r| {
+                    Ok(LabelRecord {
+                        name: r.try_get("name")?,
+                        created_at: r.try_get("created_at")?,
+                        last_issued_at: r.try_get("last_issued_at")?,
+                        last_used_at: r.try_get("last_used_at")?,
+                        uploads: r.try_get("uploads")?,
+                        live_families: r.try_get("live")?,
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn record_usage(&self, uses: &[Usage]) -> StoreResult<()> {
+        if uses.is_empty() {
+            return Ok(());
+        }
+        // Latest use per family and per label, in key order (a multi-row update
+        // may not touch a row twice, and concurrent ones lock in the same order).
+        let mut families: BTreeMap<&str, i64> = BTreeMap::new();
+        let mut labels: BTreeMap<(&str, &str), i64> = BTreeMap::new();
+        for u in uses {
+            let at = families.entry(&u.family_id).or_insert(u.at);
+            *at = (*at).max(u.at);
+            if let Some(l) = &u.label {
+                let at = labels.entry((&u.client_id, l)).or_insert(u.at);
+                *at = (*at).max(u.at);
+            }
+        }
+        let (fam_ids, fam_at): (Vec<&str>, Vec<i64>) = families.into_iter().unzip();
+        let (clients, names, times) = split3(labels);
+        bounded(async {
+            let mut c = self.conn().await?;
+            let tx = c.transaction().await?;
+            tx.execute(
+                "UPDATE token_families f SET last_used_at = GREATEST(coalesce(f.last_used_at, 0), x.t) \
+                 FROM unnest($1::text[], $2::int8[]) AS x(id, t) WHERE f.id = x.id",
+                &[&fam_ids, &fam_at],
+            )
+            .await?;
+            tx.execute(
+                "UPDATE labels l SET last_used_at = GREATEST(coalesce(l.last_used_at, 0), x.t) \
+                 FROM unnest($1::text[], $2::text[], $3::int8[]) AS x(c, n, t) \
+                 WHERE l.client_id = x.c AND l.name = x.n",
+                &[&clients, &names, &times],
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
+    }
+}

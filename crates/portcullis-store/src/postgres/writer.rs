@@ -1,0 +1,220 @@
+//! Group commit on PostgreSQL: a few writer tasks share one queue of hot writes
+//! (grants, refresh rotations, uploads, audit events). A writer takes every job
+//! waiting (up to [`MAX_BATCH`]), applies them in one transaction with one
+//! multi-row statement per table (the statements pipelined on one connection),
+//! and answers each job once `COMMIT` has returned. Under light load a job is
+//! committed alone at once; under heavy load one commit (one WAL flush) carries
+//! hundreds. Several writers keep a commit in flight while the next batch forms.
+//!
+//! If a batch fails, each of its jobs is retried in its own transaction, so only
+//! the job at fault is refused.
+
+use super::{data, tokens};
+use crate::{NewAuditEvent, NewGrant, NewUpload, Rotation, StoreError, StoreResult, UploadOutcome};
+use deadpool_postgres::{Object, Pool};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+/// Most jobs in one group commit.
+const MAX_BATCH: usize = 512;
+
+/// How many jobs may wait before senders wait too.
+const QUEUE: usize = 4096;
+
+/// A hot write.
+pub(crate) enum HotJob {
+    Grant(NewGrant, oneshot::Sender<StoreResult<bool>>),
+    Rotate(Rotation, oneshot::Sender<StoreResult<bool>>),
+    Upload(NewUpload, oneshot::Sender<StoreResult<UploadOutcome>>),
+    Audit(NewAuditEvent, oneshot::Sender<StoreResult<()>>),
+}
+
+/// What a job did inside a batch.
+pub(crate) enum Outcome {
+    Done,
+    Granted(bool),
+    Rotated(bool),
+    Uploaded(UploadOutcome),
+}
+
+/// The error a caller sees when the writers are gone.
+pub(crate) fn stopped() -> StoreError {
+    StoreError::Backend("the writer has stopped".into())
+}
+
+/// Starts `writers` writer tasks on `pool`; they end when every sender is dropped.
+pub(crate) fn spawn(pool: Pool, writers: usize) -> mpsc::Sender<HotJob> {
+    let (tx, rx) = mpsc::channel(QUEUE);
+    let rx = Arc::new(Mutex::new(rx));
+    for _ in 0..writers {
+        tokio::spawn(run(pool.clone(), Arc::clone(&rx)));
+    }
+    tx
+}
+
+async fn run(pool: Pool, rx: Arc<Mutex<mpsc::Receiver<HotJob>>>) {
+    loop {
+        let mut batch = Vec::new();
+        {
+            let mut rx = rx.lock().await;
+            let Some(first) = rx.recv().await else {
+                return;
+            };
+            batch.push(first);
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+        }
+        commit(&pool, batch).await;
+    }
+}
+
+async fn commit(pool: &Pool, batch: Vec<HotJob>) {
+    let mut conn = match pool.get().await {
+        Ok(c) => c,
+        Err(e) => {
+            let e = StoreError::from(e);
+            for job in batch {
+                reply(job, Err(clone_err(&e)));
+            }
+            return;
+        }
+    };
+    match apply(&mut conn, &batch).await {
+        Ok(outcomes) => {
+            for (job, outcome) in batch.into_iter().zip(outcomes) {
+                reply(job, Ok(outcome));
+            }
+        }
+        Err(e) if batch.len() > 1 && !matches!(e, StoreError::Unavailable(_)) => {
+            for job in batch {
+                let one = std::slice::from_ref(&job);
+                let result = apply(&mut conn, one).await.and_then(|mut o| {
+                    o.pop()
+                        .ok_or_else(|| StoreError::Backend("empty batch result".into()))
+                });
+                reply(job, result);
+            }
+        }
+        Err(e) => {
+            for job in batch {
+                reply(job, Err(clone_err(&e)));
+            }
+        }
+    }
+}
+
+fn clone_err(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::NotFound(m) => StoreError::NotFound(m.clone()),
+        StoreError::Conflict(m) => StoreError::Conflict(m.clone()),
+        StoreError::Backend(m) => StoreError::Backend(m.clone()),
+        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
+    }
+}
+
+fn reply(job: HotJob, result: StoreResult<Outcome>) {
+    let mismatch = || StoreError::Backend("mismatched batch result".into());
+    match job {
+        HotJob::Audit(_, tx) => {
+            let _ = tx.send(result.map(|_| ()));
+        }
+        HotJob::Grant(_, tx) => {
+            let _ = tx.send(result.and_then(|o| match o {
+                Outcome::Granted(b) => Ok(b),
+                _ => Err(mismatch()),
+            }));
+        }
+        HotJob::Rotate(_, tx) => {
+            let _ = tx.send(result.and_then(|o| match o {
+                Outcome::Rotated(b) => Ok(b),
+                _ => Err(mismatch()),
+            }));
+        }
+        HotJob::Upload(_, tx) => {
+            let _ = tx.send(result.and_then(|o| match o {
+                Outcome::Uploaded(u) => Ok(u),
+                _ => Err(mismatch()),
+            }));
+        }
+    }
+}
+
+/// Applies `jobs` in one transaction; one outcome per job, in order.
+async fn apply(conn: &mut Object, jobs: &[HotJob]) -> StoreResult<Vec<Outcome>> {
+    let tx = conn.transaction().await?;
+    // SPEC §8: a grant or refresh commits only while its client is active. The
+    // clients are read FOR SHARE: a disable or delete committed before is seen, one
+    // not yet committed waits for this transaction (and then revokes what it
+    // issued). Ids in order, so concurrent batches lock in the same order.
+    let client_ids: BTreeSet<&str> = jobs
+        .iter()
+        .filter_map(|j| match j {
+            HotJob::Grant(g, _) => Some(g.client_id.as_str()),
+            HotJob::Rotate(r, _) => Some(r.client_id.as_str()),
+            _ => None,
+        })
+        .collect();
+    let active = tokens::lock_active_clients(&tx, &client_ids).await?;
+    let mut outcomes: Vec<Option<Outcome>> = jobs.iter().map(|_| None).collect();
+    let mut audit: Vec<(usize, NewAuditEvent)> = Vec::new();
+
+    let grants: Vec<(usize, &NewGrant)> = jobs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, j)| match j {
+            HotJob::Grant(g, _) => Some((i, g)),
+            _ => None,
+        })
+        .collect();
+    let granted = tokens::insert_grants(&tx, &grants, &active).await?;
+    for (i, g) in &grants {
+        let ok = granted.contains(i);
+        outcomes[*i] = Some(Outcome::Granted(ok));
+        if ok {
+            audit.push((*i, tokens::issue_event(g)));
+        }
+    }
+
+    let rotations: Vec<(usize, &Rotation)> = jobs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, j)| match j {
+            HotJob::Rotate(r, _) => Some((i, r)),
+            _ => None,
+        })
+        .collect();
+    let rotated = tokens::rotate(&tx, &rotations, &active).await?;
+    for (i, r) in &rotations {
+        let ok = rotated.contains(i);
+        outcomes[*i] = Some(Outcome::Rotated(ok));
+        if ok {
+            audit.push((*i, r.audit.clone()));
+        }
+    }
+
+    for (i, job) in jobs.iter().enumerate() {
+        match job {
+            HotJob::Upload(u, _) => {
+                outcomes[i] = Some(Outcome::Uploaded(data::upload(&tx, u).await?));
+            }
+            HotJob::Audit(e, _) => {
+                audit.push((i, e.clone()));
+                outcomes[i] = Some(Outcome::Done);
+            }
+            _ => {}
+        }
+    }
+    audit.sort_by_key(|(i, _)| *i);
+    let events: Vec<&NewAuditEvent> = audit.iter().map(|(_, e)| e).collect();
+    super::audit::insert_many(&tx, &events).await?;
+    tx.commit().await?;
+    outcomes
+        .into_iter()
+        .map(|o| o.ok_or_else(|| StoreError::Backend("a job had no outcome".into())))
+        .collect()
+}
