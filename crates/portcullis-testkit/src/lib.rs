@@ -71,6 +71,8 @@ pub struct TestServer {
     /// The master key (and the SQLite file); shared with joined nodes.
     dir: Arc<tempfile::TempDir>,
     database: Database,
+    /// How this node reaches the database, when not by its own URL (a proxy).
+    via: Option<String>,
     child: Option<Child>,
     serve_args: Vec<String>,
     /// `http://127.0.0.1:PORT`.
@@ -140,6 +142,25 @@ impl TestServer {
             bin,
             dir,
             database,
+            via: None,
+            child: None,
+            serve_args: extra.iter().map(|s| (*s).to_owned()).collect(),
+            url: String::new(),
+            banner: Vec::new(),
+        };
+        s.spawn()?;
+        Ok(s)
+    }
+
+    /// Like [`TestServer::join`], but this node reaches the database at
+    /// `database_url` (the same database through a proxy, say), as do its CLI
+    /// commands.
+    pub fn join_via(&self, database_url: &str, extra: &[&str]) -> anyhow::Result<TestServer> {
+        let mut s = Self {
+            bin: self.bin.clone(),
+            dir: Arc::clone(&self.dir),
+            database: self.database.clone(),
+            via: Some(database_url.to_owned()),
             child: None,
             serve_args: extra.iter().map(|s| (*s).to_owned()).collect(),
             url: String::new(),
@@ -171,6 +192,9 @@ impl TestServer {
     /// `sqlite:///…/portcullis.db`, or the PostgreSQL test database's
     /// `postgres://…/pt_…` URL.
     pub fn database_url(&self) -> String {
+        if let Some(url) = &self.via {
+            return url.clone();
+        }
         match &self.database {
             Database::Sqlite => format!(
                 "sqlite://{}",
