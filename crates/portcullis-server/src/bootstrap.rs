@@ -1,9 +1,9 @@
 //! Opening the database and first-start set-up (SPEC §1): schema, a signing key,
 //! and a first admin user whose generated password is shown once.
 
-use crate::keyring::{KeyringError, create_signing_key};
+use crate::keyring::{KeyringError, store_new_key};
 use portcullis_crypto::{Algorithm, MasterKey, password};
-use portcullis_store::{DynStore, KeyState, StoreError};
+use portcullis_store::{DynStore, KeyChange, KeyState, StoreError};
 
 /// Name of the first admin user.
 pub const FIRST_ADMIN: &str = "admin";
@@ -67,18 +67,21 @@ pub async fn prepare(
         migrations: store.migrate().await?,
         ..Bootstrapped::default()
     };
+    // The first process on a new database records its master key's check value;
+    // every other (nodes starting at the same moment included) must match it.
     let check = master.check_value();
-    match store.get_setting("master_key_check").await? {
-        Some(stored) if stored != check => {
-            return Err(BootstrapError::WrongMasterKey);
-        }
-        Some(_) => {}
-        None => store.put_setting("master_key_check", &check).await?,
+    if store.init_setting("master_key_check", &check).await? != check {
+        return Err(BootstrapError::WrongMasterKey);
     }
     let keys = store.signing_keys().await?;
     if !keys.iter().any(|k| k.state == KeyState::Current) {
+        // Unless another node starting on the same new database made one first.
         done.created_key =
-            Some(create_signing_key(store, master, alg, now, longest_token_secs).await?);
+            store_new_key(store, master, alg, now, longest_token_secs, |_| KeyChange {
+                audit: None,
+                unless_current_since: Some(i64::MIN),
+            })
+            .await?;
     }
     if store.count_admin_users().await? == 0 {
         let pw = password::generate_password()?;

@@ -355,6 +355,10 @@ pub trait Store:
     async fn get_setting(&self, key: &str) -> StoreResult<Option<String>>;
     /// Records a server setting.
     async fn put_setting(&self, key: &str, value: &str) -> StoreResult<()>;
+    /// Records `value` for `key` only if nothing is recorded yet, and returns what
+    /// is recorded then (this `value`, or the one already there): processes
+    /// starting together on a new database agree on one.
+    async fn init_setting(&self, key: &str, value: &str) -> StoreResult<String>;
     /// Removes what can no longer matter (see [`Pruned`]).
     async fn prune(&self, now: i64) -> StoreResult<Pruned>;
     /// Writes an online, consistent copy of the whole database to `dest`, which

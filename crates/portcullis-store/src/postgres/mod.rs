@@ -388,6 +388,24 @@ impl Store for PgStore {
         .await
     }
 
+    async fn init_setting(&self, key: &str, value: &str) -> StoreResult<String> {
+        bounded(async {
+            let c = self.conn().await?;
+            c.execute(
+                "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+                &[&key, &value],
+            )
+            .await?;
+            // A statement of its own: its snapshot sees the row that won, even one
+            // another process committed while the insert above waited for it.
+            let row = c
+                .query_one("SELECT value FROM settings WHERE key = $1", &[&key])
+                .await?;
+            Ok(row.try_get(0)?)
+        })
+        .await
+    }
+
     async fn prune(&self, now: i64) -> StoreResult<Pruned> {
         bounded(async {
             let mut c = self.conn().await?;

@@ -65,6 +65,7 @@ macro_rules! conformance_tests {
                 migrating_again_applies_nothing_and_keeps_what_was_stored,
                 a_migrated_store_answers_ping,
                 settings_are_absent_until_put_and_a_put_replaces_them,
+                an_initialised_setting_keeps_its_first_value,
                 a_fresh_store_has_the_built_in_scopes,
                 a_created_scope_is_listed_by_name_and_can_be_given_to_clients,
                 a_scope_can_be_created_only_once,
@@ -120,6 +121,7 @@ macro_rules! conformance_tests {
             shared: [
                 of_eight_concurrent_rotations_of_one_token_exactly_one_wins,
                 concurrent_grants_are_all_recorded,
+                of_concurrent_initialisations_of_a_setting_one_wins_for_all,
             ];
             harness: [
                 an_injected_failure_hits_only_its_own_kind,

@@ -40,6 +40,32 @@ pub async fn settings_are_absent_until_put_and_a_put_replaces_them<S: Store + ?S
     assert_eq!(s.get_setting("other").await.unwrap().as_deref(), Some("x"));
 }
 
+pub async fn an_initialised_setting_keeps_its_first_value<S: Store + ?Sized>(s: &S) {
+    assert_eq!(s.init_setting("check", "first").await.unwrap(), "first");
+    assert_eq!(s.init_setting("check", "second").await.unwrap(), "first");
+    assert_eq!(
+        s.get_setting("check").await.unwrap().as_deref(),
+        Some("first")
+    );
+}
+
+pub async fn of_concurrent_initialisations_of_a_setting_one_wins_for_all<S: Store + ?Sized>(
+    s: std::sync::Arc<S>,
+) {
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let s = std::sync::Arc::clone(&s);
+            tokio::spawn(async move { s.init_setting("check", &format!("v{i}")).await.unwrap() })
+        })
+        .collect();
+    let mut seen = Vec::new();
+    for t in tasks {
+        seen.push(t.await.unwrap());
+    }
+    seen.dedup();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+}
+
 pub async fn pruning_keeps_what_reuse_detection_needs_until_the_family_expires<
     S: Store + ?Sized,
 >(
