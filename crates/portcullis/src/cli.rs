@@ -72,9 +72,6 @@ pub struct ServerArgs {
     /// RS256, ES256 or EdDSA, for newly created signing keys [default: RS256].
     #[arg(long, env = "PORTCULLIS_SIGNING_ALG", value_name = "ALG")]
     pub signing_alg: Option<String>,
-    /// A reverse proxy (IP or CIDR, repeatable; comma separated in the variable):
-    /// only from these peers is the client address taken from `Forwarded` /
-    /// `X-Forwarded-For` [default: none, the peer address is the client's].
     /// The current signing key is replaced by a new one of the same algorithm once
     /// it is this old; the old one stays published until its tokens expire [default: 90d].
     #[arg(
@@ -86,6 +83,9 @@ pub struct ServerArgs {
     /// Audit events older than this are removed by the pruning pass [default: 400d].
     #[arg(long, env = "PORTCULLIS_AUDIT_RETENTION", value_name = "DURATION")]
     pub audit_retention: Option<String>,
+    /// A reverse proxy (IP or CIDR, repeatable; comma separated in the variable):
+    /// only from these peers is the client address taken from `Forwarded` /
+    /// `X-Forwarded-For` [default: none, the peer address is the client's].
     #[arg(
         long = "trusted-proxy",
         env = "PORTCULLIS_TRUSTED_PROXY",

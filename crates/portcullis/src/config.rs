@@ -125,12 +125,7 @@ pub fn resolve(
         signing_alg,
         master_key_file: None,
         database_url,
-        database_pool_size: usize::from(
-            global
-                .database_pool_size
-                .or(file.database_pool_size)
-                .unwrap_or(defaults::DATABASE_POOL_SIZE as u16),
-        ),
+        database_pool_size: pool_size(global.database_pool_size, file.database_pool_size)?,
         trusted_proxies: trusted_proxies(&server.trusted_proxy, file.trusted_proxy)?,
         audit_retention: ttl(
             server.audit_retention.as_deref(),
@@ -163,6 +158,17 @@ pub fn resolve(
         ..settings
     };
     Ok((settings, master))
+}
+
+/// `--database-pool-size` (the flag is range-checked by clap; the file here).
+fn pool_size(flag: Option<u16>, file: Option<u16>) -> anyhow::Result<usize> {
+    let n = flag
+        .or(file)
+        .map_or(defaults::DATABASE_POOL_SIZE, usize::from);
+    if !(2..=1000).contains(&n) {
+        bail!("database_pool_size {n} is not in 2..=1000");
+    }
+    Ok(n)
 }
 
 /// `--trusted-proxy` flags (or the variable) replace the file's list.

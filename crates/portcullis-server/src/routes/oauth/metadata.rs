@@ -1,25 +1,22 @@
 //! `GET /.well-known/oauth-authorization-server` (RFC 8414 §2). Only what this
 //! server actually implements is advertised.
 
+use crate::error::ApiError;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 const AUTH_METHODS: [&str; 2] = ["client_secret_basic", "client_secret_post"];
 
 /// The metadata document.
-pub async fn metadata(State(state): State<AppState>) -> Result<Json<Value>, StatusCode> {
+pub async fn metadata(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let issuer = &state.tokens.issuer;
     let scopes: Vec<String> = state
         .store
         .list_scopes()
         .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "cannot list scopes for metadata");
-            StatusCode::SERVICE_UNAVAILABLE
-        })?
+        .map_err(ApiError::internal)?
         .into_iter()
         .map(|s| s.name)
         .collect();
