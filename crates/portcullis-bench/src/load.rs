@@ -1,11 +1,14 @@
 //! The load driver, independent of any scenario: `concurrency` workers, each on
 //! its own keep-alive HTTP/1.1 connection (hyper 1 client, `TCP_NODELAY`),
 //! send requests back to back for a warm-up and then for the measured duration.
+//! With several targets (the nodes of one server), worker `i` talks to target
+//! `i mod N`, and the successes are also counted per target.
 //!
 //! A scenario supplies one [`Exchange`] per worker: it builds each request and
 //! judges each response. Per-worker state lets later scenarios chain requests
 //! (a refresh token feeding the next refresh, a token feeding `whoami`).
 
+use crate::postgres::{self, Sampler};
 use crate::procfs;
 use anyhow::{Context, bail};
 use http_body_util::{BodyExt, Full};
@@ -13,6 +16,7 @@ use hyper::body::Bytes;
 use hyper::client::conn::http1::SendRequest;
 use hyper::{Request, StatusCode, Uri};
 use hyper_util::rt::TokioIo;
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -80,7 +84,7 @@ pub trait Exchange: Send + 'static {
 }
 
 /// How to drive one concurrency level.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Plan {
     /// Workers, each with its own connection.
     pub concurrency: usize,
@@ -88,8 +92,12 @@ pub struct Plan {
     pub warmup: Duration,
     /// Measured span.
     pub duration: Duration,
-    /// The server's process id, when it runs on this machine: its CPU use is measured.
-    pub server_pid: Option<u32>,
+    /// The server's process ids (one per node), when it runs on this machine:
+    /// their CPU use is measured.
+    pub server_pids: Vec<u32>,
+    /// The PostgreSQL database the server uses, if it uses one: its commits and
+    /// the CPU of every PostgreSQL process on this machine are measured.
+    pub database: Option<Arc<Sampler>>,
 }
 
 /// What one concurrency level measured.
@@ -105,8 +113,14 @@ pub struct LevelResult {
     pub errors: u64,
     /// The first error seen in the window.
     pub first_error: Option<String>,
-    /// CPU time the server used in the window.
+    /// Successful requests in the window per target, in the order of the targets.
+    pub per_node: Vec<u64>,
+    /// CPU time the server (all its nodes) used in the window.
     pub server_cpu: Option<Duration>,
+    /// CPU time the PostgreSQL processes on this machine used in the window.
+    pub postgres_cpu: Option<Duration>,
+    /// What the PostgreSQL database did in the window.
+    pub database: Option<postgres::Delta>,
     /// CPU time this load generator used in the window.
     pub bench_cpu: Option<Duration>,
     /// Busy CPU time of the whole machine in the window.
@@ -127,20 +141,39 @@ impl LevelResult {
         cpu.as_secs_f64() / self.window.as_secs_f64()
     }
 
-    /// CPU time the rest of the machine used in the window (machine minus server
-    /// and load generator): more than a little means the figures are disturbed.
+    /// CPU time the rest of the machine used in the window (machine minus server,
+    /// PostgreSQL and load generator): more than a little means the figures are disturbed.
     pub fn other_cpu(&self) -> Option<Duration> {
-        let taken = self.server_cpu.unwrap_or_default() + self.bench_cpu?;
+        let taken = self.server_cpu.unwrap_or_default()
+            + self.postgres_cpu.unwrap_or_default()
+            + self.bench_cpu?;
         Some(self.machine_cpu?.saturating_sub(taken))
     }
 
     /// Server CPU time per successful request, in ms.
     pub fn server_cpu_ms_per_request(&self) -> Option<f64> {
+        self.cpu_ms_per_request(self.server_cpu)
+    }
+
+    /// `cpu` per successful request, in ms.
+    pub fn cpu_ms_per_request(&self, cpu: Option<Duration>) -> Option<f64> {
         let n = self.latencies_us.len();
         if n == 0 {
             return None;
         }
-        self.server_cpu.map(|c| c.as_secs_f64() * 1000.0 / n as f64)
+        cpu.map(|c| c.as_secs_f64() * 1000.0 / n as f64)
+    }
+
+    /// Committed transactions of the database per second (`xact_commit`).
+    pub fn commits_per_second(&self) -> Option<f64> {
+        self.database
+            .map(|d| d.commits as f64 / self.window.as_secs_f64())
+    }
+
+    /// Successful requests per committed transaction of the database.
+    pub fn requests_per_commit(&self) -> Option<f64> {
+        let d = self.database?;
+        (d.commits > 0).then(|| self.latencies_us.len() as f64 / d.commits as f64)
     }
 
     /// Bytes the server wrote to storage per successful request, in KiB.
@@ -167,6 +200,8 @@ impl LevelResult {
 
 /// What one worker saw in the window.
 struct WorkerStats {
+    /// The target it talked to.
+    node: usize,
     latencies_us: Vec<u64>,
     errors: u64,
     first_error: Option<String>,
@@ -181,39 +216,60 @@ impl WorkerStats {
     }
 }
 
-/// Drives one level: `make(i)` gives worker `i` its [`Exchange`].
-pub async fn run<E, F>(target: &Arc<Target>, plan: Plan, make: F) -> anyhow::Result<LevelResult>
+/// The target of worker `i`: round-robin over `targets`.
+pub fn target_of(targets: &[Arc<Target>], i: usize) -> anyhow::Result<(usize, &Arc<Target>)> {
+    let node = i
+        .checked_rem(targets.len())
+        .context("no target to send requests to")?;
+    let target = targets.get(node).context("no target to send requests to")?;
+    Ok((node, target))
+}
+
+/// Drives one level: `make(i)` gives worker `i` its [`Exchange`]; worker `i`
+/// talks to `targets[i % targets.len()]`.
+pub async fn run<E, F>(targets: &[Arc<Target>], plan: &Plan, make: F) -> anyhow::Result<LevelResult>
 where
     E: Exchange,
     F: Fn(usize) -> E,
 {
     // Open every connection before the clock starts.
     let mut senders = Vec::with_capacity(plan.concurrency);
-    for _ in 0..plan.concurrency {
-        senders.push(connect(target).await?);
+    for i in 0..plan.concurrency {
+        let (node, target) = target_of(targets, i)?;
+        senders.push((node, Arc::clone(target), connect(target).await?));
     }
     let warm_end = Instant::now() + plan.warmup;
     let end = warm_end + plan.duration;
     let mut tasks = tokio::task::JoinSet::new();
-    for (i, sender) in senders.into_iter().enumerate() {
+    for (i, (node, target, sender)) in senders.into_iter().enumerate() {
         let exchange = make(i);
-        let target = Arc::clone(target);
-        tasks.spawn(worker(target, sender, exchange, warm_end, end));
+        tasks.spawn(worker(node, target, sender, exchange, warm_end, end));
     }
-    let cpu = tokio::spawn(cpu_in_window(plan.server_pid, warm_end, end));
+    let cpu = tokio::spawn(cpu_in_window(
+        plan.server_pids.clone(),
+        plan.database.clone(),
+        warm_end,
+        end,
+    ));
     let mut result = LevelResult {
         concurrency: plan.concurrency,
         window: plan.duration,
         latencies_us: Vec::new(),
+        per_node: vec![0; targets.len()],
         errors: 0,
         first_error: None,
         server_cpu: None,
+        postgres_cpu: None,
+        database: None,
         bench_cpu: None,
         machine_cpu: None,
         server_storage_bytes: None,
     };
     while let Some(joined) = tasks.join_next().await {
         let stats = joined.context("a load worker failed")??;
+        if let Some(n) = result.per_node.get_mut(stats.node) {
+            *n += stats.latencies_us.len() as u64;
+        }
         result.latencies_us.extend(stats.latencies_us);
         result.errors += stats.errors;
         if result.first_error.is_none() {
@@ -223,38 +279,84 @@ where
     result.latencies_us.sort_unstable();
     let used = cpu.await.context("the CPU sampler failed")?;
     result.server_cpu = used.server_cpu;
+    result.postgres_cpu = used.postgres_cpu;
+    result.database = used.database;
     result.bench_cpu = used.bench_cpu;
     result.machine_cpu = used.machine_cpu;
     result.server_storage_bytes = used.server_storage_bytes;
     Ok(result)
 }
 
-/// What the server (if `server_pid`), this process and the whole machine used
-/// between two instants.
+/// What the server (if `server_pids`), PostgreSQL (if `database`), this process
+/// and the whole machine used between two instants.
 #[derive(Debug, Default)]
 struct Used {
     server_cpu: Option<Duration>,
+    postgres_cpu: Option<Duration>,
+    database: Option<postgres::Delta>,
     bench_cpu: Option<Duration>,
     machine_cpu: Option<Duration>,
     server_storage_bytes: Option<u64>,
 }
 
-/// CPU time the server (if `server_pid`), this process and the whole machine use
-/// between `start` and `end`, and the bytes the server writes to storage.
-async fn cpu_in_window(server_pid: Option<u32>, start: Instant, end: Instant) -> Used {
-    let sample = || Used {
-        server_cpu: server_pid.and_then(|pid| procfs::cpu_time(pid).ok()),
+/// One reading of the counters [`Used`] is the difference of.
+struct Sample {
+    server_cpu: Option<Duration>,
+    postgres_cpu: Option<HashMap<u32, Duration>>,
+    database: Option<postgres::Counters>,
+    bench_cpu: Option<Duration>,
+    machine_cpu: Option<Duration>,
+    server_storage_bytes: Option<u64>,
+}
+
+/// The sum of `f(pid)` over `pids`; `None` if there are none or any fails.
+fn sum_over<T: std::iter::Sum<T>>(pids: &[u32], f: impl Fn(u32) -> anyhow::Result<T>) -> Option<T> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter().map(|&pid| f(pid).ok()).sum()
+}
+
+/// Reads every counter now.
+async fn sample(pids: &[u32], database: Option<&Sampler>) -> Sample {
+    let counters = match database {
+        Some(db) => db.sample().await.ok(),
+        None => None,
+    };
+    Sample {
+        server_cpu: sum_over(pids, procfs::cpu_time),
+        postgres_cpu: database.and_then(|_| procfs::cpu_by_command(procfs::POSTGRES_COMMAND).ok()),
+        database: counters,
         bench_cpu: procfs::cpu_time(std::process::id()).ok(),
         machine_cpu: procfs::machine_busy().ok(),
-        server_storage_bytes: server_pid.and_then(|pid| procfs::storage_writes(pid).ok()),
-    };
+        server_storage_bytes: sum_over(pids, procfs::storage_writes),
+    }
+}
+
+/// CPU time the server (its `server_pids`), PostgreSQL (with a `database`), this
+/// process and the whole machine use between `start` and `end`, the bytes the
+/// server writes to storage, and what the database did.
+async fn cpu_in_window(
+    server_pids: Vec<u32>,
+    database: Option<Arc<Sampler>>,
+    start: Instant,
+    end: Instant,
+) -> Used {
     tokio::time::sleep_until(start).await;
-    let before = sample();
+    let before = sample(&server_pids, database.as_deref()).await;
     tokio::time::sleep_until(end).await;
-    let after = sample();
+    let after = sample(&server_pids, database.as_deref()).await;
     let used = |a: Option<Duration>, b: Option<Duration>| b?.checked_sub(a?);
     Used {
         server_cpu: used(before.server_cpu, after.server_cpu),
+        postgres_cpu: before
+            .postgres_cpu
+            .zip(after.postgres_cpu)
+            .map(|(b, a)| procfs::cpu_delta(&b, &a)),
+        database: before
+            .database
+            .zip(after.database)
+            .map(|(b, a)| b.until(&a)),
         bench_cpu: used(before.bench_cpu, after.bench_cpu),
         machine_cpu: used(before.machine_cpu, after.machine_cpu),
         server_storage_bytes: after
@@ -330,6 +432,7 @@ async fn exchange_once(
 /// One worker: requests back to back until `end`; records those started after
 /// `warm_end` and finished by `end`. Reconnects after a transport error.
 async fn worker<E: Exchange>(
+    node: usize,
     target: Arc<Target>,
     sender: SendRequest<Full<Bytes>>,
     mut exchange: E,
@@ -337,6 +440,7 @@ async fn worker<E: Exchange>(
     end: Instant,
 ) -> anyhow::Result<WorkerStats> {
     let mut stats = WorkerStats {
+        node,
         latencies_us: Vec::new(),
         errors: 0,
         first_error: None,

@@ -1,8 +1,10 @@
-//! What `/proc` says about a process (memory in `status`, CPU time in `stat`) and
-//! about the whole machine (busy CPU time in `/proc/stat`). Linux only; callers
-//! treat failures as "not available".
+//! What `/proc` says about a process (memory in `status`, CPU time in `stat`),
+//! about every process of one command (PostgreSQL's backends) and about the
+//! whole machine (busy CPU time in `/proc/stat`). Linux only; callers treat
+//! failures as "not available".
 
 use anyhow::Context;
+use std::collections::HashMap;
 use std::time::Duration;
 
 /// Clock ticks per second of `/proc/<pid>/stat` times (`USER_HZ`, 100 on every
@@ -72,4 +74,70 @@ pub fn machine_busy() -> anyhow::Result<Duration> {
         .map(|&i| fields.get(i).copied().unwrap_or(0))
         .sum();
     Ok(Duration::from_millis(busy * 1000 / USER_HZ))
+}
+
+/// The command name (`comm`) of every PostgreSQL process, the postmaster and each
+/// backend alike (their titles change, their `comm` does not).
+pub const POSTGRES_COMMAND: &str = "postgres";
+
+/// CPU time so far of every process whose command name is `comm`, by process id.
+/// Processes that vanish while `/proc` is read are skipped.
+pub fn cpu_by_command(comm: &str) -> anyhow::Result<HashMap<u32, Duration>> {
+    let mut out = HashMap::new();
+    for entry in std::fs::read_dir("/proc").context("listing /proc")? {
+        let Ok(entry) = entry else { continue };
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let name = stat
+            .split_once('(')
+            .and_then(|(_, rest)| rest.rsplit_once(')'))
+            .map(|(name, _)| name);
+        if name == Some(comm)
+            && let Ok(cpu) = cpu_time(pid)
+        {
+            out.insert(pid, cpu);
+        }
+    }
+    Ok(out)
+}
+
+/// CPU time used between two [`cpu_by_command`] readings: by the processes in
+/// `after`, less what each had used at `before` (nothing, for one started since).
+/// What a process that ended in between used after `before` is not counted.
+pub fn cpu_delta(before: &HashMap<u32, Duration>, after: &HashMap<u32, Duration>) -> Duration {
+    after
+        .iter()
+        .map(|(pid, cpu)| cpu.saturating_sub(before.get(pid).copied().unwrap_or_default()))
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn this_process_is_found_by_its_command_name() {
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+        let (_, rest) = stat.split_once('(').unwrap();
+        let (comm, _) = rest.rsplit_once(')').unwrap();
+        let found = cpu_by_command(comm).unwrap();
+        assert!(found.contains_key(&std::process::id()));
+    }
+
+    #[test]
+    fn cpu_deltas_count_new_processes_whole() {
+        let s = Duration::from_secs;
+        let before = HashMap::from([(1, s(5)), (2, s(7))]);
+        let after = HashMap::from([(1, s(6)), (3, s(2))]);
+        assert_eq!(cpu_delta(&before, &after), s(3));
+    }
 }

@@ -2,6 +2,7 @@
 //! summary table when several algorithms were run.
 
 use crate::load::LevelResult;
+use std::time::Duration;
 
 /// What the bench learnt about a server it started.
 #[derive(Debug, Clone, Default)]
@@ -57,7 +58,7 @@ pub fn mib(kib: u64) -> String {
 }
 
 /// `Option` of a value, or `n/a`.
-fn or_na(v: Option<String>) -> String {
+pub fn or_na(v: Option<String>) -> String {
     v.unwrap_or_else(|| "n/a".to_owned())
 }
 
@@ -84,6 +85,23 @@ pub fn server_ready(facts: &ServerFacts) {
     );
 }
 
+/// The line on the nodes started after the first, if any.
+pub fn peers_ready(ready: &[Duration]) {
+    if ready.is_empty() {
+        return;
+    }
+    let times: Vec<String> = ready
+        .iter()
+        .map(|d| format!("{} ms", ms(d.as_secs_f64() * 1000.0)))
+        .collect();
+    println!(
+        "{} more node{} ready in {} (existing database)",
+        ready.len(),
+        if ready.len() == 1 { "" } else { "s" },
+        times.join(", ")
+    );
+}
+
 /// The line of one concurrency level.
 pub fn level(r: &LevelResult) {
     let q = |p| or_na(r.quantile_ms(p).map(|v| format!("{} ms", ms(v))));
@@ -99,13 +117,46 @@ pub fn level(r: &LevelResult) {
     if let Some(e) = &r.first_error {
         println!("  first error: {e}");
     }
+    if r.per_node.len() > 1 {
+        let total: u64 = r.per_node.iter().sum();
+        let shares: Vec<String> = r
+            .per_node
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| {
+                let share = if total == 0 {
+                    0.0
+                } else {
+                    n as f64 * 100.0 / total as f64
+                };
+                format!(
+                    "node {} {} ({} req/s, {share:.1}%)",
+                    i + 1,
+                    thousands(n as f64),
+                    thousands(n as f64 / r.window.as_secs_f64()),
+                )
+            })
+            .collect();
+        println!("  per node: {}", shares.join(", "));
+    }
     let mut cpu = Vec::new();
     if let Some(c) = r.server_cpu {
         let per_request = r
             .server_cpu_ms_per_request()
             .map(|v| format!(", {} ms per request", ms(v)))
             .unwrap_or_default();
-        cpu.push(format!("server {:.2} cores{per_request}", r.cores(c)));
+        let who = match r.per_node.len() {
+            0 | 1 => "server".to_owned(),
+            n => format!("server ({n} nodes)"),
+        };
+        cpu.push(format!("{who} {:.2} cores{per_request}", r.cores(c)));
+    }
+    if let Some(c) = r.postgres_cpu {
+        let per_request = r
+            .cpu_ms_per_request(Some(c))
+            .map(|v| format!(", {} ms per request", ms(v)))
+            .unwrap_or_default();
+        cpu.push(format!("postgres {:.2} cores{per_request}", r.cores(c)));
     }
     if let Some(c) = r.bench_cpu {
         cpu.push(format!("load generator {:.2} cores", r.cores(c)));
@@ -121,8 +172,30 @@ pub fn level(r: &LevelResult) {
     if !cpu.is_empty() {
         println!("  CPU: {}", cpu.join(", "));
     }
-    if let Some(kib) = r.server_storage_kib_per_request() {
+    // On PostgreSQL the server writes nothing itself: the database's WAL is below.
+    if let Some(kib) = r.server_storage_kib_per_request()
+        && r.database.is_none()
+    {
         println!("  storage: the server wrote {kib:.1} KiB per request (log and checkpoints)");
+    }
+    if let Some(d) = r.database {
+        let secs = r.window.as_secs_f64();
+        let n = r.latencies_us.len() as f64;
+        let per_request = |v: u64| if n > 0.0 { v as f64 / n } else { 0.0 };
+        let rollbacks = if d.rollbacks > 0 {
+            format!(" ({} rolled back)", thousands(d.rollbacks as f64))
+        } else {
+            String::new()
+        };
+        println!(
+            "  PostgreSQL: {} commits/s{rollbacks} (xact_commit of the bench database), {} requests per commit; \
+             {} transaction ids/s (writing transactions), {} WAL syncs/s, {:.2} KiB of WAL per request",
+            thousands(d.commits as f64 / secs),
+            or_na(r.requests_per_commit().map(|v| format!("{v:.1}"))),
+            thousands(d.xids as f64 / secs),
+            thousands(d.wal_syncs as f64 / secs),
+            per_request(d.wal_bytes) / 1024.0,
+        );
     }
 }
 
@@ -173,18 +246,24 @@ pub fn summary(scenario: &str, runs: &[Run]) {
             ]);
         }
     }
-    let mut widths = head.map(str::len);
-    for row in &rows {
+    let rows: Vec<Vec<String>> = rows.into_iter().map(Vec::from).collect();
+    table(&head, &rows);
+}
+
+/// Prints a table: the first column left-aligned, the others right-aligned.
+pub fn table(head: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.len());
+            *w = (*w).max(cell.chars().count());
         }
     }
     let line = |cells: Vec<&str>| {
         let parts: Vec<String> = cells
             .iter()
-            .zip(widths)
+            .zip(&widths)
             .enumerate()
-            .map(|(i, (c, w))| {
+            .map(|(i, (c, &w))| {
                 if i == 0 {
                     format!("{c:<w$}")
                 } else {
@@ -192,10 +271,10 @@ pub fn summary(scenario: &str, runs: &[Run]) {
                 }
             })
             .collect();
-        println!("{}", parts.join("  "));
+        println!("{}", parts.join("  ").trim_end());
     };
     line(head.to_vec());
-    for row in &rows {
+    for row in rows {
         line(row.iter().map(String::as_str).collect());
     }
 }

@@ -9,11 +9,21 @@
 //! password is kept ([`ServerProcess::first_admin`]) for scenarios that sign in.
 //! Memory is read from `/proc/<pid>/status`. The child is killed when
 //! [`ServerProcess`] is dropped, including on errors.
+//!
+//! The database is a SQLite file in a temporary directory unless the caller
+//! names a PostgreSQL database ([`ServerProcess::start_on`]); the master key is
+//! always `master.key` in that directory, passed with `--master-key-file`, so
+//! that further nodes ([`ServerProcess::start_peer`]) started on the same
+//! PostgreSQL database share it and act as one server with the first. On
+//! PostgreSQL every node also gets the same `--issuer` ([`CLUSTER_ISSUER`]):
+//! by default the issuer is the node's own address, and a node refuses tokens
+//! whose `iss` is not its issuer.
 
 use crate::Alg;
 use anyhow::{Context, bail};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, ChildStdout, Command};
@@ -28,7 +38,11 @@ const READY_TIMEOUT: Duration = Duration::from_secs(60);
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The server's log filter unless a scenario asks for another.
-const DEFAULT_LOG: &str = "warn";
+pub const DEFAULT_LOG: &str = "warn";
+
+/// `--issuer` of every node on PostgreSQL, as long as the default on SQLite
+/// (`http://127.0.0.1:NNNNN`) so that tokens are the same size.
+pub const CLUSTER_ISSUER: &str = "http://portcullis.test";
 
 /// What the server prints once it accepts connections.
 const READY_PREFIX: &str = "portcullis listening on ";
@@ -58,56 +72,115 @@ pub struct AdminCredentials {
     pub password: String,
 }
 
+/// How `serve` is started: the same for every node of one deployment.
+#[derive(Debug, Clone)]
+struct ServeConfig {
+    /// The signing algorithm of new keys.
+    alg: Alg,
+    /// `PORTCULLIS_LOG`.
+    log: String,
+    /// `--database-url`.
+    database_url: String,
+    /// `--database-pool-size`, when given.
+    pool_size: Option<u16>,
+    /// `--master-key-file`.
+    master_key_file: PathBuf,
+    /// `--issuer`, when not the default (the node's own address).
+    issuer: Option<String>,
+}
+
 /// A running bench server; dropping it kills the child.
 pub struct ServerProcess {
     child: Child,
     pid: u32,
     exe: PathBuf,
-    database_url: String,
+    config: ServeConfig,
     /// `http://127.0.0.1:PORT`.
     pub url: String,
-    /// Spawn to ready on the empty database (key creation, argon2 admin password).
+    /// Spawn to ready on the empty database (key creation, argon2 admin password);
+    /// for a peer ([`Self::start_peer`]), the same as [`Self::ready`].
     pub first_ready: Duration,
     /// Spawn to ready on the existing database (the restart).
     pub ready: Duration,
     /// The first admin created on the empty database, if the server said so.
     pub first_admin: Option<AdminCredentials>,
-    // Declared last: removed after `Drop::drop` has killed the child.
-    _dir: tempfile::TempDir,
+    // Declared last: removed after `Drop::drop` has killed the child (and, being
+    // shared with the peers, after the last node of a deployment is gone).
+    dir: Arc<tempfile::TempDir>,
 }
 
 impl ServerProcess {
-    /// Creates a temporary database, starts the server on it, stops it and starts it again.
-    pub async fn start(alg: Alg) -> anyhow::Result<Self> {
-        Self::start_with_log(alg, DEFAULT_LOG).await
+    /// Creates a temporary SQLite database, starts the server on it with the log
+    /// filter `log` (`PORTCULLIS_LOG`: [`DEFAULT_LOG`], or e.g. `error` for
+    /// scenarios that set off a warning per request or per source), stops it and
+    /// starts it again.
+    pub async fn start_with_log(alg: Alg, log: &str) -> anyhow::Result<Self> {
+        Self::start_on(alg, log, None, None).await
     }
 
-    /// [`Self::start`] with the server's log filter (`PORTCULLIS_LOG`, e.g. `error`)
-    /// instead of `warn`: for scenarios that set off a warning per request or per source.
-    pub async fn start_with_log(alg: Alg, log: &str) -> anyhow::Result<Self> {
+    /// [`Self::start_with_log`] on `database_url` (an empty PostgreSQL database the
+    /// caller created) instead of a temporary SQLite file, with `--database-pool-size`
+    /// when `pool_size` is given, and `--issuer` [`CLUSTER_ISSUER`] so that peers can
+    /// join. The master key goes to a temporary directory either way.
+    pub async fn start_on(
+        alg: Alg,
+        log: &str,
+        database_url: Option<&str>,
+        pool_size: Option<u16>,
+    ) -> anyhow::Result<Self> {
         let exe = std::env::current_exe().context("finding the bench executable")?;
         let dir = tempfile::Builder::new()
             .prefix("portcullis-bench-")
             .tempdir()
             .context("creating a temporary directory")?;
-        let database_url = format!("sqlite://{}", dir.path().join("p.db").display());
+        let config = ServeConfig {
+            alg,
+            log: log.to_owned(),
+            database_url: match database_url {
+                Some(url) => url.to_owned(),
+                None => format!("sqlite://{}", dir.path().join("p.db").display()),
+            },
+            pool_size,
+            master_key_file: dir.path().join("master.key"),
+            issuer: database_url.map(|_| CLUSTER_ISSUER.to_owned()),
+        };
 
-        let (mut first, first_start, first_ready) =
-            spawn_serve(&exe, &database_url, alg, log).await?;
+        let (mut first, first_start, first_ready) = spawn_serve(&exe, &config).await?;
         stop(&mut first).await.context("stopping the first start")?;
-        let (child, start, ready) = spawn_serve(&exe, &database_url, alg, log).await?;
-        let url = start.url;
+        let (child, start, ready) = spawn_serve(&exe, &config).await?;
         let pid = child.id().context("the server exited at once")?;
         Ok(Self {
             child,
             pid,
             exe,
-            database_url,
-            url,
+            config,
+            url: start.url,
             first_ready,
             ready,
             first_admin: first_start.first_admin,
-            _dir: dir,
+            dir: Arc::new(dir),
+        })
+    }
+
+    /// Starts one more node on this server's database and master key (one start,
+    /// on the existing database). Only a PostgreSQL database can be shared: on
+    /// SQLite each process would be a server of its own.
+    pub async fn start_peer(&self) -> anyhow::Result<Self> {
+        if !crate::postgres::is_postgres_url(&self.config.database_url) {
+            bail!("only servers on PostgreSQL can have peers");
+        }
+        let (child, start, ready) = spawn_serve(&self.exe, &self.config).await?;
+        let pid = child.id().context("the server exited at once")?;
+        Ok(Self {
+            child,
+            pid,
+            exe: self.exe.clone(),
+            config: self.config.clone(),
+            url: start.url,
+            first_ready: ready,
+            ready,
+            first_admin: None,
+            dir: Arc::clone(&self.dir),
         })
     }
 
@@ -115,7 +188,9 @@ impl ServerProcess {
     pub async fn create_client(&self, name: &str) -> anyhow::Result<Credentials> {
         let mut cmd = portcullis_command(&self.exe);
         cmd.args(["client", "create", "--name", name, "--json"])
-            .args(["--database-url", &self.database_url])
+            .args(["--database-url", &self.config.database_url])
+            .arg("--master-key-file")
+            .arg(&self.config.master_key_file)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -198,16 +273,22 @@ struct Started {
 /// printed (its URL, a first admin) and the time taken.
 async fn spawn_serve(
     exe: &Path,
-    database_url: &str,
-    alg: Alg,
-    log: &str,
+    config: &ServeConfig,
 ) -> anyhow::Result<(Child, Started, Duration)> {
     let mut cmd = portcullis_command(exe);
-    cmd.env("PORTCULLIS_LOG", log);
+    cmd.env("PORTCULLIS_LOG", &config.log);
     cmd.args(["serve", "--listen", "127.0.0.1:0"])
-        .args(["--database-url", database_url])
-        .args(["--signing-alg", alg.as_str()])
-        .stdin(Stdio::null())
+        .args(["--database-url", &config.database_url])
+        .arg("--master-key-file")
+        .arg(&config.master_key_file)
+        .args(["--signing-alg", config.alg.as_str()]);
+    if let Some(n) = config.pool_size {
+        cmd.args(["--database-pool-size", &n.to_string()]);
+    }
+    if let Some(issuer) = &config.issuer {
+        cmd.args(["--issuer", issuer]);
+    }
+    cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     let started = Instant::now();

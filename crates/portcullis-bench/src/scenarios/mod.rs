@@ -3,16 +3,19 @@
 //!
 //! A new scenario adds a [`Kind`], a module with its [`crate::load::Exchange`],
 //! and an arm in [`run_level`]. [`flood`] is apart: two phases on one server,
-//! with its own report.
+//! with its own report. [`engines`] runs a scenario on SQLite and PostgreSQL
+//! in alternation.
 
+pub mod engines;
 pub mod flood;
 pub mod token;
 pub mod verify;
 
-use crate::CommonArgs;
+use crate::deploy::{Deployment, Engine};
 use crate::load::{LevelResult, Plan, Target};
-use crate::report::{self, Run, ServerFacts};
-use crate::server::{Credentials, ServerProcess};
+use crate::report::{self, Run};
+use crate::server::Credentials;
+use crate::{Alg, CommonArgs};
 use anyhow::Context;
 use std::sync::Arc;
 
@@ -33,7 +36,7 @@ pub enum Kind {
 
 impl Kind {
     /// Name in the report.
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Self::Token => "token",
             Self::Whoami => "whoami",
@@ -44,7 +47,8 @@ impl Kind {
     }
 }
 
-/// Runs `kind` against `--url`, or on a fresh server for each algorithm asked for.
+/// Runs `kind` against `--url`, or on a fresh deployment (`--database-url`,
+/// `--nodes`) for each algorithm asked for, or compares engines.
 pub async fn run(kind: Kind, args: &CommonArgs) -> anyhow::Result<()> {
     if let Some(url) = &args.url {
         let target = Arc::new(Target::from_url(url).await?);
@@ -57,9 +61,20 @@ pub async fn run(kind: Kind, args: &CommonArgs) -> anyhow::Result<()> {
         };
         report::header(kind.name(), "", Some(url));
         print_plan(args);
-        run_levels(kind, &target, &creds, args, None).await?;
+        let plan = |concurrency| Plan {
+            concurrency,
+            warmup: args.warmup,
+            duration: args.duration,
+            server_pids: Vec::new(),
+            database: None,
+        };
+        run_levels(kind, &[target], &creds, args, plan).await?;
         return Ok(());
     }
+    if args.compare_engines {
+        return engines::run(kind, args).await;
+    }
+    let engine = Engine::from_args(args);
     let mut runs = Vec::new();
     for (i, alg) in args.algs().into_iter().enumerate() {
         if i > 0 {
@@ -69,22 +84,8 @@ pub async fn run(kind: Kind, args: &CommonArgs) -> anyhow::Result<()> {
         if i == 0 {
             print_plan(args);
         }
-        let server = ServerProcess::start(alg)
-            .await
-            .with_context(|| format!("starting a {} server", alg.as_str()))?;
-        let mut facts = ServerFacts {
-            first_ready_ms: server.first_ready.as_secs_f64() * 1000.0,
-            ready_ms: server.ready.as_secs_f64() * 1000.0,
-            idle_rss_kib: server.rss_kib().ok(),
-            peak_rss_kib: None,
-        };
-        report::server_ready(&facts);
-        let creds = server.create_client("bench").await?;
-        let target = Arc::new(Target::from_url(&server.url).await?);
-        let levels = run_levels(kind, &target, &creds, args, Some(server.pid())).await?;
-        facts.peak_rss_kib = server.peak_rss_kib().ok();
-        report::server_peak(&facts);
-        server.shutdown().await?;
+        let deployment = start_deployment(alg, &engine, args.nodes, args).await?;
+        let (levels, facts) = run_on(kind, deployment, args).await?;
         runs.push(Run {
             alg: alg.as_str().to_owned(),
             server: Some(facts),
@@ -97,6 +98,42 @@ pub async fn run(kind: Kind, args: &CommonArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Starts a deployment and prints how it started.
+async fn start_deployment(
+    alg: Alg,
+    engine: &Engine,
+    nodes: usize,
+    args: &CommonArgs,
+) -> anyhow::Result<Deployment> {
+    let deployment = Deployment::start(alg, engine, nodes, args.database_pool_size).await?;
+    println!("{}", deployment.description());
+    report::server_ready(&deployment.facts);
+    report::peers_ready(&deployment.peers_ready);
+    Ok(deployment)
+}
+
+/// Runs every level on `deployment`, then stops it; returns the levels and the
+/// facts of its first node.
+async fn run_on(
+    kind: Kind,
+    mut deployment: Deployment,
+    args: &CommonArgs,
+) -> anyhow::Result<(Vec<LevelResult>, report::ServerFacts)> {
+    let levels = run_levels(
+        kind,
+        &deployment.targets,
+        &deployment.creds,
+        args,
+        |concurrency| deployment.plan(concurrency, args.warmup, args.duration),
+    )
+    .await?;
+    deployment.note_peak_rss();
+    report::server_peak(&deployment.facts);
+    let facts = deployment.facts.clone();
+    deployment.shutdown().await?;
+    Ok((levels, facts))
+}
+
 /// The method line under the first header.
 fn print_plan(args: &CommonArgs) {
     println!(
@@ -106,23 +143,18 @@ fn print_plan(args: &CommonArgs) {
     );
 }
 
-/// Runs and reports every concurrency level.
+/// Runs and reports every concurrency level, the workers spread over `targets`;
+/// `plan(concurrency)` says how to drive each.
 async fn run_levels(
     kind: Kind,
-    target: &Arc<Target>,
+    targets: &[Arc<Target>],
     creds: &Credentials,
     args: &CommonArgs,
-    server_pid: Option<u32>,
+    plan: impl Fn(usize) -> Plan,
 ) -> anyhow::Result<Vec<LevelResult>> {
     let mut levels = Vec::with_capacity(args.concurrency.len());
     for &concurrency in &args.concurrency {
-        let plan = Plan {
-            concurrency,
-            warmup: args.warmup,
-            duration: args.duration,
-            server_pid,
-        };
-        let result = run_level(kind, target, creds, plan)
+        let result = run_level(kind, targets, creds, &plan(concurrency))
             .await
             .with_context(|| format!("concurrency {concurrency}"))?;
         report::level(&result);
@@ -134,15 +166,15 @@ async fn run_levels(
 /// One concurrency level of `kind`.
 async fn run_level(
     kind: Kind,
-    target: &Arc<Target>,
+    targets: &[Arc<Target>],
     creds: &Credentials,
-    plan: Plan,
+    plan: &Plan,
 ) -> anyhow::Result<LevelResult> {
     match kind {
-        Kind::Token => token::run(target, creds, plan).await,
-        Kind::Whoami => verify::run(verify::Path::Whoami, target, creds, plan).await,
-        Kind::Introspect => verify::run(verify::Path::Introspect, target, creds, plan).await,
-        Kind::Upload => verify::run(verify::Path::Upload, target, creds, plan).await,
-        Kind::Refresh => verify::run(verify::Path::Refresh, target, creds, plan).await,
+        Kind::Token => token::run(targets, creds, plan).await,
+        Kind::Whoami => verify::run(verify::Path::Whoami, targets, creds, plan).await,
+        Kind::Introspect => verify::run(verify::Path::Introspect, targets, creds, plan).await,
+        Kind::Upload => verify::run(verify::Path::Upload, targets, creds, plan).await,
+        Kind::Refresh => verify::run(verify::Path::Refresh, targets, creds, plan).await,
     }
 }

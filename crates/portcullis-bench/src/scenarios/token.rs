@@ -54,17 +54,17 @@ fn basic_auth(creds: &Credentials) -> anyhow::Result<HeaderValue> {
     HeaderValue::from_str(&value).context("client credentials make no valid header")
 }
 
-/// Runs one concurrency level of the token scenario.
+/// Runs one concurrency level of the token scenario, the workers spread over `targets`.
 pub async fn run(
-    target: &Arc<Target>,
+    targets: &[Arc<Target>],
     creds: &Credentials,
-    plan: Plan,
+    plan: &Plan,
 ) -> anyhow::Result<LevelResult> {
     let authorization = basic_auth(creds)?;
     let bodies: Arc<[Bytes]> = (1..=LABELS)
         .map(|n| Bytes::from(format!("grant_type=client_credentials&label=bench-{n:03}")))
         .collect();
-    load::run(target, plan, |worker| TokenExchange {
+    load::run(targets, plan, |worker| TokenExchange {
         authorization: authorization.clone(),
         bodies: Arc::clone(&bodies),
         // Spread the workers over the labels.

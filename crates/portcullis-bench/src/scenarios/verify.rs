@@ -133,14 +133,16 @@ impl Exchange for VerifyExchange {
     }
 }
 
-/// Runs one concurrency level of `whoami` or `introspect`.
+/// Runs one concurrency level of `path`, the workers spread over `targets` (the
+/// nodes of one server: a token from one is good on all).
 pub async fn run(
     path: Path,
-    target: &Arc<Target>,
+    targets: &[Arc<Target>],
     creds: &Credentials,
-    plan: Plan,
+    plan: &Plan,
 ) -> anyhow::Result<LevelResult> {
-    let (token, _) = token_set(target, creds).await?;
+    let (_, first) = load::target_of(targets, 0)?;
+    let (token, _) = token_set(first, creds).await?;
     let bearer = HeaderValue::from_str(&format!("Bearer {token}")).context("token header")?;
     let basic = basic(creds)?;
     let form = Bytes::from(format!("token={token}"));
@@ -155,13 +157,15 @@ pub async fn run(
     let upload = Bytes::from(format!(r#"{{"records":[{}]}}"#, records.join(",")));
     // Refresh: one token set per worker, so workers never race for the same token.
     let mut chains = Vec::new();
+    // Each chain starts on the node its worker will rotate it on.
     if matches!(path, Path::Refresh) {
-        for _ in 0..plan.concurrency {
+        for worker in 0..plan.concurrency {
+            let (_, target) = load::target_of(targets, worker)?;
             chains.push(token_set(target, creds).await?.1);
         }
     }
     let chains = Arc::new(chains);
-    load::run(target, plan, |worker| VerifyExchange {
+    load::run(targets, plan, |worker| VerifyExchange {
         path,
         bearer: bearer.clone(),
         basic: basic.clone(),

@@ -159,9 +159,10 @@ impl Phase {
             concurrency: args.concurrency,
             warmup: args.warmup,
             duration: args.duration,
-            server_pid: self.server_pid,
+            server_pids: self.server_pid.into_iter().collect(),
+            database: None,
         };
-        let token = token::run(&self.target, &self.creds, plan)
+        let token = token::run(std::slice::from_ref(&self.target), &self.creds, &plan)
             .await
             .context("the legitimate token client")?;
         let admin = admin
