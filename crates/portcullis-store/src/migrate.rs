@@ -47,6 +47,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         "audit_by_client_id",
         include_str!("../migrations/sqlite/0008_audit_by_client_id.sql"),
     ),
+    (
+        9,
+        "label_issue_times_on_families",
+        include_str!("../migrations/sqlite/0009_label_issue_times_on_families.sql"),
+    ),
 ];
 
 /// PostgreSQL migrations, in order (the same numbers and names as SQLite's).
@@ -90,5 +95,10 @@ pub(crate) const POSTGRES: &[Migration] = &[
         8,
         "audit_by_client_id",
         include_str!("../migrations/postgres/0008_audit_by_client_id.sql"),
+    ),
+    (
+        9,
+        "label_issue_times_on_families",
+        include_str!("../migrations/postgres/0009_label_issue_times_on_families.sql"),
     ),
 ];

@@ -8,61 +8,90 @@ use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Transaction};
 use tokio_postgres::types::ToSql;
 
+/// Inserts audit events, in order (ids follow it). An event with a gate (a client
+/// id) is kept only while that client is active: a grant's event goes with its
+/// grant, within one statement.
+pub(crate) const INSERT_GATED: &str = "INSERT INTO audit_events (at, kind, actor_kind, \
+     actor_id, target, client_id, label, source, detail) SELECT at, kind, actor_kind, actor_id, \
+     target, client_id, label, source, detail FROM unnest($1::int8[], $2::text[], $3::text[], \
+     $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[]) \
+     WITH ORDINALITY AS x(at, kind, actor_kind, actor_id, target, client_id, label, source, \
+     detail, gate, n) WHERE x.gate IS NULL OR EXISTS (SELECT 1 FROM clients c \
+     WHERE c.id = x.gate AND c.status = 'active') ORDER BY n";
+
+/// Audit events as the columns of [`INSERT_GATED`].
+#[derive(Default)]
+pub(crate) struct AuditColumns<'a> {
+    at: Vec<i64>,
+    kind: Vec<&'static str>,
+    actor_kind: Vec<&'static str>,
+    actor_id: Vec<Option<&'a str>>,
+    target: Vec<Option<&'a str>>,
+    client: Vec<Option<&'a str>>,
+    label: Vec<Option<&'a str>>,
+    source: Vec<Option<&'a str>>,
+    detail: Vec<Option<&'a str>>,
+    gate: Vec<Option<&'a str>>,
+}
+
+impl<'a> AuditColumns<'a> {
+    /// Adds `e`, kept only while client `gate` is active (when given).
+    pub(crate) fn push(&mut self, e: &'a NewAuditEvent, gate: Option<&'a str>) {
+        self.at.push(e.at);
+        self.kind.push(e.kind.as_str());
+        self.actor_kind.push(e.actor.kind);
+        self.actor_id.push(e.actor.id.as_deref());
+        self.target.push(e.target.as_deref());
+        self.client.push(e.client_id.as_deref());
+        self.label.push(e.label.as_deref());
+        self.source.push(e.actor.source.as_deref());
+        self.detail.push(e.detail.as_deref());
+        self.gate.push(gate);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.at.is_empty()
+    }
+
+    /// The columns, as the ten parameters of [`INSERT_GATED`] in order.
+    pub(crate) fn params(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 10] {
+        [
+            &self.at,
+            &self.kind,
+            &self.actor_kind,
+            &self.actor_id,
+            &self.target,
+            &self.client,
+            &self.label,
+            &self.source,
+            &self.detail,
+            &self.gate,
+        ]
+    }
+}
+
 /// Appends `events`, in order, within the caller's transaction.
 pub(crate) async fn insert_many(
     tx: &Transaction<'_>,
     events: &[&NewAuditEvent],
 ) -> StoreResult<()> {
-    if events.is_empty() {
+    let mut cols = AuditColumns::default();
+    for e in events {
+        cols.push(e, None);
+    }
+    insert_columns(tx, &cols).await
+}
+
+/// Appends the events of `cols` within the caller's transaction.
+pub(crate) async fn insert_columns(
+    tx: &Transaction<'_>,
+    cols: &AuditColumns<'_>,
+) -> StoreResult<()> {
+    if cols.is_empty() {
         return Ok(());
     }
-    let n = events.len();
-    let mut at = Vec::with_capacity(n);
-    let mut kind = Vec::with_capacity(n);
-    let mut actor_kind = Vec::with_capacity(n);
-    let mut actor_id = Vec::with_capacity(n);
-    let mut target = Vec::with_capacity(n);
-    let mut client = Vec::with_capacity(n);
-    let mut label = Vec::with_capacity(n);
-    let mut source = Vec::with_capacity(n);
-    let mut detail = Vec::with_capacity(n);
-    for e in events {
-        at.push(e.at);
-        kind.push(e.kind.as_str());
-        actor_kind.push(e.actor.kind);
-        actor_id.push(e.actor.id.as_deref());
-        target.push(e.target.as_deref());
-        client.push(e.client_id.as_deref());
-        label.push(e.label.as_deref());
-        source.push(e.actor.source.as_deref());
-        detail.push(e.detail.as_deref());
-    }
-    // WITH ORDINALITY … ORDER BY: ids follow the events' order.
-    let stmt = tx
-        .prepare_cached(
-            "INSERT INTO audit_events (at, kind, actor_kind, actor_id, target, client_id, label, \
-             source, detail) SELECT at, kind, actor_kind, actor_id, target, client_id, label, \
-             source, detail FROM unnest($1::int8[], $2::text[], $3::text[], $4::text[], \
-             $5::text[], $6::text[], $7::text[], $8::text[], $9::text[]) WITH ORDINALITY \
-             AS x(at, kind, actor_kind, actor_id, target, client_id, label, source, detail, n) \
-             ORDER BY n",
-        )
-        .await?;
-    tx.execute(
-        &stmt,
-        &[
-            &at,
-            &kind,
-            &actor_kind,
-            &actor_id,
-            &target,
-            &client,
-            &label,
-            &source,
-            &detail,
-        ],
-    )
-    .await?;
+    let stmt = tx.prepare_cached(INSERT_GATED).await?;
+    tx.execute(&stmt, &cols.params()).await?;
     Ok(())
 }
 

@@ -70,12 +70,24 @@ async fn set_scopes(tx: &Transaction<'_>, c: &Client) -> StoreResult<()> {
     Ok(())
 }
 
+/// Takes client `id`'s lock exclusively: waits for every grant or refresh batch
+/// that read its status to commit, and keeps new ones waiting until this commits.
+async fn lock_client(tx: &Transaction<'_>, id: &str) -> StoreResult<()> {
+    tx.execute(
+        "SELECT pg_advisory_xact_lock($1::int4, hashtext($2))",
+        &[&super::lock::CLIENTS, &id],
+    )
+    .await?;
+    Ok(())
+}
+
 async fn set_status(
     tx: &Transaction<'_>,
     id: &str,
     status: ClientStatus,
     now: i64,
 ) -> StoreResult<()> {
+    lock_client(tx, id).await?;
     let n = tx
         .execute(
             "UPDATE clients SET status = $1, updated_at = $2 WHERE id = $3",
@@ -275,8 +287,9 @@ impl ClientStore for PgStore {
             let id = id.as_str();
             // Lock the client first, so no grant batch is between its check and
             // its commit while the families go.
+            lock_client(tx, id).await?;
             let found = tx
-                .query_opt("SELECT 1 FROM clients WHERE id = $1 FOR UPDATE", &[&id])
+                .query_opt("SELECT 1 FROM clients WHERE id = $1", &[&id])
                 .await?;
             if found.is_none() {
                 return Err(StoreError::NotFound(format!("client {id}")));
@@ -291,6 +304,9 @@ impl ClientStore for PgStore {
                 &[&id],
             )
             .await?;
+            // Nor families to their client (migration 0009).
+            tx.execute("DELETE FROM token_families WHERE client_id = $1", &[&id])
+                .await?;
             tx.execute("DELETE FROM clients WHERE id = $1", &[&id])
                 .await?;
             audit::insert(tx, audit).await?;

@@ -28,12 +28,18 @@ fn event(payload: &str) -> Option<StoreEvent> {
 }
 
 /// Starts the listener; it ends soon after the store (which holds `alive`) is
-/// dropped.
-pub(super) fn spawn(config: Config, events: broadcast::Sender<StoreEvent>, alive: Weak<()>) {
+/// dropped. The returned receiver fires once it listens.
+pub(super) fn spawn(
+    config: Config,
+    events: broadcast::Sender<StoreEvent>,
+    alive: Weak<()>,
+) -> tokio::sync::oneshot::Receiver<()> {
+    let (listening, ready) = tokio::sync::oneshot::channel();
+    let mut listening = Some(listening);
     tokio::spawn(async move {
         let mut first = true;
         while alive.strong_count() > 0 {
-            let e = listen(&config, &events, first, &alive).await;
+            let e = listen(&config, &events, first, &alive, &mut listening).await;
             if alive.strong_count() == 0 {
                 return;
             }
@@ -42,6 +48,7 @@ pub(super) fn spawn(config: Config, events: broadcast::Sender<StoreEvent>, alive
             tokio::time::sleep(RETRY).await;
         }
     });
+    ready
 }
 
 /// Listens until the connection fails or the store is gone; returns why it stopped.
@@ -50,6 +57,7 @@ async fn listen(
     events: &broadcast::Sender<StoreEvent>,
     first: bool,
     alive: &Weak<()>,
+    listening: &mut Option<tokio::sync::oneshot::Sender<()>>,
 ) -> String {
     let (client, mut connection) = match config.connect(NoTls).await {
         Ok(c) => c,
@@ -78,6 +86,9 @@ async fn listen(
     let why = async {
         if let Err(e) = client.batch_execute("LISTEN portcullis").await {
             return e.to_string();
+        }
+        if let Some(l) = listening.take() {
+            let _ = l.send(());
         }
         if !first {
             // Whatever was announced while we were away is lost: reload.

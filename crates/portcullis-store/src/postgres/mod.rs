@@ -68,6 +68,13 @@ use writer::HotJob;
 /// a commit) before it fails as unavailable.
 pub const OP_TIMEOUT: Duration = Duration::from_millis(4500);
 
+/// Group-commit writers per node: two keep a commit in flight while the next
+/// batch forms. More make each commit carry fewer writes, and PostgreSQL's cost is
+/// mostly per commit (about half a millisecond of its CPU here, however many
+/// grants it carries), so more writers, on one node or spread over several, cost
+/// throughput where PostgreSQL shares the cores (docs/BENCHMARKS.md).
+const WRITERS: usize = 1;
+
 /// The longest a connection attempt takes.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -87,6 +94,12 @@ pub(crate) mod lock {
     pub const KEYS: i64 = 0x706f_7274_0003;
     /// Held (transaction) by the node pruning the audit log.
     pub const AUDIT_RETENTION: i64 = 0x706f_7274_0004;
+    /// The namespace of the clients' locks, `(CLIENTS, hashtext(client id))`: a
+    /// grant or refresh batch holds its clients' locks shared; a change of a
+    /// client's status (disable, enable, delete) holds its lock exclusively, so it
+    /// commits either before a batch reads the status or after the batch commits.
+    /// Unlike a row lock, it writes nothing (no WAL, no multixact).
+    pub const CLIENTS: i32 = 0x706f_7274;
 }
 
 /// PostgreSQL-backed [`Store`].
@@ -253,8 +266,16 @@ impl PgStore {
         drop(probe);
         let (events, _) = broadcast::channel(1024);
         let alive = std::sync::Arc::new(());
-        listen::spawn(config, events.clone(), std::sync::Arc::downgrade(&alive));
-        let writes = writer::spawn(pool.clone(), (pool_size / 4).clamp(1, 4));
+        let listening = listen::spawn(config, events.clone(), std::sync::Arc::downgrade(&alive));
+        // Changes committed from now on are announced to this store (if the listener
+        // cannot connect in time, the periodic reads still bring them).
+        if tokio::time::timeout(CONNECT_TIMEOUT, listening)
+            .await
+            .is_err()
+        {
+            tracing::warn!("not listening for other nodes' changes yet; reading them periodically");
+        }
+        let writes = writer::spawn(pool.clone(), WRITERS);
         Ok(Self {
             pool,
             writes,

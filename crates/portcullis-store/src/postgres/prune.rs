@@ -18,6 +18,17 @@ pub(super) async fn prune(c: &mut Object, now: i64) -> StoreResult<Pruned> {
     if !led {
         return Ok(Pruned::default());
     }
+    // A label's last issue is read from its families (migration 0009): fold the
+    // time of those about to go into their labels first.
+    tx.execute(
+        "UPDATE labels l SET last_issued_at = GREATEST(l.last_issued_at, f.t) \
+         FROM (SELECT client_id, label, max(coalesce(last_issued_at, created_at)) AS t \
+               FROM token_families WHERE expires_at <= $1 AND label IS NOT NULL \
+               GROUP BY client_id, label) f \
+         WHERE l.client_id = f.client_id AND l.name = f.label",
+        &[&now],
+    )
+    .await?;
     // A family is kept until its last token expired: reuse detection needs its
     // spent refresh tokens until then, even after it was revoked.
     let families = tx

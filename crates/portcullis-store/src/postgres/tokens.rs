@@ -9,13 +9,25 @@ use crate::{
     TokenStore, Usage,
 };
 use async_trait::async_trait;
-use deadpool_postgres::Transaction;
+use deadpool_postgres::{Object, Transaction};
 use portcullis_core::{AuditKind, ClientId};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
 
-/// Whether each client of a batch is active, read `FOR SHARE`.
+/// Whether each client of a batch is active, read under the clients' shared locks.
 pub(super) type ActiveClients = HashMap<String, bool>;
+
+/// Takes the shared lock of each client (in id order, so batches never wait on
+/// each other in a cycle); a change of a client's status takes its exclusive lock
+/// ([`super::lock::client`]).
+pub(super) const LOCK_CLIENTS_SHARED: &str = "SELECT count(pg_advisory_xact_lock_shared($2::int4, hashtext(id))) \
+     FROM (SELECT unnest($1::text[]) AS id ORDER BY 1) ids";
+
+/// Each client's status, read in a statement of its own after the locks were
+/// taken, so a disable or delete committed before that is seen.
+pub(super) const ACTIVE_CLIENTS: &str =
+    "SELECT id, status = 'active' FROM clients WHERE id = ANY($1)";
 
 pub(super) async fn lock_active_clients(
     tx: &Transaction<'_>,
@@ -25,14 +37,14 @@ pub(super) async fn lock_active_clients(
         return Ok(ActiveClients::new());
     }
     let ids: Vec<&str> = ids.iter().copied().collect();
-    let stmt = tx
-        .prepare_cached(
-            "SELECT id, status = 'active' FROM clients WHERE id = ANY($1) ORDER BY id FOR SHARE",
-        )
-        .await?;
-    tx.query(&stmt, &[&ids])
-        .await?
-        .iter()
+    let lock = tx.prepare_cached(LOCK_CLIENTS_SHARED).await?;
+    tx.query(&lock, &[&ids, &super::lock::CLIENTS]).await?;
+    let stmt = tx.prepare_cached(ACTIVE_CLIENTS).await?;
+    active_from(&tx.query(&stmt, &[&ids]).await?)
+}
+
+fn active_from(rows: &[Row]) -> StoreResult<ActiveClients> {
+    rows.iter()
         .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
         .collect()
 }
@@ -50,56 +62,112 @@ pub(super) fn issue_event(g: &NewGrant) -> NewAuditEvent {
     }
 }
 
-/// Inserts the grants whose client is active; returns their job indexes.
+/// A grant's rows are written only while its client is active: every statement
+/// below keeps the rows of a client whose status (stable: the batch holds the
+/// client's shared lock) is not `active` out.
+macro_rules! gate {
+    () => {
+        "EXISTS (SELECT 1 FROM clients c WHERE c.id = x.client_id AND c.status = 'active')"
+    };
+}
+
+const INSERT_FAMILIES: &str = concat!(
+    "INSERT INTO token_families (id, client_id, label, subject, scopes, grant_type, \
+     created_at, expires_at) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], \
+     $4::text[], $5::text[], $6::text[], $7::int8[], $8::int8[]) \
+     AS x(id, client_id, label, subject, scopes, grant_type, created_at, expires_at) WHERE ",
+    gate!()
+);
+
+macro_rules! insert_refresh {
+    ($gate:expr) => {
+        concat!(
+            "INSERT INTO refresh_tokens (id, token_hash, family_id, scopes, created_at, \
+             expires_at) SELECT id, token_hash, family_id, scopes, created_at, expires_at FROM \
+             unnest($1::text[], $2::bytea[], $3::text[], $4::text[], $5::int8[], $6::int8[], \
+             $7::text[]) AS x(id, token_hash, family_id, scopes, created_at, expires_at, \
+             client_id) WHERE ",
+            $gate
+        )
+    };
+}
+
+/// New refresh tokens of grants (gated on their client).
+const INSERT_REFRESH: &str = insert_refresh!(gate!());
+/// Successors of won rotations (the rotation checked the client).
+const INSERT_SUCCESSORS: &str = insert_refresh!("true");
+
+/// Creates the labels not seen before. An existing label's row is not touched (nor
+/// locked): its last issue is read from its families (migration 0009).
+const UPSERT_LABELS: &str = concat!(
+    "INSERT INTO labels (client_id, name, created_at, last_issued_at) \
+     SELECT client_id, name, t, t FROM unnest($1::text[], $2::text[], $3::int8[]) \
+     AS x(client_id, name, t) WHERE ",
+    gate!(),
+    " ON CONFLICT (client_id, name) DO NOTHING"
+);
+
+/// The rows of a batch of grants, as columns for the multi-row statements.
+pub(super) struct GrantRows<'a> {
+    families: FamilyColumns<'a>,
+    refresh: RefreshColumns<'a>,
+    /// One row per label, at its latest time (a multi-row upsert may not touch a row
+    /// twice), in key order (concurrent batches lock labels in the same order).
+    labels: (Vec<&'a str>, Vec<&'a str>, Vec<i64>),
+}
+
+impl<'a> GrantRows<'a> {
+    pub(super) fn of(grants: &[(usize, &'a NewGrant)]) -> Self {
+        let mut f = FamilyColumns::default();
+        let mut r = RefreshColumns::default();
+        let mut labels: BTreeMap<(&str, &str), i64> = BTreeMap::new();
+        for (_, g) in grants {
+            let scopes = g.scopes.to_string();
+            if let Some(t) = &g.refresh_token {
+                r.push(
+                    &t.id,
+                    &t.hash,
+                    &g.family_id,
+                    &scopes,
+                    g.created_at,
+                    t.expires_at,
+                );
+                r.client_id.push(&g.client_id);
+            }
+            f.id.push(&g.family_id);
+            f.client_id.push(&g.client_id);
+            f.label.push(g.label.as_deref());
+            f.subject.push(&g.subject);
+            f.scopes.push(scopes);
+            f.grant_type.push(&g.grant_type);
+            f.created_at.push(g.created_at);
+            f.expires_at.push(g.expires_at);
+            if let Some(l) = &g.label {
+                let at = labels.entry((&g.client_id, l)).or_insert(g.created_at);
+                *at = (*at).max(g.created_at);
+            }
+        }
+        Self {
+            families: f,
+            refresh: r,
+            labels: split3(labels),
+        }
+    }
+}
+
+/// Inserts the grants whose client is active (the caller holds the clients'
+/// shared locks and read `active` after taking them); returns their job indexes.
 pub(super) async fn insert_grants(
     tx: &Transaction<'_>,
     grants: &[(usize, &NewGrant)],
     active: &ActiveClients,
 ) -> StoreResult<HashSet<usize>> {
-    let ok: Vec<&(usize, &NewGrant)> = grants
-        .iter()
-        .filter(|(_, g)| active.get(&g.client_id).copied().unwrap_or(false))
-        .collect();
-    if ok.is_empty() {
+    if grants.is_empty() {
         return Ok(HashSet::new());
     }
-    let mut f = FamilyColumns::default();
-    let mut r = RefreshColumns::default();
-    // One row per label, at its latest time: a multi-row upsert may not touch a
-    // row twice. Ordered, so concurrent batches lock labels in the same order.
-    let mut labels: BTreeMap<(&str, &str), i64> = BTreeMap::new();
-    for (_, g) in &ok {
-        let scopes = g.scopes.to_string();
-        if let Some(t) = &g.refresh_token {
-            r.push(
-                &t.id,
-                &t.hash,
-                &g.family_id,
-                &scopes,
-                g.created_at,
-                t.expires_at,
-            );
-        }
-        f.id.push(&g.family_id);
-        f.client_id.push(&g.client_id);
-        f.label.push(g.label.as_deref());
-        f.subject.push(&g.subject);
-        f.scopes.push(scopes);
-        f.grant_type.push(&g.grant_type);
-        f.created_at.push(g.created_at);
-        f.expires_at.push(g.expires_at);
-        if let Some(l) = &g.label {
-            let at = labels.entry((&g.client_id, l)).or_insert(g.created_at);
-            *at = (*at).max(g.created_at);
-        }
-    }
-    let stmt = tx
-        .prepare_cached(
-            "INSERT INTO token_families (id, client_id, label, subject, scopes, grant_type, \
-             created_at, expires_at) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], \
-             $4::text[], $5::text[], $6::text[], $7::int8[], $8::int8[])",
-        )
-        .await?;
+    let rows = GrantRows::of(grants);
+    let f = &rows.families;
+    let stmt = tx.prepare_cached(INSERT_FAMILIES).await?;
     tx.execute(
         &stmt,
         &[
@@ -114,20 +182,127 @@ pub(super) async fn insert_grants(
         ],
     )
     .await?;
-    r.insert(tx).await?;
-    if !labels.is_empty() {
-        let (clients, names, times) = split3(labels);
-        let stmt = tx
-            .prepare_cached(
-                "INSERT INTO labels (client_id, name, created_at, last_issued_at) \
-                 SELECT c, n, t, t FROM unnest($1::text[], $2::text[], $3::int8[]) AS x(c, n, t) \
-                 ON CONFLICT (client_id, name) DO UPDATE SET last_issued_at = \
-                 GREATEST(coalesce(labels.last_issued_at, 0), excluded.last_issued_at)",
-            )
-            .await?;
-        tx.execute(&stmt, &[&clients, &names, &times]).await?;
-    }
-    Ok(ok.iter().map(|(i, _)| *i).collect())
+    let r = &rows.refresh;
+    let stmt = tx.prepare_cached(INSERT_REFRESH).await?;
+    tx.execute(
+        &stmt,
+        &[
+            &r.id,
+            &r.hash,
+            &r.family_id,
+            &r.scopes,
+            &r.created_at,
+            &r.expires_at,
+            &r.client_id,
+        ],
+    )
+    .await?;
+    let (clients, names, times) = &rows.labels;
+    let stmt = tx.prepare_cached(UPSERT_LABELS).await?;
+    tx.execute(&stmt, &[clients, names, times]).await?;
+    Ok(granted(grants, active))
+}
+
+/// The job indexes of the grants whose client is active.
+fn granted(grants: &[(usize, &NewGrant)], active: &ActiveClients) -> HashSet<usize> {
+    grants
+        .iter()
+        .filter(|(_, g)| active.get(&g.client_id).copied().unwrap_or(false))
+        .map(|(i, _)| *i)
+        .collect()
+}
+
+/// Every row of a batch of grants and audit events in one statement (each part
+/// gated on the client being active, see [`gate!`]), answering the clients'
+/// status: which grants it recorded. Data-modifying `WITH` parts all run, in one
+/// snapshot, taken after the clients' locks (the statement before it).
+const RECORD_GRANTS: &str = concat!(
+    "WITH fam AS (INSERT INTO token_families (id, client_id, label, subject, scopes, \
+     grant_type, created_at, expires_at) SELECT * FROM unnest($1::text[], $2::text[], \
+     $3::text[], $4::text[], $5::text[], $6::text[], $7::int8[], $8::int8[]) \
+     AS x(id, client_id, label, subject, scopes, grant_type, created_at, expires_at) WHERE ",
+    gate!(),
+    "), rt AS (INSERT INTO refresh_tokens (id, token_hash, family_id, scopes, created_at, \
+     expires_at) SELECT id, token_hash, family_id, scopes, created_at, expires_at FROM \
+     unnest($9::text[], $10::bytea[], $11::text[], $12::text[], $13::int8[], $14::int8[], \
+     $15::text[]) AS x(id, token_hash, family_id, scopes, created_at, expires_at, client_id) \
+     WHERE ",
+    gate!(),
+    "), lab AS (INSERT INTO labels (client_id, name, created_at, last_issued_at) \
+     SELECT client_id, name, t, t FROM unnest($16::text[], $17::text[], $18::int8[]) \
+     AS x(client_id, name, t) WHERE ",
+    gate!(),
+    " ON CONFLICT (client_id, name) DO NOTHING), \
+     aud AS (INSERT INTO audit_events (at, kind, actor_kind, actor_id, target, client_id, \
+     label, source, detail) SELECT at, kind, actor_kind, actor_id, target, client_id, label, \
+     source, detail FROM unnest($19::int8[], $20::text[], $21::text[], $22::text[], \
+     $23::text[], $24::text[], $25::text[], $26::text[], $27::text[], $28::text[]) \
+     WITH ORDINALITY AS x(at, kind, actor_kind, actor_id, target, client_id, label, source, \
+     detail, gate, n) WHERE x.gate IS NULL OR EXISTS (SELECT 1 FROM clients c \
+     WHERE c.id = x.gate AND c.status = 'active') ORDER BY n) \
+     SELECT id, status = 'active' FROM clients WHERE id = ANY($29)"
+);
+
+/// A batch of only grants and audit events, sent as one pipeline: `BEGIN`, the
+/// clients' shared locks, [`RECORD_GRANTS`], `COMMIT`, all written before any
+/// answer is read, so the whole batch costs one round trip to PostgreSQL and four
+/// statements however many grants it carries. If a statement fails, PostgreSQL
+/// ends the transaction at `COMMIT` with a rollback, and the error is returned:
+/// nothing of the batch is kept. Returns the job indexes of the grants recorded.
+pub(super) async fn record_grants_pipelined(
+    conn: &Object,
+    grants: &[(usize, &NewGrant)],
+    audit: &super::audit::AuditColumns<'_>,
+) -> StoreResult<HashSet<usize>> {
+    let rows = GrantRows::of(grants);
+    let ids: Vec<&str> = grants
+        .iter()
+        .map(|(_, g)| g.client_id.as_str())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let (lock, record) = tokio::try_join!(
+        conn.prepare_cached(LOCK_CLIENTS_SHARED),
+        conn.prepare_cached(RECORD_GRANTS),
+    )?;
+    let (f, r, (lc, ln, lt)) = (&rows.families, &rows.refresh, &rows.labels);
+    let lock_params: [&(dyn ToSql + Sync); 2] = [&ids, &super::lock::CLIENTS];
+    let mut params: Vec<&(dyn ToSql + Sync)> = vec![
+        &f.id,
+        &f.client_id,
+        &f.label,
+        &f.subject,
+        &f.scopes,
+        &f.grant_type,
+        &f.created_at,
+        &f.expires_at,
+        &r.id,
+        &r.hash,
+        &r.family_id,
+        &r.scopes,
+        &r.created_at,
+        &r.expires_at,
+        &r.client_id,
+        lc,
+        ln,
+        lt,
+    ];
+    params.extend(audit.params());
+    params.push(&ids);
+    let c: &tokio_postgres::Client = conn;
+    let (begin, locked, active, commit) = tokio::join!(
+        c.batch_execute("BEGIN"),
+        c.query(&lock, &lock_params),
+        c.query(&record, &params),
+        c.batch_execute("COMMIT"),
+    );
+    // The first failure is the cause; those after it only say the transaction
+    // was aborted. COMMIT of an aborted transaction rolls it back.
+    begin?;
+    locked?;
+    let active = active_from(&active?)?;
+    commit?;
+    Ok(granted(grants, &active))
 }
 
 fn split3<'a>(m: BTreeMap<(&'a str, &'a str), i64>) -> (Vec<&'a str>, Vec<&'a str>, Vec<i64>) {
@@ -157,6 +332,8 @@ struct FamilyColumns<'a> {
 /// New refresh tokens, as columns.
 #[derive(Default)]
 struct RefreshColumns<'a> {
+    /// Each token's client (for the gate; successors of rotations need none).
+    client_id: Vec<&'a str>,
     id: Vec<&'a str>,
     hash: Vec<&'a [u8]>,
     family_id: Vec<&'a str>,
@@ -183,17 +360,13 @@ impl<'a> RefreshColumns<'a> {
         self.expires_at.push(exp);
     }
 
-    async fn insert(&self, tx: &Transaction<'_>) -> StoreResult<()> {
+    /// Inserts the successors of won rotations (no gate: the rotation checked).
+    async fn insert_successors(&self, tx: &Transaction<'_>) -> StoreResult<()> {
         if self.id.is_empty() {
             return Ok(());
         }
-        let stmt = tx
-            .prepare_cached(
-                "INSERT INTO refresh_tokens (id, token_hash, family_id, scopes, created_at, \
-                 expires_at) SELECT * FROM unnest($1::text[], $2::bytea[], $3::text[], \
-                 $4::text[], $5::int8[], $6::int8[])",
-            )
-            .await?;
+        let stmt = tx.prepare_cached(INSERT_SUCCESSORS).await?;
+        let no_clients: Vec<Option<&str>> = vec![None; self.id.len()];
         tx.execute(
             &stmt,
             &[
@@ -203,6 +376,7 @@ impl<'a> RefreshColumns<'a> {
                 &self.scopes,
                 &self.created_at,
                 &self.expires_at,
+                &no_clients,
             ],
         )
         .await?;
@@ -306,7 +480,7 @@ pub(super) async fn rotate(
         e.0 = e.0.max(r.family_expires_at);
         e.1 = e.1.max(r.now);
     }
-    successors.insert(tx).await?;
+    successors.insert_successors(tx).await?;
     let mut ids = Vec::with_capacity(families.len());
     let mut expires = Vec::with_capacity(families.len());
     let mut at = Vec::with_capacity(families.len());
@@ -317,13 +491,9 @@ pub(super) async fn rotate(
     }
     let stmt = tx
         .prepare_cached(
-            "WITH f AS (UPDATE token_families f SET expires_at = GREATEST(f.expires_at, x.e) \
-             FROM unnest($1::text[], $2::int8[], $3::int8[]) AS x(id, e, t) WHERE f.id = x.id \
-             RETURNING f.client_id, f.label, x.t) \
-             UPDATE labels l SET last_issued_at = GREATEST(coalesce(l.last_issued_at, 0), y.t) \
-             FROM (SELECT client_id, label, max(t) AS t FROM f WHERE label IS NOT NULL \
-                   GROUP BY client_id, label ORDER BY client_id, label) AS y \
-             WHERE l.client_id = y.client_id AND l.name = y.label",
+            "UPDATE token_families f SET expires_at = GREATEST(f.expires_at, x.e), \
+             last_issued_at = GREATEST(coalesce(f.last_issued_at, f.created_at), x.t) \
+             FROM unnest($1::text[], $2::int8[], $3::int8[]) AS x(id, e, t) WHERE f.id = x.id",
         )
         .await?;
     tx.execute(&stmt, &[&ids, &expires, &at]).await?;
@@ -432,11 +602,14 @@ impl TokenStore for PgStore {
             let c = self.conn().await?;
             let stmt = c
                 .prepare_cached(
-                    "SELECT l.name, l.created_at, l.last_issued_at, l.last_used_at, l.uploads, \
-                     coalesce(f.live, 0) AS live FROM labels l LEFT JOIN \
-                     (SELECT label, count(*) AS live FROM token_families WHERE client_id = $1 \
-                      AND label IS NOT NULL AND revoked_at IS NULL AND expires_at > $2 \
-                      GROUP BY label) f ON f.label = l.name \
+                    "SELECT l.name, l.created_at, \
+                     GREATEST(l.last_issued_at, f.last_issued) AS last_issued_at, \
+                     l.last_used_at, l.uploads, coalesce(f.live, 0) AS live FROM labels l \
+                     LEFT JOIN (SELECT label, \
+                       count(*) FILTER (WHERE revoked_at IS NULL AND expires_at > $2) AS live, \
+                       max(coalesce(last_issued_at, created_at)) AS last_issued \
+                       FROM token_families WHERE client_id = $1 AND label IS NOT NULL \
+                       GROUP BY label) f ON f.label = l.name \
                      WHERE l.client_id = $1 ORDER BY l.name",
                 )
                 .await?;

@@ -19,6 +19,11 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 /// Most jobs in one group commit.
 const MAX_BATCH: usize = 512;
 
+/// A batch smaller than this waits (up to [`GATHER_YIELDS`] turns of the
+/// scheduler, no timer) for jobs other tasks are about to submit.
+const GATHER_UNTIL: usize = 32;
+const GATHER_YIELDS: usize = 2;
+
 /// How many jobs may wait before senders wait too.
 const QUEUE: usize = 4096;
 
@@ -62,14 +67,65 @@ async fn run(pool: Pool, rx: Arc<Mutex<mpsc::Receiver<HotJob>>>) {
                 return;
             };
             batch.push(first);
-            while batch.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(job) => batch.push(job),
-                    Err(_) => break,
+            drain(&mut rx, &mut batch);
+            // A small batch: let the tasks that are about to submit (requests
+            // already being handled on this runtime) run first, so that this
+            // commit carries them too. PostgreSQL's cost is mostly per commit.
+            for _ in 0..GATHER_YIELDS {
+                if batch.len() >= GATHER_UNTIL {
+                    break;
                 }
+                tokio::task::yield_now().await;
+                drain(&mut rx, &mut batch);
             }
         }
         commit(&pool, batch).await;
+    }
+}
+
+/// The common batch, grants and audit events only, in one round trip
+/// ([`tokens::record_grants_pipelined`]).
+async fn apply_grants(conn: &Object, jobs: &[HotJob]) -> StoreResult<Vec<Outcome>> {
+    let grants: Vec<(usize, &NewGrant)> = jobs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, j)| match j {
+            HotJob::Grant(g, _) => Some((i, g)),
+            _ => None,
+        })
+        .collect();
+    let issued: Vec<NewAuditEvent> = grants.iter().map(|(_, g)| tokens::issue_event(g)).collect();
+    let mut issued_events = issued.iter();
+    let mut events = super::audit::AuditColumns::default();
+    for job in jobs {
+        match job {
+            HotJob::Grant(g, _) => {
+                if let Some(e) = issued_events.next() {
+                    events.push(e, Some(g.client_id.as_str()));
+                }
+            }
+            HotJob::Audit(e, _) => events.push(e, None),
+            _ => {}
+        }
+    }
+    let granted = tokens::record_grants_pipelined(conn, &grants, &events).await?;
+    Ok(jobs
+        .iter()
+        .enumerate()
+        .map(|(i, j)| match j {
+            HotJob::Grant(..) => Outcome::Granted(granted.contains(&i)),
+            _ => Outcome::Done,
+        })
+        .collect())
+}
+
+/// Moves every job waiting into `batch`, up to [`MAX_BATCH`].
+fn drain(rx: &mut mpsc::Receiver<HotJob>, batch: &mut Vec<HotJob>) {
+    while batch.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(job) => batch.push(job),
+            Err(_) => break,
+        }
     }
 }
 
@@ -146,11 +202,17 @@ fn reply(job: HotJob, result: StoreResult<Outcome>) {
 
 /// Applies `jobs` in one transaction; one outcome per job, in order.
 async fn apply(conn: &mut Object, jobs: &[HotJob]) -> StoreResult<Vec<Outcome>> {
+    if jobs
+        .iter()
+        .all(|j| matches!(j, HotJob::Grant(..) | HotJob::Audit(..)))
+    {
+        return apply_grants(conn, jobs).await;
+    }
     let tx = conn.transaction().await?;
     // SPEC §8: a grant or refresh commits only while its client is active. The
-    // clients are read FOR SHARE: a disable or delete committed before is seen, one
-    // not yet committed waits for this transaction (and then revokes what it
-    // issued). Ids in order, so concurrent batches lock in the same order.
+    // batch holds its clients' locks shared and reads their status after: a
+    // disable or delete committed before is seen, one not yet committed waits for
+    // this transaction (and then revokes what it issued).
     let client_ids: BTreeSet<&str> = jobs
         .iter()
         .filter_map(|j| match j {

@@ -115,6 +115,7 @@ macro_rules! conformance_tests {
                 uploads_without_a_key_are_each_stored_and_counted_per_label,
                 pruning_keeps_what_reuse_detection_needs_until_the_family_expires,
                 pruning_keeps_a_revoked_family_until_it_expires,
+                a_label_keeps_its_last_issue_after_its_families_are_pruned,
                 pruning_drops_grace_answers_after_the_grace_but_keeps_the_spent_token,
                 revocations_are_kept_until_their_tokens_expire,
             ];

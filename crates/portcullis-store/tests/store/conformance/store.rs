@@ -93,6 +93,21 @@ pub async fn pruning_keeps_what_reuse_detection_needs_until_the_family_expires<
     assert_eq!(s.prune(1000).await.unwrap(), Default::default());
 }
 
+pub async fn a_label_keeps_its_last_issue_after_its_families_are_pruned<S: Store + ?Sized>(s: &S) {
+    create(s, PC).await;
+    granted(s, grant(PC, "fam_1", Some("home"))).await;
+    assert!(
+        s.rotate_refresh_token(rotation(PC, "fam_1", &rt("fam_1"), "rt_2", 200))
+            .await
+            .unwrap()
+    );
+    assert_eq!(s.prune(1000).await.unwrap().families, 1);
+    let labels = s.list_labels(&cid(PC), 1000).await.unwrap();
+    assert_eq!(labels.len(), 1);
+    assert_eq!(labels[0].last_issued_at, Some(200));
+    assert_eq!(labels[0].live_families, 0);
+}
+
 pub async fn pruning_keeps_a_revoked_family_until_it_expires<S: Store + ?Sized>(s: &S) {
     create(s, PC).await;
     granted(s, grant(PC, "fam_1", Some("home"))).await;
