@@ -31,8 +31,6 @@ pub enum MasterKeySource {
     Loaded,
     /// Created a new file.
     Created,
-    /// Read an existing file that others can read (worth a warning).
-    LoadedWithLoosePermissions,
 }
 
 /// HMAC-SHA256 used as a PRF over a uniformly random key: a sound KDF for fixed labels.
@@ -67,48 +65,62 @@ impl MasterKey {
         Self::from_bytes(&arr)
     }
 
-    /// Reads the key file, or creates it (mode 0600, never overwriting) when absent.
-    pub fn load_or_create(path: &Path) -> Result<(Self, MasterKeySource), CryptoError> {
-        match std::fs::read_to_string(path) {
-            Ok(text) => {
-                let key = Self::from_base64(&text)
-                    .map_err(|e| CryptoError::MasterKey(format!("{}: {e}", path.display())))?;
-                let loose = std::fs::metadata(path)
-                    .map(|m| m.permissions().mode() & 0o077 != 0)
-                    .unwrap_or(false);
-                let source = if loose {
-                    MasterKeySource::LoadedWithLoosePermissions
-                } else {
-                    MasterKeySource::Loaded
-                };
-                Ok((key, source))
+    /// Reads the key file; `None` when it does not exist. A file that others may
+    /// read (group or other permission bits) is refused, as ssh refuses a loose
+    /// private key: whoever can read it can decrypt the signing keys.
+    pub fn load(path: &Path) -> Result<Option<Self>, CryptoError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                return Err(CryptoError::MasterKey(format!(
+                    "cannot read {}: {e}",
+                    path.display()
+                )));
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let raw: [u8; 32] = random_bytes()?;
-                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir).map_err(|e| {
-                        CryptoError::MasterKey(format!("cannot create {}: {e}", dir.display()))
-                    })?;
-                }
-                let mut f = OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .open(path)
-                    .map_err(|e| {
-                        CryptoError::MasterKey(format!("cannot create {}: {e}", path.display()))
-                    })?;
-                writeln!(f, "{}", STANDARD.encode(raw))
-                    .and_then(|()| f.sync_all())
-                    .map_err(|e| {
-                        CryptoError::MasterKey(format!("cannot write {}: {e}", path.display()))
-                    })?;
-                Ok((Self::from_bytes(&raw)?, MasterKeySource::Created))
-            }
-            Err(e) => Err(CryptoError::MasterKey(format!(
-                "cannot read {}: {e}",
+        };
+        let mode = std::fs::metadata(path)
+            .map(|m| m.permissions().mode() & 0o777)
+            .map_err(|e| CryptoError::MasterKey(format!("cannot read {}: {e}", path.display())))?;
+        if mode & 0o077 != 0 {
+            return Err(CryptoError::MasterKey(format!(
+                "{} is readable by other users (mode {mode:04o}); run `chmod 600 {}`",
+                path.display(),
                 path.display()
-            ))),
+            )));
+        }
+        Self::from_base64(&text)
+            .map(Some)
+            .map_err(|e| CryptoError::MasterKey(format!("{}: {e}", path.display())))
+    }
+
+    /// Creates a new random key file (mode 0600; never overwrites one).
+    pub fn create(path: &Path) -> Result<Self, CryptoError> {
+        let raw: [u8; 32] = random_bytes()?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                CryptoError::MasterKey(format!("cannot create {}: {e}", dir.display()))
+            })?;
+        }
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| {
+                CryptoError::MasterKey(format!("cannot create {}: {e}", path.display()))
+            })?;
+        writeln!(f, "{}", STANDARD.encode(raw))
+            .and_then(|()| f.sync_all())
+            .map_err(|e| CryptoError::MasterKey(format!("cannot write {}: {e}", path.display())))?;
+        Self::from_bytes(&raw)
+    }
+
+    /// Reads the key file, or creates it when absent.
+    pub fn load_or_create(path: &Path) -> Result<(Self, MasterKeySource), CryptoError> {
+        match Self::load(path)? {
+            Some(k) => Ok((k, MasterKeySource::Loaded)),
+            None => Ok((Self::create(path)?, MasterKeySource::Created)),
         }
     }
 

@@ -6,12 +6,15 @@
 //! migrations (`migrations/<backend>/NNNN_name.sql`, the same numbers everywhere),
 //! applied by [`Store::migrate`] and never edited once released.
 
+mod bound;
+mod health;
 mod migrate;
 pub mod model;
 pub mod postgres;
 mod rows;
 pub mod sqlite;
 
+pub use bound::OP_TIMEOUT;
 pub use model::*;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -349,6 +352,9 @@ pub trait Store:
 {
     /// Applies pending migrations; returns how many ran.
     async fn migrate(&self) -> StoreResult<usize>;
+    /// The newest migration applied (`None`: the database holds no Portcullis
+    /// schema yet).
+    async fn schema_version(&self) -> StoreResult<Option<i64>>;
     /// Whether the database answers (readiness).
     async fn ping(&self) -> StoreResult<()>;
     /// A server setting (e.g. the last issuer), if recorded.

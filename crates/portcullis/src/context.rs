@@ -3,13 +3,13 @@
 
 use crate::cli::{GlobalArgs, ServerArgs};
 use crate::config::{MasterKeySpec, resolve};
-use anyhow::Context;
+use anyhow::{Context, bail};
 use portcullis_core::{Clock, SystemClock};
 use portcullis_crypto::MasterKey;
-use portcullis_crypto::master_key::MasterKeySource;
 use portcullis_server::bootstrap::{Bootstrapped, open_store, prepare};
 use portcullis_server::config::Settings;
 use portcullis_store::DynStore;
+use portcullis_store::sqlite::sqlite_path;
 use std::sync::Arc;
 
 /// An opened installation.
@@ -26,31 +26,87 @@ pub struct Ctx {
     pub bootstrapped: Bootstrapped,
 }
 
-/// Opens everything; on a new installation, sets it up.
+/// Whether a command may create a new database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Create {
+    /// `serve` and `migrate`: a database that does not exist yet is created and set up.
+    IfMissing,
+    /// Every other command: the database must exist, set up, already (a mistyped
+    /// URL is an error, not a new empty database).
+    Never,
+}
+
+/// Opens everything for a command that works on an existing database.
 pub async fn open(global: &GlobalArgs, server: &ServerArgs) -> anyhow::Result<Ctx> {
+    open_with(global, server, Create::Never).await
+}
+
+/// Opens everything; with [`Create::IfMissing`], a new installation is set up.
+pub async fn open_with(
+    global: &GlobalArgs,
+    server: &ServerArgs,
+    create: Create,
+) -> anyhow::Result<Ctx> {
     let (settings, master_spec) = resolve(global, server)?;
+    if let Some(path) = sqlite_path(&settings.database_url) {
+        match std::fs::metadata(&path) {
+            Ok(m) if m.len() == 0 => bail!(
+                "{} is empty (0 bytes), not a Portcullis database: if it was truncated, \
+                 restore it from a backup; to start afresh, remove it",
+                path.display()
+            ),
+            Ok(_) => {}
+            Err(_) if create == Create::Never => bail!(
+                "there is no database at {} (check --database-url or PORTCULLIS_DATABASE_URL; \
+                 `portcullis serve` or `portcullis migrate` creates one)",
+                path.display()
+            ),
+            Err(_) => {}
+        }
+    }
+    let store = open_store(&settings.database_url, settings.database_pool_size)
+        .await
+        .context("opening the database")?;
+    let version = store
+        .schema_version()
+        .await
+        .context("reading the database's schema version")?;
+    if version.is_none() && create == Create::Never {
+        bail!(
+            "the database at {} has not been set up (check --database-url or \
+             PORTCULLIS_DATABASE_URL; `portcullis serve` or `portcullis migrate` sets it up)",
+            portcullis_store::postgres::redact(&settings.database_url)
+        );
+    }
+    // A database set up before has recorded its master key's check value: its key
+    // must be found, never replaced by a new one.
+    let set_up = match version {
+        Some(_) => store
+            .get_setting("master_key_check")
+            .await
+            .context("reading the database's settings")?
+            .is_some(),
+        None => false,
+    };
     let master = match &master_spec {
         MasterKeySpec::Inline(b64) => {
             MasterKey::from_base64(b64).context("PORTCULLIS_MASTER_KEY")?
         }
-        MasterKeySpec::File(path) => {
-            let (key, source) = MasterKey::load_or_create(path)?;
-            match source {
-                MasterKeySource::Created => {
-                    tracing::info!(path = %path.display(), "created a new master key (mode 0600); back it up")
-                }
-                MasterKeySource::LoadedWithLoosePermissions => tracing::warn!(
-                    path = %path.display(),
-                    "the master key file is readable by other users; chmod 600 it"
-                ),
-                MasterKeySource::Loaded => {}
+        MasterKeySpec::File(path) => match MasterKey::load(path)? {
+            Some(key) => key,
+            None if set_up => bail!(
+                "the master key file {} does not exist, but this database was set up with a \
+                 master key: restore that file (or point --master-key-file or \
+                 PORTCULLIS_MASTER_KEY at the key); a new key could not read its signing keys",
+                path.display()
+            ),
+            None => {
+                let key = MasterKey::create(path)?;
+                tracing::info!(path = %path.display(), "created a new master key (mode 0600); back it up");
+                key
             }
-            key
-        }
+        },
     };
-    let store = open_store(&settings.database_url, settings.database_pool_size)
-        .await
-        .context("opening the database")?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     // A new installation has no previous key to keep; this only bounds a race.
     let longest = settings.access_token_ttl.secs_i64();

@@ -57,16 +57,14 @@ use async_trait::async_trait;
 use deadpool_postgres::{
     Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime, Transaction,
 };
-use std::future::Future;
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 use writer::HotJob;
 
-/// The longest any store call waits for PostgreSQL (a connection, a statement,
-/// a commit) before it fails as unavailable.
-pub const OP_TIMEOUT: Duration = Duration::from_millis(4500);
+pub use crate::bound::OP_TIMEOUT;
+pub(crate) use crate::bound::bounded;
 
 /// Group-commit writers per node: two keep a commit in flight while the next
 /// batch forms. More make each commit carry fewer writes, and PostgreSQL's cost is
@@ -108,6 +106,7 @@ pub struct PgStore {
     writes: mpsc::Sender<HotJob>,
     events: broadcast::Sender<StoreEvent>,
     display: String,
+    health: std::sync::Arc<crate::health::WriteHealth>,
     /// The change listener runs while this lives.
     _alive: std::sync::Arc<()>,
 }
@@ -190,17 +189,6 @@ impl From<deadpool_postgres::PoolError> for StoreError {
     }
 }
 
-/// Runs `f` within [`OP_TIMEOUT`]; past it, the call fails as unavailable.
-pub(crate) async fn bounded<T>(f: impl Future<Output = StoreResult<T>>) -> StoreResult<T> {
-    tokio::time::timeout(OP_TIMEOUT, f)
-        .await
-        .unwrap_or_else(|_| {
-            Err(StoreError::Unavailable(
-                "PostgreSQL did not answer in time".into(),
-            ))
-        })
-}
-
 /// Scopes stored as space-separated text.
 pub(crate) fn scopes(text: &str) -> StoreResult<portcullis_core::ScopeSet> {
     portcullis_core::ScopeSet::parse(text).map_err(|_| crate::rows::unreadable("scopes"))
@@ -275,12 +263,14 @@ impl PgStore {
         {
             tracing::warn!("not listening for other nodes' changes yet; reading them periodically");
         }
-        let writes = writer::spawn(pool.clone(), WRITERS);
+        let health = std::sync::Arc::new(crate::health::WriteHealth::default());
+        let writes = writer::spawn(pool.clone(), WRITERS, std::sync::Arc::clone(&health));
         Ok(Self {
             pool,
             writes,
             events,
             display,
+            health,
             _alive: alive,
         })
     }
@@ -371,7 +361,39 @@ impl Store for PgStore {
         apply_migrations(&mut conn, POSTGRES).await
     }
 
+    async fn schema_version(&self) -> StoreResult<Option<i64>> {
+        bounded(async {
+            let c = self.conn().await?;
+            let exists: bool = c
+                .query_one("SELECT to_regclass('schema_migrations') IS NOT NULL", &[])
+                .await?
+                .try_get(0)?;
+            if !exists {
+                return Ok(None);
+            }
+            Ok(
+                c.query_one("SELECT max(version) FROM schema_migrations", &[])
+                    .await?
+                    .try_get(0)?,
+            )
+        })
+        .await
+    }
+
     async fn ping(&self) -> StoreResult<()> {
+        if let Some(problem) = self.health.problem() {
+            if !self.health.failed() {
+                return Err(StoreError::Unavailable(problem));
+            }
+            // Ready again once a write gets through: try one.
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or_default();
+            self.put_setting("readiness_probe", &now.to_string())
+                .await
+                .inspect(|()| self.health.finish(&Ok(())))?;
+        }
         bounded(async {
             self.conn().await?.simple_query("SELECT 1").await?;
             Ok(())

@@ -10,6 +10,7 @@
 //! the job at fault is refused.
 
 use super::{data, tokens};
+use crate::health::WriteHealth;
 use crate::{NewAuditEvent, NewGrant, NewUpload, Rotation, StoreError, StoreResult, UploadOutcome};
 use deadpool_postgres::{Object, Pool};
 use std::collections::BTreeSet;
@@ -49,16 +50,16 @@ pub(crate) fn stopped() -> StoreError {
 }
 
 /// Starts `writers` writer tasks on `pool`; they end when every sender is dropped.
-pub(crate) fn spawn(pool: Pool, writers: usize) -> mpsc::Sender<HotJob> {
+pub(crate) fn spawn(pool: Pool, writers: usize, health: Arc<WriteHealth>) -> mpsc::Sender<HotJob> {
     let (tx, rx) = mpsc::channel(QUEUE);
     let rx = Arc::new(Mutex::new(rx));
     for _ in 0..writers {
-        tokio::spawn(run(pool.clone(), Arc::clone(&rx)));
+        tokio::spawn(run(pool.clone(), Arc::clone(&rx), Arc::clone(&health)));
     }
     tx
 }
 
-async fn run(pool: Pool, rx: Arc<Mutex<mpsc::Receiver<HotJob>>>) {
+async fn run(pool: Pool, rx: Arc<Mutex<mpsc::Receiver<HotJob>>>, health: Arc<WriteHealth>) {
     loop {
         let mut batch = Vec::new();
         {
@@ -79,7 +80,9 @@ async fn run(pool: Pool, rx: Arc<Mutex<mpsc::Receiver<HotJob>>>) {
                 drain(&mut rx, &mut batch);
             }
         }
-        commit(&pool, batch).await;
+        health.start();
+        let ok = commit(&pool, batch).await;
+        health.finish(&ok);
     }
 }
 
@@ -129,7 +132,9 @@ fn drain(rx: &mut mpsc::Receiver<HotJob>, batch: &mut Vec<HotJob>) {
     }
 }
 
-async fn commit(pool: &Pool, batch: Vec<HotJob>) {
+/// Commits `batch` and answers its jobs; `Err` (unavailable) when the database
+/// could not take it, for the write health.
+async fn commit(pool: &Pool, batch: Vec<HotJob>) -> StoreResult<()> {
     let mut conn = match pool.get().await {
         Ok(c) => c,
         Err(e) => {
@@ -137,7 +142,7 @@ async fn commit(pool: &Pool, batch: Vec<HotJob>) {
             for job in batch {
                 reply(job, Err(clone_err(&e)));
             }
-            return;
+            return Err(e);
         }
     };
     match apply(&mut conn, &batch).await {
@@ -145,6 +150,7 @@ async fn commit(pool: &Pool, batch: Vec<HotJob>) {
             for (job, outcome) in batch.into_iter().zip(outcomes) {
                 reply(job, Ok(outcome));
             }
+            Ok(())
         }
         Err(e) if batch.len() > 1 && !matches!(e, StoreError::Unavailable(_)) => {
             for job in batch {
@@ -155,11 +161,13 @@ async fn commit(pool: &Pool, batch: Vec<HotJob>) {
                 });
                 reply(job, result);
             }
+            Ok(())
         }
         Err(e) => {
             for job in batch {
                 reply(job, Err(clone_err(&e)));
             }
+            Err(e)
         }
     }
 }

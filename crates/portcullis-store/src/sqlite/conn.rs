@@ -7,9 +7,10 @@ use std::time::Duration;
 
 /// How long a write waits for a lock another process holds (the CLI while the
 /// server runs, or the other way round) before it gives up: long enough for any
-/// transaction of ours, bounded so that a stuck process is reported, not waited
-/// on forever.
-pub(crate) const WRITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// transaction of ours, and shorter than [`crate::OP_TIMEOUT`], so that a write
+/// blocked by another process reports that (as unavailable) before its caller
+/// stops waiting, instead of committing after the caller was told it failed.
+pub(crate) const WRITE_BUSY_TIMEOUT: Duration = Duration::from_secs(4);
 
 /// What a connection is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

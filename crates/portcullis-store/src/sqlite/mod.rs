@@ -29,6 +29,8 @@ mod tokens;
 pub use tokens::legacy_refresh_id;
 mod writer;
 
+use crate::bound::bounded;
+use crate::health::WriteHealth;
 use crate::migrate::{Migration, SQLITE};
 use crate::{Pruned, Store, StoreError, StoreResult};
 use async_trait::async_trait;
@@ -43,6 +45,7 @@ pub struct SqliteStore {
     writes: mpsc::Sender<WriteJob>,
     readers: Arc<reader::Readers>,
     path: PathBuf,
+    health: Arc<WriteHealth>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -70,6 +73,20 @@ impl From<rusqlite::Error> for StoreError {
                 }
                 ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
                     Self::Conflict("already exists".into())
+                }
+                // The disk, not the request: the same request may succeed later.
+                _ if f.code == rusqlite::ErrorCode::DiskFull => {
+                    Self::Unavailable("the disk is full".into())
+                }
+                _ if matches!(
+                    f.code,
+                    rusqlite::ErrorCode::SystemIoFailure
+                        | rusqlite::ErrorCode::DatabaseBusy
+                        | rusqlite::ErrorCode::DatabaseLocked
+                        | rusqlite::ErrorCode::CannotOpen
+                ) =>
+                {
+                    Self::Unavailable(e.to_string())
                 }
                 _ => Self::Backend(e.to_string()),
             },
@@ -103,11 +120,13 @@ impl SqliteStore {
         }
         // The writer opens first: it creates the file and puts it in WAL mode,
         // which the read-only connections cannot do.
-        let writes = writer::spawn(path)?;
+        let health = Arc::new(WriteHealth::default());
+        let writes = writer::spawn(path, Arc::clone(&health))?;
         Ok(Self {
             writes,
             readers: reader::Readers::new(path),
             path: path.to_owned(),
+            health,
         })
     }
 
@@ -122,11 +141,14 @@ impl SqliteStore {
         job: impl FnOnce(oneshot::Sender<StoreResult<T>>) -> WriteJob,
     ) -> StoreResult<T> {
         let (tx, rx) = oneshot::channel();
-        self.writes
-            .send(job(tx))
-            .await
-            .map_err(|_| writer::stopped())?;
-        rx.await.map_err(|_| writer::stopped())?
+        bounded(async {
+            self.writes
+                .send(job(tx))
+                .await
+                .map_err(|_| writer::stopped())?;
+            rx.await.map_err(|_| writer::stopped())?
+        })
+        .await
     }
 
     /// Runs `f` in its own `BEGIN IMMEDIATE` transaction on the writer thread, and
@@ -139,14 +161,33 @@ impl SqliteStore {
             .await
     }
 
-    /// Runs `f` with the writer's connection, on the writer thread.
+    /// Runs `f` with the writer's connection, on the writer thread, within
+    /// [`crate::OP_TIMEOUT`].
     async fn on_writer<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
+        bounded(self.on_writer_unbounded(f)).await
+    }
+
+    /// Runs `f` with the writer's connection, on the writer thread, however long
+    /// it takes (migrations).
+    async fn on_writer_unbounded<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
         let (tx, rx) = oneshot::channel();
+        let health = Arc::clone(&self.health);
         let job = WriteJob::Txn(Box::new(move |conn: &mut Connection| {
-            let _ = tx.send(f(conn));
+            // Nobody waits any more (the caller was told it timed out): do not
+            // make a change it was told failed.
+            if tx.is_closed() {
+                return;
+            }
+            health.start();
+            let result = f(conn);
+            health.finish(&result);
+            let _ = tx.send(result);
         }));
         self.writes.send(job).await.map_err(|_| writer::stopped())?;
         rx.await.map_err(|_| writer::stopped())?
@@ -157,7 +198,7 @@ impl SqliteStore {
         &self,
         f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
-        self.readers.read(f).await
+        bounded(self.readers.read(f)).await
     }
 }
 
@@ -200,10 +241,45 @@ fn apply_migrations(conn: &mut Connection, migrations: &[Migration]) -> StoreRes
 #[async_trait]
 impl Store for SqliteStore {
     async fn migrate(&self) -> StoreResult<usize> {
-        self.on_writer(|conn| apply_migrations(conn, SQLITE)).await
+        // Not bounded: a migration may rewrite a large table.
+        self.on_writer_unbounded(|conn| apply_migrations(conn, SQLITE))
+            .await
+    }
+
+    async fn schema_version(&self) -> StoreResult<Option<i64>> {
+        self.read(|c| {
+            let exists: bool = c.query_row(
+                "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' \
+                 AND name = 'schema_migrations'",
+                [],
+                |r| r.get(0),
+            )?;
+            if !exists {
+                return Ok(None);
+            }
+            Ok(
+                c.query_row("SELECT max(version) FROM schema_migrations", [], |r| {
+                    r.get(0)
+                })?,
+            )
+        })
+        .await
     }
 
     async fn ping(&self) -> StoreResult<()> {
+        if let Some(problem) = self.health.problem() {
+            if !self.health.failed() {
+                // A write is stuck on the disk: another would queue behind it.
+                return Err(StoreError::Unavailable(problem));
+            }
+            // Ready again once a write gets through: try one.
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or_default();
+            self.put_setting("readiness_probe", &now.to_string())
+                .await?;
+        }
         self.read(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
             .await
     }

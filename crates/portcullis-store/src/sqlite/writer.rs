@@ -12,9 +12,11 @@
 //!   statement, so it never reads, meets another writer's commit and fails busy.
 
 use super::conn::{self, Role};
+use crate::health::WriteHealth;
 use crate::{NewAuditEvent, NewGrant, NewUpload, Rotation, StoreError, StoreResult, UploadOutcome};
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 
@@ -64,12 +66,12 @@ pub(crate) fn in_transaction<T>(
 
 /// Opens the writer's connection to the database at `path` (creating the file)
 /// and starts its thread; the thread ends when every sender is dropped.
-pub(crate) fn spawn(path: &Path) -> StoreResult<mpsc::Sender<WriteJob>> {
+pub(crate) fn spawn(path: &Path, health: Arc<WriteHealth>) -> StoreResult<mpsc::Sender<WriteJob>> {
     let conn = conn::open(path, Role::Writer)?;
     let (tx, rx) = mpsc::channel(QUEUE);
     std::thread::Builder::new()
         .name("portcullis-writer".into())
-        .spawn(move || run(conn, rx))
+        .spawn(move || run(conn, rx, &health))
         .map_err(|e| StoreError::Backend(format!("cannot start the writer thread: {e}")))?;
     Ok(tx)
 }
@@ -77,7 +79,7 @@ pub(crate) fn spawn(path: &Path) -> StoreResult<mpsc::Sender<WriteJob>> {
 /// Gathers waiting writes: the hot ones in one transaction (if that fails, each is
 /// retried alone so only the bad one is refused), then the others, one
 /// transaction each.
-fn run(mut conn: Connection, mut rx: mpsc::Receiver<WriteJob>) {
+fn run(mut conn: Connection, mut rx: mpsc::Receiver<WriteJob>, health: &WriteHealth) {
     let mut batch: Vec<WriteJob> = Vec::with_capacity(MAX_BATCH);
     let mut others: Vec<TxnJob> = Vec::new();
     while let Some(first) = rx.blocking_recv() {
@@ -92,7 +94,7 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<WriteJob>) {
             }
         }
         if !batch.is_empty() {
-            commit_hot(&mut conn, &mut batch);
+            commit_hot(&mut conn, &mut batch, health);
         }
         for f in others.drain(..) {
             f(&mut conn);
@@ -100,9 +102,11 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<WriteJob>) {
     }
 }
 
-fn commit_hot(conn: &mut Connection, batch: &mut Vec<WriteJob>) {
+fn commit_hot(conn: &mut Connection, batch: &mut Vec<WriteJob>, health: &WriteHealth) {
     let started = Instant::now();
+    health.start();
     let applied = apply_batch(conn, batch);
+    health.finish(&applied);
     tracing::debug!(
         jobs = batch.len(),
         micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),

@@ -9,7 +9,7 @@ mod serve;
 pub(crate) mod token;
 
 use crate::cli::{Cli, Command, ServerArgs};
-use crate::context::{Ctx, open};
+use crate::context::{Create, Ctx, open, open_with};
 use anyhow::Context;
 
 /// Runs a parsed command line.
@@ -19,7 +19,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(server) => serve::run(&cli.global, &server).await,
         Command::Migrate => {
-            let ctx = open(&cli.global, &none).await?;
+            let ctx = open_with(&cli.global, &none, Create::IfMissing).await?;
             announce(&ctx);
             println!("database is at schema version {}", latest_note(&ctx));
             Ok(())
@@ -33,12 +33,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Admin(cmd) => admin::run(announce_ctx(open(&cli.global, &none).await?), cmd).await,
         Command::Audit(cmd) => audit::run(announce_ctx(open(&cli.global, &none).await?), cmd).await,
         Command::Backup { file } => {
-            let (settings, _) = crate::config::resolve(&cli.global, &none)?;
-            if let Some(db) = portcullis_store::sqlite::sqlite_path(&settings.database_url)
-                && !db.exists()
-            {
-                anyhow::bail!("there is no database at {} to back up", db.display());
-            }
             let ctx = open(&cli.global, &none).await?;
             ctx.store
                 .backup_to(&file)

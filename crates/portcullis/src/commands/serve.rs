@@ -1,14 +1,14 @@
 //! `portcullis serve`.
 
 use crate::cli::{GlobalArgs, ServerArgs};
-use crate::context::open;
+use crate::context::{Create, open_with};
 use std::io::Write;
 use std::time::Instant;
 
 /// Opens, sets up, binds, announces the address and serves until SIGTERM/Ctrl-C.
 pub async fn run(global: &GlobalArgs, server: &ServerArgs) -> anyhow::Result<()> {
     let started = Instant::now();
-    let ctx = open(global, server).await?;
+    let ctx = open_with(global, server, Create::IfMissing).await?;
     let listener = portcullis_server::bind(ctx.settings.listen).await?;
     let bound = listener.local_addr()?;
     let state = portcullis_server::server::build_state(

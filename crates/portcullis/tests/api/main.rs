@@ -7,6 +7,7 @@
 mod admin;
 mod admin_api;
 mod cli;
+mod faults;
 mod helpers;
 mod jwt;
 mod lifecycle;
