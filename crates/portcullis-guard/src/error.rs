@@ -72,7 +72,10 @@ pub enum BearerError {
     /// 400: the request itself is malformed (two Authorization headers, the token
     /// also in the query…).
     InvalidRequest(String),
-    /// 401: missing, malformed, expired, revoked, wrongly signed, not for us…
+    /// 401: no credentials at all; the challenge names the realm only, with no
+    /// error code (RFC 6750 §3.1).
+    Missing,
+    /// 401: malformed, expired, revoked, wrongly signed, not for us…
     InvalidToken(String),
     /// 403: the token lacks this scope.
     InsufficientScope(String),
@@ -86,6 +89,7 @@ impl std::fmt::Display for BearerError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::InvalidRequest(d) => write!(f, "invalid_request: {d}"),
+            Self::Missing => write!(f, "no bearer token"),
             Self::InvalidToken(d) => write!(f, "invalid_token: {d}"),
             Self::InsufficientScope(s) => write!(f, "insufficient_scope: needs {s}"),
             Self::Unavailable(d) => write!(f, "temporarily_unavailable: {d}"),
@@ -132,6 +136,19 @@ const RETRY_AFTER_SECS: &str = "5";
 impl IntoResponse for Rejection {
     fn into_response(self) -> Response {
         let (status, code, desc, scope) = match self.error {
+            BearerError::Missing => {
+                let mut r = (
+                    StatusCode::UNAUTHORIZED,
+                    body("invalid_token", "no bearer token"),
+                )
+                    .into_response();
+                if let Ok(v) =
+                    HeaderValue::from_str(&format!("Bearer realm=\"{}\"", quote_safe(&self.realm)))
+                {
+                    r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+                }
+                return r;
+            }
             BearerError::InvalidRequest(d) => (StatusCode::BAD_REQUEST, "invalid_request", d, None),
             BearerError::InvalidToken(d) => (StatusCode::UNAUTHORIZED, "invalid_token", d, None),
             BearerError::InsufficientScope(s) => (

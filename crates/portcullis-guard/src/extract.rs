@@ -92,7 +92,7 @@ pub fn bearer_token(parts: &Parts) -> Result<&str, BearerError> {
                 "send the token in the Authorization header, not the query".into(),
             ));
         }
-        return Err(BearerError::InvalidToken("no bearer token".into()));
+        return Err(BearerError::Missing);
     };
     if in_query {
         return Err(BearerError::InvalidRequest(

@@ -156,6 +156,9 @@ impl IntoResponse for OAuthResponseError {
 pub enum BearerError {
     /// 400: e.g. a token in both the header and the query.
     InvalidRequest(String),
+    /// 401: no credentials at all; the challenge carries no error code (RFC 6750
+    /// §3.1: the client may not have known that authentication was needed).
+    Missing,
     /// 401: missing, malformed, expired, revoked, wrongly signed…
     InvalidToken(String),
     /// 403: the token lacks `scope`.
@@ -174,6 +177,18 @@ fn quote_safe(s: &str) -> String {
 impl IntoResponse for BearerError {
     fn into_response(self) -> Response {
         let (status, code, desc, scope) = match self {
+            Self::Missing => {
+                let mut r = (
+                    StatusCode::UNAUTHORIZED,
+                    body("invalid_token", "no bearer token"),
+                )
+                    .into_response();
+                r.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"portcullis\""),
+                );
+                return r;
+            }
             Self::InvalidRequest(d) => (StatusCode::BAD_REQUEST, "invalid_request", d, None),
             Self::InvalidToken(d) => (StatusCode::UNAUTHORIZED, "invalid_token", d, None),
             Self::InsufficientScope(s) => (

@@ -1,7 +1,8 @@
 //! Client authentication at `/oauth/*` (RFC 6749 §2.3.1): `client_secret_basic`
 //! (HTTP Basic with the form-urlencoded id and secret) or `client_secret_post`
-//! (`client_id` and `client_secret` in the body). Both at once, or neither, is
-//! `invalid_request` (SPEC §3). Failures are throttled per source, never per client.
+//! (`client_id` and `client_secret` in the body). Both at once is
+//! `invalid_request`; neither is `invalid_client` with a Basic challenge (RFC 6749
+//! §5.2). Failures are throttled per source, never per client.
 
 use crate::error::OAuthResponseError;
 use crate::extract::form::OAuthForm;
@@ -58,12 +59,18 @@ fn credentials(headers: &HeaderMap, form: &OAuthForm) -> Result<Credentials, OAu
             "use one client authentication method, not both Basic and client_secret",
         )
         .into()),
-        (None, false) if form.get("client_id").is_none() => Err(OAuthError::invalid_request(
-            "client authentication is required (HTTP Basic or client_id and client_secret)",
-        )
-        .into()),
-        // A client_id alone is the `none` method, which confidential clients may not use.
-        (None, false) => Err(invalid_client(false)),
+        // RFC 6749 §5.2: no client authentication is invalid_client, 401, with a
+        // Basic challenge (the method this server asks for).
+        (None, false) if form.get("client_id").is_none() => Err(OAuthResponseError::Protocol {
+            error: OAuthError::new(
+                OAuthErrorCode::InvalidClient,
+                "client authentication is required (HTTP Basic, or client_id and client_secret)",
+            ),
+            basic_tried: true,
+        }),
+        // A client_id alone is the `none` method, which confidential clients may not
+        // use: no authentication either.
+        (None, false) => Err(invalid_client(true)),
         (Some(b64), false) => {
             let decoded = STANDARD
                 .decode(b64)

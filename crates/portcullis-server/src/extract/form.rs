@@ -3,7 +3,10 @@
 //! - `Content-Type` must be `application/x-www-form-urlencoded`;
 //! - the body is at most 64 KiB (413 otherwise);
 //! - a parameter sent twice is `invalid_request` (RFC 6749 §3.1);
-//! - a parameter sent without a value is treated as omitted (RFC 6749 §3.1).
+//! - a parameter sent without a value is treated as omitted (RFC 6749 §3.1);
+//! - a name or value that is not UTF-8, raw or once percent-decoded, is
+//!   `invalid_request` (never replaced by U+FFFD: what is checked must be what
+//!   was sent).
 
 use crate::error::OAuthResponseError;
 use axum::extract::{FromRequest, Request};
@@ -24,8 +27,21 @@ impl OAuthForm {
     /// Parses a body.
     pub fn parse(body: &[u8]) -> Result<Self, OAuthError> {
         let mut params = HashMap::new();
-        for (k, v) in form_urlencoded::parse(body) {
-            if params.insert(k.to_string(), v.into_owned()).is_some() {
+        for pair in body.split(|b| *b == b'&').filter(|p| !p.is_empty()) {
+            let (k, v) = match pair.iter().position(|b| *b == b'=') {
+                Some(i) => (&pair[..i], &pair[i + 1..]),
+                None => (pair, &b""[..]),
+            };
+            let k = decode(k).ok_or_else(|| {
+                OAuthError::invalid_request("a parameter name is not valid UTF-8")
+            })?;
+            let v = decode(v).ok_or_else(|| {
+                OAuthError::invalid_request(format!(
+                    "parameter {} is not valid UTF-8",
+                    k.chars().take(40).collect::<String>()
+                ))
+            })?;
+            if params.insert(k.clone(), v).is_some() {
                 return Err(OAuthError::invalid_request(format!(
                     "parameter {} is repeated",
                     k.chars().take(40).collect::<String>()
@@ -48,6 +64,40 @@ impl OAuthForm {
         self.get(name)
             .ok_or_else(|| OAuthError::invalid_request(format!("missing parameter {name}")))
     }
+}
+
+/// `application/x-www-form-urlencoded` decoding of one name or value (`+` is a
+/// space, `%XX` a byte; a `%` not followed by two hex digits stands for itself),
+/// then UTF-8: `None` if the bytes are not UTF-8.
+fn decode(raw: &[u8]) -> Option<String> {
+    fn hex(b: u8) -> Option<u8> {
+        match b {
+            b'0'..=b'9' => Some(b - b'0'),
+            b'a'..=b'f' => Some(b - b'a' + 10),
+            b'A'..=b'F' => Some(b - b'A' + 10),
+            _ => None,
+        }
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while let Some(&b) = raw.get(i) {
+        match b {
+            b'+' => out.push(b' '),
+            b'%' => match (
+                raw.get(i + 1).copied().and_then(hex),
+                raw.get(i + 2).copied().and_then(hex),
+            ) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            _ => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
 }
 
 impl<S: Send + Sync> FromRequest<S> for OAuthForm {
@@ -82,5 +132,41 @@ impl<S: Send + Sync> FromRequest<S> for OAuthForm {
             .await
             .map_err(|_| OAuthResponseError::TooLarge)?;
         Ok(Self::parse(&body)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn names_and_values_are_decoded() {
+        let f =
+            OAuthForm::parse(b"grant_type=client_credentials&label=home+1%2Fa&scope=&x").unwrap();
+        assert_eq!(f.get("grant_type"), Some("client_credentials"));
+        assert_eq!(f.get("label"), Some("home 1/a"));
+        assert_eq!(f.get("scope"), None);
+        assert_eq!(f.get("x"), None);
+        assert_eq!(
+            OAuthForm::parse(b"a=%zz%4").unwrap().get("a"),
+            Some("%zz%4")
+        );
+        assert_eq!(
+            OAuthForm::parse("a=caf%C3%A9".as_bytes()).unwrap().get("a"),
+            Some("café")
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_raw_or_percent_encoded_is_refused() {
+        for body in [&b"label=%FF"[..], b"label=\xff", b"%C3=x", b"label=%C3%28"] {
+            let err = OAuthForm::parse(body).unwrap_err();
+            assert_eq!(
+                err.code,
+                portcullis_core::OAuthErrorCode::InvalidRequest,
+                "{body:?}"
+            );
+        }
     }
 }

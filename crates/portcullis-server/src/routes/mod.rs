@@ -15,6 +15,7 @@ use axum::response::IntoResponse;
 
 /// The whole application.
 pub fn router(state: AppState) -> Router {
+    let https = state.tokens.issuer.starts_with("https://");
     Router::new()
         .merge(oauth::router())
         .merge(api::router())
@@ -23,7 +24,11 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(metrics::router())
         .fallback(not_found)
-        .layer(axum::middleware::from_fn(security_headers))
+        .layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                security_headers(req, next, https)
+            },
+        ))
         .layer(axum::middleware::from_fn(crate::middleware::metrics::track))
         .with_state(state)
 }

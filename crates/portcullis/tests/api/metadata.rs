@@ -72,3 +72,53 @@ async fn health_and_readiness_answer() {
     assert_eq!(r.status(), 404);
     assert_eq!(r.headers()["x-content-type-options"], "nosniff");
 }
+
+#[tokio::test]
+async fn another_method_on_an_oauth_endpoint_is_405_with_allow_and_a_json_error() {
+    let s = server(&[]);
+    for (method, path, allow) in [
+        (reqwest::Method::GET, "/oauth/token", "POST"),
+        (reqwest::Method::PUT, "/oauth/revoke", "POST"),
+        (reqwest::Method::DELETE, "/oauth/introspect", "POST"),
+        (reqwest::Method::POST, "/.well-known/jwks.json", "GET, HEAD"),
+        (
+            reqwest::Method::POST,
+            "/.well-known/oauth-authorization-server",
+            "GET, HEAD",
+        ),
+    ] {
+        let r = http()
+            .request(method.clone(), format!("{}{path}", s.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 405, "{method} {path}");
+        assert_eq!(r.headers()["allow"], allow, "{method} {path}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_request", "{method} {path}");
+    }
+}
+
+#[tokio::test]
+async fn strict_transport_security_is_sent_when_the_issuer_is_https() {
+    let plain = server(&[]);
+    let r = http()
+        .get(format!("{}/.well-known/jwks.json", plain.url))
+        .send()
+        .await
+        .unwrap();
+    assert!(!r.headers().contains_key("strict-transport-security"));
+    let tls = server(&["--issuer", "https://auth.example.test"]);
+    for path in ["/.well-known/jwks.json", "/healthz", "/admin/login"] {
+        let r = http()
+            .get(format!("{}{path}", tls.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.headers()["strict-transport-security"],
+            "max-age=31536000",
+            "{path}"
+        );
+    }
+}

@@ -120,14 +120,18 @@ async fn invalid_request_rows() {
         .unwrap();
     assert_error(r, 400, "invalid_request").await;
 
-    // No client authentication at all.
-    let r = http()
-        .post(&url)
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap();
-    assert_error(r, 400, "invalid_request").await;
+    // No client authentication at all: invalid_client with a Basic challenge
+    // (RFC 6749 §5.2), on every endpoint that authenticates clients.
+    for path in ["token", "revoke", "introspect"] {
+        let r = http()
+            .post(format!("{}/oauth/{path}", s.url))
+            .form(&[("grant_type", "client_credentials"), ("token", "x")])
+            .send()
+            .await
+            .unwrap();
+        let (_, www) = assert_error(r, 401, "invalid_client").await;
+        assert_eq!(www.as_deref(), Some("Basic realm=\"portcullis\""), "{path}");
+    }
 
     // Not a form.
     let r = http()
@@ -191,7 +195,8 @@ async fn invalid_client_rows_carry_basic_challenge_only_when_basic_was_used() {
         .send()
         .await
         .unwrap();
-    assert_error(r, 401, "invalid_client").await;
+    let (_, www) = assert_error(r, 401, "invalid_client").await;
+    assert_eq!(www.as_deref(), Some("Basic realm=\"portcullis\""));
 
     // Malformed Basic credentials.
     let r = http()
