@@ -79,15 +79,17 @@ impl Client {
 /// The most characters in a client name.
 pub const MAX_CLIENT_NAME_CHARS: usize = 200;
 
-/// Checks a client name: 1–200 characters, no control characters.
-pub fn check_client_name(name: &str) -> Result<&str, &'static str> {
-    let t = name.trim();
+/// Checks a client name: 1–200 characters, no control or format characters
+/// (bidi overrides, zero-width characters); returns it trimmed, in Normalization
+/// Form C (see [`crate::text`]).
+pub fn check_client_name(name: &str) -> Result<String, &'static str> {
+    let t = crate::text::nfc(name.trim());
     if t.is_empty() {
         Err("client name is empty")
     } else if t.chars().count() > MAX_CLIENT_NAME_CHARS {
         Err("client name is longer than 200 characters")
-    } else if t.chars().any(char::is_control) {
-        Err("client name contains control characters")
+    } else if crate::text::has_hidden(&t) {
+        Err("client name contains control, bidi or zero-width characters")
     } else {
         Ok(t)
     }

@@ -20,24 +20,29 @@ pub enum LabelError {
     /// Over 128 characters.
     #[error("label is longer than {MAX_LABEL_CHARS} characters")]
     TooLong,
-    /// Contains a control character or surrounding whitespace.
-    #[error("label must be printable characters without leading or trailing spaces")]
+    /// Contains a control or format character (bidi overrides, zero-width
+    /// characters), or surrounding whitespace.
+    #[error(
+        "label must be printable characters (no control, bidi or zero-width characters) \
+         without leading or trailing spaces"
+    )]
     NotPrintable,
 }
 
 impl Label {
-    /// Parses a label.
+    /// Parses a label, in Normalization Form C (see [`crate::text`]).
     pub fn parse(s: &str) -> Result<Self, LabelError> {
         if s.is_empty() {
             return Err(LabelError::Empty);
         }
+        if crate::text::has_hidden(s) || s.trim() != s {
+            return Err(LabelError::NotPrintable);
+        }
+        let s = crate::text::nfc(s);
         if s.chars().count() > MAX_LABEL_CHARS {
             return Err(LabelError::TooLong);
         }
-        if s.chars().any(char::is_control) || s.trim() != s {
-            return Err(LabelError::NotPrintable);
-        }
-        Ok(Self(s.to_owned()))
+        Ok(Self(s))
     }
     /// The label text.
     pub fn as_str(&self) -> &str {

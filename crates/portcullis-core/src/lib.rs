@@ -17,6 +17,7 @@ pub mod label;
 pub mod net;
 pub mod redirect_uri;
 pub mod scope;
+pub mod text;
 pub mod time;
 
 pub use audit::AuditKind;

@@ -33,6 +33,22 @@ impl FromStr for Cidr {
         };
         let net: IpAddr = addr.trim().parse().map_err(|_| bad())?;
         let max = if net.is_ipv4() { 32 } else { 128 };
+        // An IPv4-mapped block (`::ffff:10.0.0.0/104`) is the IPv4 block it carries,
+        // as addresses are compared (`contains` canonicalises them).
+        let mapped_prefix = match prefix {
+            None => Some(None),
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|n| (96..=128).contains(n))
+                .map(|n| Some((n - 96).to_string())),
+        };
+        let (net, prefix) = match (net.to_canonical(), mapped_prefix) {
+            (IpAddr::V4(v4), Some(p)) if net.is_ipv6() => (IpAddr::V4(v4), p),
+            _ => (net, prefix.map(str::to_owned)),
+        };
+        let prefix = prefix.as_deref();
+        let max = if net.is_ipv4() { 32 } else { max };
         let prefix = match prefix {
             None => max,
             Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && p.len() <= 3 => {

@@ -53,13 +53,27 @@ impl RedirectUri {
                 if authority.is_empty() || authority.contains('@') {
                     return err("missing host, or userinfo present");
                 }
-                let host = if let Some(v6) = authority.strip_prefix('[') {
-                    v6.split(']').next().unwrap_or("")
+                let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+                    match v6.split_once(']') {
+                        Some((h, rest)) => (h, rest),
+                        None => return err("unclosed IPv6 address"),
+                    }
                 } else {
-                    authority.split(':').next().unwrap_or("")
+                    match authority.find(':') {
+                        Some(i) => (&authority[..i], &authority[i..]),
+                        None => (authority, ""),
+                    }
                 };
                 if host.is_empty() {
                     return err("missing host");
+                }
+                // After the host: nothing, or `:` and a port number.
+                let port_ok = port.is_empty()
+                    || port.strip_prefix(':').is_some_and(|p| {
+                        !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit())
+                    });
+                if !port_ok {
+                    return err("the port must be a number");
                 }
                 let loopback = matches!(host, "localhost" | "127.0.0.1" | "::1");
                 if scheme == "http" && !loopback {

@@ -65,7 +65,10 @@ impl From<Claims> for Caller {
             client_id: c.client_id,
             subject: c.sub,
             label: c.label,
-            expires_at: UNIX_EPOCH + Duration::from_secs(c.exp),
+            // An `exp` beyond what the clock can hold is as good as never.
+            expires_at: UNIX_EPOCH
+                .checked_add(Duration::from_secs(c.exp))
+                .unwrap_or(UNIX_EPOCH + Duration::from_secs(u64::from(u32::MAX) * 64)),
             jti: c.jti,
         }
     }

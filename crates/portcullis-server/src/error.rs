@@ -89,7 +89,20 @@ impl From<portcullis_crypto::CryptoError> for OAuthResponseError {
     }
 }
 
+/// The error body. `error_description` keeps to RFC 6749 §5.2's characters
+/// (%x20-21 / %x23-5B / %x5D-7E): anything else a description quoted from the
+/// request carries becomes `?`.
 fn body(code: &str, description: &str) -> axum::Json<serde_json::Value> {
+    let description: String = description
+        .chars()
+        .map(|c| {
+            if (' '..='~').contains(&c) && c != '"' && c != '\\' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect();
     axum::Json(json!({"error": code, "error_description": description}))
 }
 

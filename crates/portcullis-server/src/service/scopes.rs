@@ -26,15 +26,18 @@ pub async fn create(
     actor: &Actor,
 ) -> Result<ScopeRecord, ScopeOpError> {
     let name = ScopeName::parse(name).map_err(|e| ScopeOpError::Field("name", e.to_string()))?;
-    if description.chars().count() > 500 || description.chars().any(char::is_control) {
+    let description = portcullis_core::text::nfc(description);
+    if description.chars().count() > 500 || portcullis_core::text::has_hidden(&description) {
         return Err(ScopeOpError::Field(
             "description",
-            "the description must be at most 500 printable characters".into(),
+            "the description must be at most 500 printable characters (no control, bidi \
+             or zero-width characters)"
+                .into(),
         ));
     }
     let rec = ScopeRecord {
         name: name.to_string(),
-        description: description.to_owned(),
+        description,
         created_at: clock.now(),
     };
     let audit = NewAuditEvent {

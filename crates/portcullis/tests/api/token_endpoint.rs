@@ -143,9 +143,17 @@ async fn invalid_request_rows() {
         .unwrap();
     assert_error(r, 400, "invalid_request").await;
 
-    // Labels: too long, control characters.
+    // Labels: too long, control characters, bidi overrides and zero-width
+    // characters (one site passing for another in the admin pages).
     let long = "x".repeat(129);
-    for bad in [long.as_str(), "home\n42", " padded"] {
+    for bad in [
+        long.as_str(),
+        "home\n42",
+        " padded",
+        "home-1\u{202E}2-emoh",
+        "ho\u{200B}me",
+        "\u{FEFF}home",
+    ] {
         let r = token_basic(
             &s,
             &id,
@@ -159,6 +167,19 @@ async fn invalid_request_rows() {
     // 128 characters is fine.
     let ok = "é".repeat(128);
     get_token(&s, &id, &secret, &[("label", &ok)]).await;
+    // A label is kept in Normalization Form C: `e` + combining acute is `é`.
+    let t = get_token(&s, &id, &secret, &[("label", "Cafe\u{0301}")]).await;
+    let me: serde_json::Value = whoami(&s, t["access_token"].as_str().unwrap())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["label"], "Caf\u{e9}");
+    // Client names too: no hidden characters.
+    let out = s
+        .cli(&["client", "create", "--name", "Sunrise\u{202E}Care"])
+        .unwrap();
+    assert_eq!(out.code, 1, "{}", out.stderr);
 }
 
 #[tokio::test]
