@@ -348,13 +348,14 @@ async fn rfc7009_unknown_and_foreign_tokens_change_nothing_and_callers_must_auth
             .status(),
         200
     );
+    // No client authentication: invalid_client, 401 (RFC 6749 §5.2).
     let r = http()
         .post(format!("{}/oauth/revoke", sv.url))
         .form(&[("token", "x")])
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 400);
+    assert_eq!(r.status(), 401);
     let r = post(&sv, "/oauth/revoke", &a, "pcs_wrong", &[("token", "x")]).await;
     assert_eq!(r.status(), 401);
     let r = post(&sv, "/oauth/revoke", &a, &asec, &[]).await;
@@ -463,7 +464,7 @@ async fn introspection_of_every_kind_of_token() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 400);
+    assert_eq!(r.status(), 401);
 }
 
 #[tokio::test]
