@@ -38,11 +38,17 @@ pub fn is_format(c: char) -> bool {
 
 /// Whether `s` holds a control or format character.
 pub fn has_hidden(s: &str) -> bool {
+    if s.is_ascii() {
+        return s.bytes().any(|b| b.is_ascii_control());
+    }
     s.chars().any(|c| c.is_control() || is_format(c))
 }
 
-/// `s` in Normalization Form C.
+/// `s` in Normalization Form C (ASCII, most labels, already is).
 pub fn nfc(s: &str) -> String {
+    if s.is_ascii() {
+        return s.to_owned();
+    }
     s.nfc().collect()
 }
 
