@@ -32,6 +32,16 @@ pub struct GlobalArgs {
         value_name = "URL"
     )]
     pub database_url: Option<String>,
+    /// How logs are written to stderr: `text` (for people) or `json` (one object a
+    /// line, with the request's id, for log collectors) [default: text].
+    #[arg(
+        long,
+        global = true,
+        env = "PORTCULLIS_LOG_FORMAT",
+        value_name = "FORMAT",
+        value_parser = ["text", "json"]
+    )]
+    pub log_format: Option<String>,
     /// Most connections this process opens to PostgreSQL [default: 16].
     #[arg(
         long,

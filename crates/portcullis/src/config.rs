@@ -22,6 +22,8 @@ pub struct FileConfig {
     pub database_url: Option<String>,
     /// `database_pool_size`.
     pub database_pool_size: Option<u16>,
+    /// `log_format`: `text` or `json`.
+    pub log_format: Option<String>,
     /// `issuer`.
     pub issuer: Option<String>,
     /// `audience`.

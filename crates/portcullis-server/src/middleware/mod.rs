@@ -2,4 +2,5 @@
 
 pub mod csrf;
 pub mod metrics;
+pub mod request_id;
 pub mod security_headers;

@@ -30,6 +30,9 @@ pub fn router(state: AppState) -> Router {
             },
         ))
         .layer(axum::middleware::from_fn(crate::middleware::metrics::track))
+        .layer(axum::middleware::from_fn(
+            crate::middleware::request_id::request_id,
+        ))
         .with_state(state)
 }
 

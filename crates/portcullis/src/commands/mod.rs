@@ -14,7 +14,7 @@ use anyhow::Context;
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    init_logging();
+    init_logging(&cli.global)?;
     let none = ServerArgs::default();
     match cli.command {
         Command::Serve(server) => serve::run(&cli.global, &server).await,
@@ -73,14 +73,40 @@ fn announce_ctx(ctx: Ctx) -> Ctx {
     ctx
 }
 
-fn init_logging() {
+/// Logs to stderr, as text or (`--log-format json`) one JSON object a line, each
+/// event of a request carrying the request's id (`X-Request-Id` of its answer).
+/// Nothing secret is logged in either: handlers log ids, never secrets or tokens.
+fn init_logging(global: &crate::cli::GlobalArgs) -> anyhow::Result<()> {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("PORTCULLIS_LOG")
         .or_else(|_| EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| EnvFilter::new("info,tokio_postgres=warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
+    let format = match &global.log_format {
+        Some(f) => f.clone(),
+        None => crate::config::read_file(global.config.as_deref())?
+            .log_format
+            .unwrap_or_else(|| "text".into()),
+    };
+    match format.as_str() {
+        "json" => {
+            portcullis_server::middleware::request_id::enable();
+            let _ = tracing_subscriber::fmt()
+                .json()
+                .with_current_span(true)
+                .with_span_list(false)
+                .flatten_event(true)
+                .with_env_filter(filter)
+                .with_writer(std::io::stderr)
+                .try_init();
+        }
+        "text" => {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_writer(std::io::stderr)
+                .with_target(false)
+                .try_init();
+        }
+        other => anyhow::bail!("log_format {other:?} must be text or json"),
+    }
+    Ok(())
 }

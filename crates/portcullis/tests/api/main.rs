@@ -11,6 +11,7 @@ mod faults;
 mod helpers;
 mod jwt;
 mod lifecycle;
+mod logs;
 mod metadata;
 mod metrics;
 mod resource;
