@@ -66,6 +66,21 @@ impl OAuthForm {
     }
 }
 
+/// Every `name=value` pair of a form body, decoded; `None` if a name or value is
+/// not UTF-8.
+pub fn pairs(body: &[u8]) -> Option<Vec<(String, String)>> {
+    body.split(|b| *b == b'&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = match pair.iter().position(|b| *b == b'=') {
+                Some(i) => (&pair[..i], &pair[i + 1..]),
+                None => (pair, &b""[..]),
+            };
+            Some((decode(k)?, decode(v)?))
+        })
+        .collect()
+}
+
 /// `application/x-www-form-urlencoded` decoding of one name or value (`+` is a
 /// space, `%XX` a byte; a `%` not followed by two hex digits stands for itself),
 /// then UTF-8: `None` if the bytes are not UTF-8.

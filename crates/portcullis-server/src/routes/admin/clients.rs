@@ -320,9 +320,6 @@ pub async fn create(
     session: AdminSession,
     form: AdminForm,
 ) -> Response {
-    if let Err(r) = form.check_csrf(&session) {
-        return r;
-    }
     let scopes = match state.store.list_scopes().await {
         Ok(s) => s,
         Err(e) => return internal(e),
@@ -510,9 +507,6 @@ pub async fn edit(
     Path(id): Path<String>,
     form: AdminForm,
 ) -> Response {
-    if let Err(r) = form.check_csrf(&session) {
-        return r;
-    }
     let scopes = match state.store.list_scopes().await {
         Ok(s) => s,
         Err(e) => return internal(e),
@@ -575,9 +569,6 @@ pub async fn set_status(
     Path(id): Path<String>,
     form: AdminForm,
 ) -> Response {
-    if let Err(r) = form.check_csrf(&session) {
-        return r;
-    }
     let status = match form.get("status") {
         Some("active") => ClientStatus::Active,
         Some("disabled") => ClientStatus::Disabled,
@@ -609,9 +600,6 @@ pub async fn rotate_secret(
     Path(id): Path<String>,
     form: AdminForm,
 ) -> Response {
-    if let Err(r) = form.check_csrf(&session) {
-        return r;
-    }
     let keep = match form
         .get("keep_old_for")
         .map(Ttl::parse_allow_zero)
@@ -706,11 +694,8 @@ pub async fn delete(
     State(state): State<AppState>,
     session: AdminSession,
     Path(id): Path<String>,
-    form: AdminForm,
+    _checked: AdminForm,
 ) -> Response {
-    if let Err(r) = form.check_csrf(&session) {
-        return r;
-    }
     match clients::delete(&state.tokens.revoker(), &id, &session.actor()).await {
         Ok(()) => {
             if let Ok(cid) = portcullis_core::ClientId::parse(&id) {

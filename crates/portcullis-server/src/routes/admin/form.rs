@@ -1,11 +1,18 @@
 //! Admin form bodies: URL-encoded, at most 64 KiB, multi-valued fields allowed
-//! (checkboxes), and the CSRF check done before anything else is read.
+//! (checkboxes), UTF-8 only, and checked against CSRF by the extractor itself: a
+//! handler cannot get an [`AdminForm`] whose `csrf` field did not match the
+//! session's token (or, at sign-in, the sign-in cookie's) from a same-origin page,
+//! so no handler can forget the check. A refusal is 403 and nothing is read.
 
-use crate::extract::admin_session::AdminSession;
+use crate::extract::admin_session::{cookie, current};
 use crate::middleware::csrf;
+use crate::state::AppState;
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+
+/// The sign-in page's double-submit cookie.
+pub const SIGN_IN_CSRF_COOKIE: &str = "pc_login_csrf";
 
 /// Largest admin form.
 const MAX: usize = 64 * 1024;
@@ -38,20 +45,12 @@ impl AdminForm {
             .map(|(_, v)| v.trim().to_owned())
             .collect()
     }
-    /// The CSRF check for a signed-in session.
-    pub fn check_csrf(&self, session: &AdminSession) -> Result<(), Response> {
-        csrf::check(&self.headers, &session.csrf, self.get("csrf"))
-    }
-    /// The CSRF check against an expected token (the sign-in cookie).
-    pub fn check_csrf_token(&self, expected: &str) -> Result<(), Response> {
-        csrf::check(&self.headers, expected, self.get("csrf"))
-    }
 }
 
-impl<S: Send + Sync> FromRequest<S> for AdminForm {
+impl FromRequest<AppState> for AdminForm {
     type Rejection = Response;
 
-    async fn from_request(req: Request, _: &S) -> Result<Self, Response> {
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
         let is_form = req
             .headers()
             .get(header::CONTENT_TYPE)
@@ -64,9 +63,22 @@ impl<S: Send + Sync> FromRequest<S> for AdminForm {
         let body = axum::body::to_bytes(req.into_body(), MAX)
             .await
             .map_err(|_| (StatusCode::PAYLOAD_TOO_LARGE, "form too large").into_response())?;
-        let fields = form_urlencoded::parse(&body)
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
-        Ok(Self { fields, headers })
+        let fields = crate::extract::form::pairs(&body).ok_or_else(|| {
+            (StatusCode::BAD_REQUEST, "the form is not valid UTF-8").into_response()
+        })?;
+        let form = Self { fields, headers };
+        // The tokens this browser may present: its session's, and at sign-in the
+        // sign-in cookie's (sent only to /admin/login).
+        let session = current(&form.headers, state).await.map(|s| s.csrf);
+        let sign_in = cookie(&form.headers, SIGN_IN_CSRF_COOKIE).map(str::to_owned);
+        let presented = form.get("csrf");
+        let checked = [session, sign_in]
+            .iter()
+            .flatten()
+            .any(|expected| csrf::check(&form.headers, expected, presented).is_ok());
+        if !checked {
+            return Err(csrf::forbidden());
+        }
+        Ok(form)
     }
 }

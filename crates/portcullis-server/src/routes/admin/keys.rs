@@ -75,9 +75,6 @@ pub async fn rotate(
     session: AdminSession,
     form: AdminForm,
 ) -> Response {
-    if let Err(r) = form.check_csrf(&session) {
-        return r;
-    }
     let alg: Algorithm = match form.get("alg").unwrap_or("RS256").parse() {
         Ok(a) => a,
         Err(e) => return page(&state, &session, e).await,

@@ -6,7 +6,7 @@
 
 use super::form::AdminForm;
 use super::page::{render, see_other};
-use crate::extract::admin_session::{AdminSession, COOKIE, cookie, current};
+use crate::extract::admin_session::{AdminSession, COOKIE, current};
 use crate::extract::client_addr::ClientAddr;
 use crate::service::admin_auth::{PasswordCheck, check_password, create_session, random_csrf};
 use crate::service::throttle::Admission;
@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use portcullis_core::AuditKind;
 use portcullis_store::{Actor, NewAuditEvent};
 
-const LOGIN_CSRF: &str = "pc_login_csrf";
+const LOGIN_CSRF: &str = super::form::SIGN_IN_CSRF_COOKIE;
 
 #[derive(Template)]
 #[template(path = "admin/login.html")]
@@ -77,10 +77,6 @@ pub async fn submit(
     headers: HeaderMap,
     form: AdminForm,
 ) -> Response {
-    let expected = cookie(&headers, LOGIN_CSRF).unwrap_or_default().to_owned();
-    if let Err(r) = form.check_csrf_token(&expected) {
-        return r;
-    }
     let name = form.text("username");
     let password = form.get("password").unwrap_or_default().to_owned();
     match state.login_throttle.admit(&name, peer) {
@@ -179,11 +175,8 @@ pub async fn submit(
 pub async fn logout(
     State(state): State<AppState>,
     session: AdminSession,
-    form: AdminForm,
+    _checked: AdminForm,
 ) -> Response {
-    if let Err(r) = form.check_csrf(&session) {
-        return r;
-    }
     let _ = state.store.delete_admin_session(&session.id_hash).await;
     let mut r = see_other("/admin/login");
     let c = format!("{COOKIE}=; Path=/admin; Max-Age=0; HttpOnly; SameSite=Strict");

@@ -73,9 +73,6 @@ pub async fn create(
     session: AdminSession,
     form: AdminForm,
 ) -> Response {
-    if let Err(r) = form.check_csrf(&session) {
-        return r;
-    }
     let name = form.text("name");
     let description = form.text("description");
     let result = match scopes::create(
