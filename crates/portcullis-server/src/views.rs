@@ -5,8 +5,59 @@ use portcullis_core::{Client, Ttl};
 use portcullis_store::{FamilyRecord, LabelRecord, ScopeRecord, StoredKey};
 use serde::Serialize;
 use utoipa::ToSchema;
+use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+use utoipa::openapi::{ArrayBuilder, Schema};
 
-/// A client (SPEC §2 "Client JSON").
+/// A string schema with these values only.
+fn one_of(description: &str, values: &[&str]) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(description))
+        .enum_values(Some(values.iter().copied()))
+}
+
+fn client_status() -> Schema {
+    one_of("`active` or `disabled`.", &["active", "disabled"]).into()
+}
+
+fn grant_types() -> Schema {
+    ArrayBuilder::new()
+        .description(Some("Allowed grants."))
+        .items(one_of(
+            "A grant type.",
+            &["client_credentials", "refresh_token", "authorization_code"],
+        ))
+        .into()
+}
+
+fn key_state() -> Schema {
+    one_of(
+        "`current` (signs), `previous` (verifies until its tokens expire) or `retired`.",
+        &["current", "previous", "retired"],
+    )
+    .into()
+}
+
+fn key_alg() -> Schema {
+    one_of("Algorithm.", &["RS256", "ES256", "EdDSA"]).into()
+}
+
+fn current() -> Schema {
+    one_of("Always `current`.", &["current"]).into()
+}
+
+fn bearer() -> Schema {
+    one_of("Always `Bearer`.", &["Bearer"]).into()
+}
+
+fn any_json() -> Schema {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::AnyValue)
+        .description(Some("Extra detail (a JSON value), or null."))
+        .into()
+}
+
+/// A client, as the API answers and `portcullis client show --json` prints it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ClientView {
     /// Id.
@@ -16,12 +67,15 @@ pub struct ClientView {
     /// Allowed scopes.
     pub scopes: Vec<String>,
     /// Allowed grants.
+    #[schema(schema_with = grant_types)]
     pub grant_types: Vec<String>,
     /// Registered redirect URIs.
     pub redirect_uris: Vec<String>,
     /// `active` or `disabled`.
+    #[schema(schema_with = client_status)]
     pub status: String,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub created_at: String,
     /// Access token lifetime in seconds; `null`: the server's default.
     pub access_token_ttl: Option<u64>,
@@ -31,8 +85,9 @@ pub struct ClientView {
     pub issue_refresh_token: bool,
     /// Seconds a just-spent refresh token may be retried (0: never).
     pub refresh_reuse_grace: u64,
-    /// Shown once, by `create` and `rotate-secret`.
+    /// Shown once, by `create` and `rotate-secret` (absent elsewhere).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String, required = false)]
     pub client_secret: Option<String>,
 }
 
@@ -88,12 +143,16 @@ pub struct FamilyView {
     /// Scopes.
     pub scopes: Vec<String>,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub created_at: String,
     /// RFC 3339 or null.
+    #[schema(format = DateTime)]
     pub last_used_at: Option<String>,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub expires_at: String,
     /// RFC 3339 or null.
+    #[schema(format = DateTime)]
     pub revoked_at: Option<String>,
 }
 
@@ -126,6 +185,7 @@ pub struct AuditView {
     /// Sequence number (use with `--before` to page).
     pub id: i64,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub at: String,
     /// What happened.
     pub kind: String,
@@ -140,7 +200,7 @@ pub struct AuditView {
     /// Source address.
     pub source: Option<String>,
     /// Extra detail.
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = any_json)]
     pub detail: Option<serde_json::Value>,
 }
 
@@ -174,12 +234,15 @@ pub struct LabelView {
     /// Token families neither revoked nor expired.
     pub live_families: i64,
     /// RFC 3339 or null.
+    #[schema(format = DateTime)]
     pub last_issued_at: Option<String>,
     /// RFC 3339 or null.
+    #[schema(format = DateTime)]
     pub last_used_at: Option<String>,
     /// Uploads made.
     pub uploads: i64,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub created_at: String,
 }
 
@@ -202,12 +265,16 @@ pub struct KeyView {
     /// Key id.
     pub kid: String,
     /// Algorithm.
+    #[schema(schema_with = key_alg)]
     pub alg: String,
-    /// `current` or `previous`.
+    /// `current`, `previous` or `retired`.
+    #[schema(schema_with = key_state)]
     pub state: String,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub created_at: String,
     /// RFC 3339 or null: until when a previous key verifies.
+    #[schema(format = DateTime)]
     pub retire_after: Option<String>,
 }
 
@@ -229,8 +296,10 @@ pub struct RotatedKeyView {
     /// Key id.
     pub kid: String,
     /// Algorithm.
+    #[schema(schema_with = key_alg)]
     pub alg: String,
     /// Always `current`.
+    #[schema(schema_with = current)]
     pub state: String,
 }
 
@@ -243,11 +312,13 @@ pub struct MintedView {
     /// The JWT.
     pub access_token: String,
     /// Always `Bearer`.
+    #[schema(schema_with = bearer)]
     pub token_type: String,
     /// Seconds until the access token expires.
     pub expires_in: u64,
     /// Present unless the client issues no refresh tokens.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String, required = false)]
     pub refresh_token: Option<String>,
     /// Granted scopes, space separated.
     pub scope: String,

@@ -104,6 +104,20 @@ async fn check(store: &dyn ClientStore, spec: &NewClientSpec) -> Result<Checked,
         }
         set.into_iter().collect()
     };
+    // A client's scopes are read back as one scope list, which holds at most
+    // MAX_SCOPES_PER_REQUEST: more could be stored but never read again.
+    if scopes.len() > portcullis_core::scope::MAX_SCOPES_PER_REQUEST {
+        return Err(field("scopes")(format!(
+            "a client may have at most {} scopes ({} {})",
+            portcullis_core::scope::MAX_SCOPES_PER_REQUEST,
+            scopes.len(),
+            if spec.scopes.is_empty() {
+                "are registered: name the client's scopes with --scope"
+            } else {
+                "were given"
+            }
+        )));
+    }
     let mut grant_types: Vec<GrantType> = if spec.grant_types.is_empty() {
         if spec.no_refresh_token {
             vec![GrantType::ClientCredentials]

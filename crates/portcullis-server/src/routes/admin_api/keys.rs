@@ -11,10 +11,13 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use portcullis_crypto::Algorithm;
 use serde::Deserialize;
-use utoipa::ToSchema;
+use serde_json::Value;
+use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, SchemaType, Type};
+use utoipa::openapi::{RefOr, Schema};
+use utoipa::{PartialSchema, ToSchema};
 
 /// Body of a rotation.
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RotateKeyBody {
     /// `RS256`, `ES256` or `EdDSA`; absent: the current key's algorithm.
@@ -22,9 +25,34 @@ pub struct RotateKeyBody {
     pub alg: Option<String>,
 }
 
+impl PartialSchema for RotateKeyBody {
+    fn schema() -> RefOr<Schema> {
+        let algs = [Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA]
+            .map(|a| Value::from(a.as_str()))
+            .into_iter()
+            .chain([Value::Null]);
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some("Body of a rotation (optional)."))
+            .property(
+                "alg",
+                ObjectBuilder::new()
+                    .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+                    .description(Some(
+                        "The new key's algorithm; absent or `null`: the current key's.",
+                    ))
+                    .enum_values(Some(algs)),
+            )
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+            .into()
+    }
+}
+
+impl ToSchema for RotateKeyBody {}
+
 /// Every signing key, current first.
-#[utoipa::path(get, path = "/admin/api/v1/keys", tag = "keys",
-    responses((status = 200, body = Vec<KeyView>), (status = 401, body = ErrorView)))]
+#[utoipa::path(get, path = "/admin/api/v1/keys", tag = "keys", operation_id = "list_keys",
+    responses((status = 200, description = "Every signing key, current first.", body = Vec<KeyView>)))]
 pub async fn list(
     State(state): State<AppState>,
     _caller: AdminCaller,
@@ -38,8 +66,12 @@ pub async fn list(
 }
 
 /// Makes a new key current; the previous one verifies until its tokens expire.
-#[utoipa::path(post, path = "/admin/api/v1/keys/rotate", tag = "keys", request_body = RotateKeyBody,
-    responses((status = 201, body = RotatedKeyView), (status = 400, body = ErrorView)))]
+#[utoipa::path(post, path = "/admin/api/v1/keys/rotate", tag = "keys", operation_id = "rotate_key",
+    request_body = Option<RotateKeyBody>,
+    responses(
+        (status = 201, description = "The new current key.", body = RotatedKeyView),
+        (status = 400, description = "A malformed body or `alg`, or a malformed bearer request.", body = ErrorView),
+        (status = 413, description = "A body over 64 KiB.", body = ErrorView)))]
 pub async fn rotate(
     State(state): State<AppState>,
     caller: AdminCaller,

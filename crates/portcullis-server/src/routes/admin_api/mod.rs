@@ -3,7 +3,10 @@
 //! [`ApiJson`] (≤ 64 KiB; anything malformed is 400), call the same services as the
 //! pages and the CLI, and answer with the CLI's `--json` shapes (`crate::views`).
 //! Errors are `{"error", "error_description"}`. The OpenAPI document and a Swagger
-//! UI page are served without authentication.
+//! UI page are served without authentication. The document is exact: every status
+//! an operation can answer is listed, and every input limit a handler enforces is in
+//! its schema (`rules` holds both sides of each rule); `.ci/openapi-check`
+//! validates it and tests a live server against it.
 //!
 //! [`AdminCaller`]: crate::extract::admin_auth::AdminCaller
 
@@ -11,6 +14,7 @@ mod audit;
 mod clients;
 mod keys;
 mod openapi;
+mod rules;
 mod scopes;
 mod tokens;
 
@@ -18,12 +22,16 @@ use crate::error::ApiError;
 use crate::service::clients::ClientOpError;
 use crate::state::AppState;
 use axum::Router;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::routing::{get, post};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use utoipa::ToSchema;
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::{Required, Schema};
+use utoipa::{IntoParams, ToSchema};
 
 /// Largest request body accepted.
 pub const MAX_BODY: usize = 64 * 1024;
@@ -64,14 +72,75 @@ pub fn router() -> Router<AppState> {
         .merge(openapi::swagger_ui())
 }
 
+/// The error codes of [`ErrorView`].
+pub const ERROR_CODES: [&str; 8] = [
+    "invalid_request",
+    "invalid_token",
+    "insufficient_scope",
+    "forbidden",
+    "not_found",
+    "conflict",
+    "server_error",
+    "temporarily_unavailable",
+];
+
+fn error_code_schema() -> Schema {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(
+            "`invalid_request` (400, 413), `invalid_token` (401), `insufficient_scope` or \
+             `forbidden` (403), `not_found` (404), `conflict` (409), `server_error` (500) or \
+             `temporarily_unavailable` (503, with `Retry-After`, when the database is \
+             unavailable).",
+        ))
+        .enum_values(Some(ERROR_CODES))
+        .into()
+}
+
 /// The error body every refusal carries.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorView {
-    /// `invalid_request`, `not_found`, `conflict`, `invalid_token`,
-    /// `insufficient_scope`, `forbidden` or `server_error`.
+    /// The error code.
+    #[schema(schema_with = error_code_schema)]
     pub error: String,
     /// What was wrong, for a person.
     pub error_description: String,
+}
+
+/// The `{id}` of a `/clients/{id}…` path. One that does not even decode is 404, as
+/// is a malformed or unknown id (never axum's plain-text 400).
+#[derive(Debug)]
+pub struct ClientIdPath(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIdPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|Path(id)| Self(id))
+            .map_err(|_| not_found("no client with that id"))
+    }
+}
+
+impl IntoParams for ClientIdPath {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![
+            ParameterBuilder::new()
+                .name("id")
+                .parameter_in(ParameterIn::Path)
+                .required(Required::True)
+                .description(Some(
+                    "Client id (`pc_…`). Any other id is 404, like an unknown one.",
+                ))
+                .schema(Some(
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .pattern(Some(rules::CLIENT_ID_PATTERN)),
+                ))
+                .build(),
+        ]
+    }
 }
 
 /// 404 `not_found`.
@@ -97,6 +166,10 @@ impl From<ClientOpError> for ApiError {
         match e {
             // The API's field is `grant_types`; the service calls it `grants`.
             ClientOpError::Field("grants", m) => ApiError::bad_request(format!("grant_types: {m}")),
+            // The handlers check scope names first (`rules::scope_names`), so what the
+            // service still refuses is a well-formed name that is not registered: a
+            // conflict with the server's state, not a malformed request.
+            ClientOpError::Field("scopes", m) => conflict(format!("scopes: {m}")),
             ClientOpError::Field(f, m) => ApiError::bad_request(format!("{f}: {m}")),
             ClientOpError::Invalid(m) => conflict(m),
             ClientOpError::NotFound(what) => not_found(format!("no client with id {what}")),
@@ -105,9 +178,9 @@ impl From<ClientOpError> for ApiError {
     }
 }
 
-/// A JSON request body: at most [`MAX_BODY`] bytes, `application/json` (or no
-/// content type), an empty body read as `{}`; anything else is a JSON 400 (413 when
-/// too large) naming what was wrong, never axum's plain-text rejection.
+/// A JSON request body: an object of at most [`MAX_BODY`] bytes, `application/json`
+/// (or no content type), an empty body read as `{}`; anything else is a JSON 400 (413
+/// when too large) naming what was wrong, never axum's plain-text rejection.
 #[derive(Debug)]
 pub struct ApiJson<T>(pub T);
 
@@ -132,26 +205,13 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
         } else {
             &bytes
         };
+        // Every body is an object: serde would also read a struct from an array of its
+        // fields in order (`["label", null]`).
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ApiError::bad_request("the body must be a JSON object"));
+        }
         serde_json::from_slice(bytes)
             .map(ApiJson)
             .map_err(|e| ApiError::bad_request(format!("malformed JSON body: {e}")))
     }
-}
-
-/// Parses an optional humantime duration field (`"1h"`, `"30m"`); 400 names the field.
-pub fn ttl_field(
-    name: &str,
-    value: Option<&str>,
-    allow_zero: bool,
-) -> Result<Option<portcullis_core::Ttl>, ApiError> {
-    value
-        .map(|v| {
-            if allow_zero {
-                portcullis_core::Ttl::parse_allow_zero(v)
-            } else {
-                v.parse::<portcullis_core::Ttl>()
-            }
-        })
-        .transpose()
-        .map_err(|e| ApiError::bad_request(format!("{name}: {e}")))
 }

@@ -3,9 +3,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use super::*;
 use crate::keyring::create_signing_key;
+use portcullis_core::AuditKind;
 use portcullis_core::FixedClock;
 use portcullis_crypto::Algorithm;
-use portcullis_core::AuditKind;
 use portcullis_store::{NewAuditEvent, NewGrant, SqliteStore};
 
 async fn service(dir: &std::path::Path, clock: Arc<FixedClock>) -> TokenService {
