@@ -439,7 +439,9 @@ mod tests {
             failure_persistence: None,
             ..Config::default()
         };
-        let result = TestRunner::new(config).run(&strategy, |s| {
+        // The same draws on every run: a property found false once stays found.
+        let rng = proptest::test_runner::TestRng::deterministic_rng(config.rng_algorithm);
+        let result = TestRunner::new_with_rng(config, rng).run(&strategy, |s| {
             proptest::prop_assert!(accepts(&s), "{pattern} matches {s:?}, which is refused");
             Ok(())
         });
@@ -448,10 +450,21 @@ mod tests {
         }
     }
 
+    /// Whether NFC makes `s` longer: about 85 rare characters decompose (U+0F43,
+    /// U+0958…), so text within a limit as sent can exceed it as stored, which no
+    /// pattern can express (the schema's descriptions say so).
+    fn grows_under_nfc(s: &str) -> bool {
+        portcullis_core::text::nfc(s).chars().count() > s.chars().count()
+    }
+
     #[test]
     fn what_the_patterns_match_is_accepted() {
-        promises_hold(&client_name_pattern(), |s| check_client_name(s).is_ok());
-        promises_hold(&label_pattern(), |s| Label::parse(s).is_ok());
+        promises_hold(&client_name_pattern(), |s| {
+            check_client_name(s).is_ok() || grows_under_nfc(s)
+        });
+        promises_hold(&label_pattern(), |s| {
+            Label::parse(s).is_ok() || grows_under_nfc(s)
+        });
         promises_hold(&description_pattern(), |s| {
             !portcullis_core::text::has_hidden(&portcullis_core::text::nfc(s))
         });
