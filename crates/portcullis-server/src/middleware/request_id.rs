@@ -15,9 +15,14 @@ use tracing::Instrument;
 static ENABLED: AtomicBool = AtomicBool::new(false);
 static NEXT: AtomicU64 = AtomicU64::new(0);
 
-/// Turns request ids on (the JSON log format does).
+/// Turns request ids on (the JSON log format does, before the router is built).
 pub fn enable() {
     ENABLED.store(true, Ordering::Relaxed);
+}
+
+/// Whether request ids are on (the router adds this layer only then).
+pub fn enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
 }
 
 /// This process's prefix: ids of different processes (nodes) differ.
@@ -32,9 +37,6 @@ fn prefix() -> u32 {
 
 /// Wraps the request in its `request` span and names its id in the answer.
 pub async fn request_id(req: Request, next: Next) -> Response {
-    if !ENABLED.load(Ordering::Relaxed) {
-        return next.run(req).await;
-    }
     let id = format!(
         "{:08x}{:08x}",
         prefix(),

@@ -16,7 +16,7 @@ use axum::response::IntoResponse;
 /// The whole application.
 pub fn router(state: AppState) -> Router {
     let https = state.tokens.issuer.starts_with("https://");
-    Router::new()
+    let router = Router::new()
         .merge(oauth::router())
         .merge(api::router())
         .merge(admin::router())
@@ -29,11 +29,16 @@ pub fn router(state: AppState) -> Router {
                 security_headers(req, next, https)
             },
         ))
-        .layer(axum::middleware::from_fn(crate::middleware::metrics::track))
-        .layer(axum::middleware::from_fn(
+        .layer(axum::middleware::from_fn(crate::middleware::metrics::track));
+    // Only when JSON logs asked for request ids: a layer costs every request.
+    let router = if crate::middleware::request_id::enabled() {
+        router.layer(axum::middleware::from_fn(
             crate::middleware::request_id::request_id,
         ))
-        .with_state(state)
+    } else {
+        router
+    };
+    router.with_state(state)
 }
 
 async fn not_found() -> impl IntoResponse {
