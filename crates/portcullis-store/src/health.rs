@@ -5,7 +5,7 @@
 //! ready again once a write succeeds (readiness itself tries one, so a node that
 //! the load balancer stopped sending writes to can still recover).
 
-use crate::{OP_TIMEOUT, StoreError, StoreResult};
+use crate::{OP_TIMEOUT, Store, StoreError, StoreResult};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
@@ -65,8 +65,22 @@ impl WriteHealth {
             .then(|| "the last write failed".to_owned())
     }
 
-    /// Whether the last write failed (a stalled one aside).
-    pub(crate) fn failed(&self) -> bool {
-        self.failed.load(Ordering::Acquire)
+    /// Whether writes get through, for `ping`: an error while one is stuck (another
+    /// would queue behind it); after a failed one, a probe write (a setting) whose
+    /// success makes the store ready again.
+    pub(crate) async fn check<S: Store + ?Sized>(&self, store: &S) -> StoreResult<()> {
+        let Some(problem) = self.problem() else {
+            return Ok(());
+        };
+        if !self.failed.load(Ordering::Acquire) {
+            return Err(StoreError::Unavailable(problem));
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default();
+        let probe = store.put_setting("readiness_probe", &now.to_string()).await;
+        self.finish(&probe);
+        probe
     }
 }

@@ -32,7 +32,7 @@ use portcullis_core::{Client, ClientId};
 use std::sync::Arc;
 
 /// A storage failure.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The row does not exist.
     #[error("{0} not found")]

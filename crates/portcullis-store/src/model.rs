@@ -439,6 +439,39 @@ pub struct DashboardStats {
     pub failed_auth_per_day: Vec<(i64, i64)>,
 }
 
+impl DashboardStats {
+    /// The figures from what an engine counted, with today's totals (`today`: Unix
+    /// seconds of 00:00 UTC) taken from the per-day series.
+    pub(crate) fn from_series(
+        today: i64,
+        clients: i64,
+        live_sites: i64,
+        tokens_per_day: Vec<(i64, i64)>,
+        uploads_per_site_day: Vec<(String, i64, i64)>,
+        failed_auth_per_day: Vec<(i64, i64)>,
+    ) -> Self {
+        let tokens_today = tokens_per_day
+            .iter()
+            .filter(|(d, _)| *d == today)
+            .map(|(_, n)| n)
+            .sum();
+        let uploads_today = uploads_per_site_day
+            .iter()
+            .filter(|(_, d, _)| *d == today)
+            .map(|(_, _, n)| n)
+            .sum();
+        Self {
+            clients,
+            live_sites,
+            tokens_today,
+            uploads_today,
+            tokens_per_day,
+            uploads_per_site_day,
+            failed_auth_per_day,
+        }
+    }
+}
+
 /// What housekeeping removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Pruned {

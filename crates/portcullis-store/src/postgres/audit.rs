@@ -254,25 +254,14 @@ impl AuditStore for PgStore {
                 .iter()
                 .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
                 .collect::<StoreResult<_>>()?;
-            let tokens_today = tokens_per_day
-                .iter()
-                .filter(|(d, _)| *d == today)
-                .map(|(_, n)| n)
-                .sum();
-            let uploads_today = uploads_per_site_day
-                .iter()
-                .filter(|(_, d, _)| *d == today)
-                .map(|(_, _, n)| n)
-                .sum();
-            Ok(DashboardStats {
+            Ok(DashboardStats::from_series(
+                today,
                 clients,
                 live_sites,
-                tokens_today,
-                uploads_today,
                 tokens_per_day,
                 uploads_per_site_day,
                 failed_auth_per_day,
-            })
+            ))
         })
         .await
     }

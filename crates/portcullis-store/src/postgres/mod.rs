@@ -381,19 +381,7 @@ impl Store for PgStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        if let Some(problem) = self.health.problem() {
-            if !self.health.failed() {
-                return Err(StoreError::Unavailable(problem));
-            }
-            // Ready again once a write gets through: try one.
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or_default();
-            self.put_setting("readiness_probe", &now.to_string())
-                .await
-                .inspect(|()| self.health.finish(&Ok(())))?;
-        }
+        self.health.check(self).await?;
         bounded(async {
             self.conn().await?.simple_query("SELECT 1").await?;
             Ok(())

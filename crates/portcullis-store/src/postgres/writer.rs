@@ -140,7 +140,7 @@ async fn commit(pool: &Pool, batch: Vec<HotJob>) -> StoreResult<()> {
         Err(e) => {
             let e = StoreError::from(e);
             for job in batch {
-                reply(job, Err(clone_err(&e)));
+                reply(job, Err(e.clone()));
             }
             return Err(e);
         }
@@ -165,19 +165,10 @@ async fn commit(pool: &Pool, batch: Vec<HotJob>) -> StoreResult<()> {
         }
         Err(e) => {
             for job in batch {
-                reply(job, Err(clone_err(&e)));
+                reply(job, Err(e.clone()));
             }
             Err(e)
         }
-    }
-}
-
-fn clone_err(e: &StoreError) -> StoreError {
-    match e {
-        StoreError::NotFound(m) => StoreError::NotFound(m.clone()),
-        StoreError::Conflict(m) => StoreError::Conflict(m.clone()),
-        StoreError::Backend(m) => StoreError::Backend(m.clone()),
-        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
     }
 }
 

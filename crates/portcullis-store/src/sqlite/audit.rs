@@ -148,25 +148,14 @@ impl AuditStore for SqliteStore {
             let uploads_per_site_day: Vec<(String, i64, i64)> = stmt
                 .query_map([since], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
                 .collect::<Result<_, _>>()?;
-            let tokens_today = tokens_per_day
-                .iter()
-                .filter(|(d, _)| *d == today)
-                .map(|(_, n)| n)
-                .sum();
-            let uploads_today = uploads_per_site_day
-                .iter()
-                .filter(|(_, d, _)| *d == today)
-                .map(|(_, _, n)| n)
-                .sum();
-            Ok(DashboardStats {
+            Ok(DashboardStats::from_series(
+                today,
                 clients,
                 live_sites,
-                tokens_today,
-                uploads_today,
                 tokens_per_day,
                 uploads_per_site_day,
                 failed_auth_per_day,
-            })
+            ))
         })
         .await
     }

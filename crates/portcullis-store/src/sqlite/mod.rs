@@ -267,19 +267,7 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        if let Some(problem) = self.health.problem() {
-            if !self.health.failed() {
-                // A write is stuck on the disk: another would queue behind it.
-                return Err(StoreError::Unavailable(problem));
-            }
-            // Ready again once a write gets through: try one.
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or_default();
-            self.put_setting("readiness_probe", &now.to_string())
-                .await?;
-        }
+        self.health.check(self).await?;
         self.read(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
             .await
     }
