@@ -58,6 +58,7 @@ pub async fn build_state(
         .trim_end_matches('/')
         .to_owned();
     let audience = settings.audience.clone().unwrap_or_else(|| issuer.clone());
+    let secure = issuer.starts_with("https://");
     let keys = Keyring::load(&store, &master, clock.now())
         .await
         .context("loading signing keys (is this the right master key?)")?;
@@ -89,6 +90,7 @@ pub async fn build_state(
         usage: LabelUsage::default(),
         audit_retention: settings.audit_retention,
         key_rotation_interval: settings.key_rotation_interval,
+        secure,
     }))
 }
 

@@ -35,6 +35,9 @@ pub struct Inner {
     pub audit_retention: portcullis_core::Ttl,
     /// `--key-rotation-interval`: the current signing key is replaced this old.
     pub key_rotation_interval: portcullis_core::Ttl,
+    /// Whether clients reach this server over TLS (an `https` issuer, or native
+    /// TLS): cookies get `Secure` and responses carry `Strict-Transport-Security`.
+    pub secure: bool,
 }
 
 impl AppState {

@@ -15,7 +15,7 @@ use axum::response::IntoResponse;
 
 /// The whole application.
 pub fn router(state: AppState) -> Router {
-    let https = state.tokens.issuer.starts_with("https://");
+    let https = state.secure;
     let router = Router::new()
         .merge(oauth::router())
         .merge(api::router())

@@ -32,7 +32,7 @@ struct LoginPage {
 }
 
 fn secure(state: &AppState) -> &'static str {
-    if state.tokens.issuer.starts_with("https://") {
+    if state.secure {
         "; Secure"
     } else {
         ""
