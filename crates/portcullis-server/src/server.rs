@@ -4,7 +4,8 @@
 use crate::config::Settings;
 use crate::keyring::Keyring;
 use crate::routes;
-use crate::service::client_cache::ClientCache;
+use crate::service::admin_auth::AdminAuth;
+use crate::service::clients::ClientService;
 use crate::service::denylist::Denylist;
 use crate::service::tokens::TokenService;
 use crate::service::usage::LabelUsage;
@@ -67,6 +68,18 @@ pub async fn build_state(
         .poll(store.as_ref(), clock.now())
         .await
         .context("loading revocations")?;
+    let admin_auth = AdminAuth::new(
+        Arc::clone(&store),
+        master.token_hasher(),
+        Arc::clone(&clock),
+    );
+    let clients = ClientService::new(
+        Arc::clone(&store),
+        master.token_hasher(),
+        Arc::clone(&clock),
+        Arc::clone(&denylist),
+        settings.access_token_ttl,
+    );
     Ok(AppState::new(Inner {
         tokens: TokenService {
             store: Arc::clone(&store),
@@ -83,9 +96,9 @@ pub async fn build_state(
         },
         store,
         master,
-        clients: ClientCache::default(),
+        clients,
         client_throttle: Default::default(),
-        login_throttle: Default::default(),
+        admin_auth,
         trusted_proxies: settings.trusted_proxies.clone(),
         usage: LabelUsage::default(),
         audit_retention: settings.audit_retention,
@@ -249,7 +262,7 @@ async fn follow_changes(
             StoreEvent::Revocations => (true, false),
             StoreEvent::Client(id) => {
                 if let Ok(id) = portcullis_core::ClientId::parse(id) {
-                    state.clients.forget(&id);
+                    state.clients.cache().forget(&id);
                 }
                 (false, false)
             }
@@ -257,7 +270,7 @@ async fn follow_changes(
             // Scopes are read from the database where they are used.
             StoreEvent::Scopes => (false, false),
             StoreEvent::Resync => {
-                state.clients.clear();
+                state.clients.cache().clear();
                 state.tokens.denylist.resync();
                 (true, true)
             }

@@ -1,7 +1,8 @@
 //! Shared state, passed to handlers as `State<AppState>` (never a global).
 
-use crate::service::client_cache::ClientCache;
-use crate::service::throttle::{ClientThrottle, LoginThrottle};
+use crate::service::admin_auth::AdminAuth;
+use crate::service::clients::ClientService;
+use crate::service::throttle::ClientThrottle;
 use crate::service::tokens::TokenService;
 use crate::service::usage::LabelUsage;
 use portcullis_crypto::MasterKey;
@@ -21,12 +22,12 @@ pub struct Inner {
     pub master: Arc<MasterKey>,
     /// Issues and verifies tokens.
     pub tokens: TokenService,
-    /// Recently read clients.
-    pub clients: ClientCache,
+    /// Clients, with this node's cache of them.
+    pub clients: ClientService,
     /// Failed client authentication, per source.
     pub client_throttle: ClientThrottle,
-    /// Failed admin sign-ins, per (user, source), per source, and per user.
-    pub login_throttle: LoginThrottle,
+    /// Admin sign-in and sessions.
+    pub admin_auth: AdminAuth,
     /// `--trusted-proxy`: peers whose forwarded client address is believed.
     pub trusted_proxies: Vec<portcullis_core::Cidr>,
     /// Label last-use times waiting to be written.
@@ -44,6 +45,16 @@ impl AppState {
     /// Wraps the parts.
     pub fn new(inner: Inner) -> Self {
         Self(Arc::new(inner))
+    }
+
+    /// The server's clock.
+    pub fn clock(&self) -> &dyn portcullis_core::Clock {
+        self.tokens.clock.as_ref()
+    }
+
+    /// The current time, from the server's clock (seconds since the epoch).
+    pub fn now(&self) -> i64 {
+        self.tokens.clock.now()
     }
 }
 

@@ -20,13 +20,13 @@ use base64::engine::general_purpose::STANDARD;
 use portcullis_core::{AccessClaims, Clock, FixedClock, GrantType, OAuthErrorCode, Ttl};
 use portcullis_crypto::{Algorithm, MasterKey};
 use portcullis_server::Settings;
-use portcullis_server::error::{BearerError, OAuthResponseError};
+use portcullis_server::error::{ApiError, BearerError, OAuthResponseError};
 use portcullis_server::extract::bearer::{MAX_TOKEN_LEN, authenticate};
 use portcullis_server::extract::client_auth::authenticate_client;
 use portcullis_server::extract::form::OAuthForm;
 use portcullis_server::keyring::create_signing_key;
 use portcullis_server::server::build_state;
-use portcullis_server::service::clients::{NewClientSpec, create};
+use portcullis_server::service::clients::NewClientSpec;
 use portcullis_server::service::tokens::Grant;
 use portcullis_server::state::AppState;
 use portcullis_store::{Actor, DynStore, SqliteStore};
@@ -114,15 +114,7 @@ impl Fixture {
                 name: "parsers".into(),
                 ..NewClientSpec::default()
             };
-            let (client, secret) = create(
-                store.as_ref(),
-                &state.tokens.hasher,
-                state.tokens.clock.as_ref(),
-                spec,
-                &Actor::system(),
-            )
-            .await
-            .unwrap();
+            let (client, secret) = state.clients.create(spec, &Actor::system()).await.unwrap();
             let issued = state
                 .tokens
                 .issue(Grant {
@@ -182,6 +174,10 @@ impl Fixture {
         self.rt
             .block_on(authenticate(&parts, &self.state))
             .map(|c| c.claims)
+            .map_err(|e| match e {
+                ApiError::Bearer(b) => b,
+                other => panic!("not a bearer refusal: {other:?}"),
+            })
     }
 
     /// One request to the whole router.

@@ -4,9 +4,9 @@
 //! carrying the `admin` scope. Refusals are JSON: 401 without credentials or with a
 //! bad token, 403 without the scope or with a bad CSRF token.
 
-use crate::error::{ApiError, BearerError};
+use crate::error::ApiError;
+use crate::extract::csrf;
 use crate::extract::{admin_session, bearer};
-use crate::middleware::csrf;
 use crate::state::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -28,11 +28,11 @@ pub struct AdminCaller {
 }
 
 fn unauthenticated() -> Response {
-    let mut r = ApiError {
-        status: StatusCode::UNAUTHORIZED,
-        error: "invalid_token",
-        description: "send an admin session cookie or Authorization: Bearer <token>".into(),
-    }
+    let mut r = ApiError::refused(
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+        "send an admin session cookie or Authorization: Bearer <token>",
+    )
     .into_response();
     r.headers_mut().insert(
         header::WWW_AUTHENTICATE,
@@ -42,11 +42,11 @@ fn unauthenticated() -> Response {
 }
 
 fn bad_csrf() -> Response {
-    ApiError {
-        status: StatusCode::FORBIDDEN,
-        error: "forbidden",
-        description: "missing or wrong X-CSRF-Token, or a request from another origin".into(),
-    }
+    ApiError::refused(
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        "missing or wrong X-CSRF-Token, or a request from another origin",
+    )
     .into_response()
 }
 
@@ -72,10 +72,10 @@ impl FromRequestParts<AppState> for AdminCaller {
         }
         let caller = bearer::authenticate(parts, state)
             .await
-            .map_err(BearerError::into_response)?;
+            .map_err(IntoResponse::into_response)?;
         caller
             .require_scope(ADMIN_SCOPE)
-            .map_err(BearerError::into_response)?;
+            .map_err(IntoResponse::into_response)?;
         Ok(Self {
             actor: Actor {
                 kind: "client",

@@ -5,7 +5,7 @@
 //! verifies the JWT (algorithm pinned to the key, `iss`, `aud`, `exp`, `nbf`), and
 //! checks the client still exists and is active.
 
-use crate::error::BearerError;
+use crate::error::{ApiError, BearerError};
 use crate::service::tokens::VerifiedClaims;
 use crate::state::AppState;
 use axum::extract::FromRequestParts;
@@ -87,9 +87,9 @@ fn token_from_parts(parts: &Parts) -> Result<&str, BearerError> {
 }
 
 impl FromRequestParts<AppState> for Caller {
-    type Rejection = BearerError;
+    type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, BearerError> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         authenticate(parts, state).await
     }
 }
@@ -106,30 +106,25 @@ pub fn attempted(parts: &Parts) -> bool {
 
 /// Authenticates the request's bearer token: the [`Caller`] extractor, as a function
 /// for other extractors (the admin API) to build on.
-pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, BearerError> {
+pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
     let token = token_from_parts(parts)?;
-    let claims = state
-        .tokens
-        .verify(token)
-        .map_err(|e| BearerError::InvalidToken(e.to_string()))?;
+    let claims = state.tokens.verify(token).map_err(BearerError::from)?;
     let id = ClientId::parse(&claims.client_id)
         .map_err(|_| BearerError::InvalidToken("the token's client is malformed".into()))?;
-    let now = state.tokens.clock.now();
-    let client = state
-        .clients
-        .get(state.store.as_ref(), &id, now)
-        .await
-        .map_err(|e| BearerError::Internal(e.to_string()))?
-        .ok_or_else(|| BearerError::InvalidToken("the token's client no longer exists".into()))?;
+    let client =
+        state.clients.cached(&id).await?.ok_or_else(|| {
+            BearerError::InvalidToken("the token's client no longer exists".into())
+        })?;
     if client.client.status != ClientStatus::Active {
-        return Err(BearerError::InvalidToken(
-            "the token's client is disabled".into(),
-        ));
+        return Err(BearerError::InvalidToken("the token's client is disabled".into()).into());
     }
     if let Some(family) = claims.family_id() {
-        state
-            .usage
-            .record(family, &claims.client_id, claims.label.as_deref(), now);
+        state.usage.record(
+            family,
+            &claims.client_id,
+            claims.label.as_deref(),
+            state.now(),
+        );
     }
     Ok(Caller { claims, client })
 }

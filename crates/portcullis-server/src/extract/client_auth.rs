@@ -6,13 +6,13 @@
 
 use crate::error::OAuthResponseError;
 use crate::extract::form::OAuthForm;
+use crate::service::clients::Authenticated;
 use crate::service::throttle::ClientFailure;
 use crate::state::AppState;
 use axum::http::{HeaderMap, header};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use portcullis_core::{ClientId, ClientStatus, OAuthError, OAuthErrorCode};
-use portcullis_crypto::{HashedToken, TokenKind};
+use portcullis_core::{ClientStatus, OAuthError, OAuthErrorCode};
 use portcullis_store::ClientAuth;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -124,38 +124,15 @@ pub async fn authenticate_client(
     peer: IpAddr,
 ) -> Result<AuthenticatedClient, OAuthResponseError> {
     let creds = credentials(headers, form)?;
-    let hasher = &state.tokens.hasher;
-    let now = state.tokens.clock.now();
-    let presented = hasher.hash(TokenKind::ClientSecret, &creds.secret);
-    // Compare against every valid secret (two during a rotation overlap), in constant time.
-    let matches = |c: &Option<Arc<ClientAuth>>| {
-        c.as_ref().is_some_and(|c| {
-            c.secret_hashes
-                .iter()
-                .fold(false, |acc, h| acc | presented.ct_eq(&HashedToken(*h)))
-        })
-    };
-    let id = ClientId::parse(&creds.id).ok();
-    let mut found = match &id {
-        Some(id) => state.clients.get(state.store.as_ref(), id, now).await?,
-        None => None,
-    };
-    let mut ok = matches(&found);
-    if !ok
-        && found.is_some()
-        && !state.client_throttle.is_throttled(peer)
-        && let Some(id) = &id
-    {
-        // The secret may have been rotated a moment ago elsewhere: look once more
-        // (not for a source already over its limit, which the cache answers alone).
-        found = state
-            .clients
-            .get_fresh(state.store.as_ref(), id, now)
-            .await?;
-        ok = matches(&found);
-    }
+    let now = state.now();
+    // Not for a source already over its limit, which the cache answers alone.
+    let may_look_again = !state.client_throttle.is_throttled(peer);
+    let found = state
+        .clients
+        .authenticate(&creds.id, &creds.secret, may_look_again)
+        .await?;
     match found {
-        Some(auth) if ok => {
+        Authenticated::Client(auth) => {
             if auth.client.status != ClientStatus::Active {
                 return Err(OAuthResponseError::Protocol {
                     error: OAuthError::new(OAuthErrorCode::InvalidClient, "the client is disabled"),

@@ -1,6 +1,5 @@
-//! Cross-cutting request handling.
+//! Layers: cross-cutting request handling wrapped around every route.
 
-pub mod csrf;
 pub mod metrics;
 pub mod request_id;
 pub mod security_headers;

@@ -3,10 +3,20 @@
 //! The session cookie carries 256 random bits; only their HMAC is stored, so a
 //! database leak yields no usable session. Sessions end after 30 idle minutes or
 //! 12 hours, whichever comes first; signing in always creates a new session id
-//! (no fixation), and signing out deletes it.
+//! (no fixation), and signing out deletes it. Failed sign-ins are throttled per
+//! (user, source) and per source, and a flood against one user from many sources
+//! delays that user's sign-ins (see [`crate::service::throttle`]); every sign-in
+//! and every burst of failures is audited.
+//!
+//! [`AdminAuth`] holds these rules; the pages only render and set cookies.
 
+use crate::error::Fault;
+use crate::service::throttle::{Admission, LoginThrottle};
+use portcullis_core::{AuditKind, Clock};
 use portcullis_crypto::{PlainToken, TokenHasher, TokenKind, password};
-use portcullis_store::{AdminSessionRow, AdminStore, StoreResult};
+use portcullis_store::{Actor, AdminSessionRow, AdminStore, DynStore, NewAuditEvent, StoreResult};
+use std::net::IpAddr;
+use std::sync::Arc;
 
 /// Idle expiry.
 pub const IDLE_SECS: i64 = 30 * 60;
@@ -86,7 +96,7 @@ pub async fn check_password(
 }
 
 /// Creates a session for `user`.
-pub async fn create_session(
+async fn create_session(
     store: &dyn AdminStore,
     hasher: &TokenHasher,
     user: &str,
@@ -107,4 +117,160 @@ pub async fn create_session(
         })
         .await?;
     Ok(NewSession { cookie, csrf })
+}
+
+/// A signed-in admin's session, as a request's cookie found it.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// User name.
+    pub user: String,
+    /// CSRF token every form of this session must carry.
+    pub csrf: String,
+    /// Hash of the cookie (to sign out).
+    pub id_hash: [u8; 32],
+}
+
+impl Session {
+    /// This admin as the actor of audit events.
+    pub fn actor(&self) -> Actor {
+        Actor {
+            kind: "admin",
+            id: Some(self.user.clone()),
+            source: None,
+        }
+    }
+}
+
+/// Why a sign-in was refused.
+#[derive(Debug)]
+pub enum SignInRefused {
+    /// Too many failures: try again after this many seconds.
+    Throttled {
+        /// Seconds.
+        retry_after: u64,
+    },
+    /// The name or the password is wrong (which, is not said).
+    Wrong,
+    /// The session could not be stored.
+    Fault(Fault),
+}
+
+/// Admin sign-in, sessions and sign-out.
+pub struct AdminAuth {
+    store: DynStore,
+    hasher: TokenHasher,
+    clock: Arc<dyn Clock>,
+    throttle: LoginThrottle,
+}
+
+impl AdminAuth {
+    /// Sign-in over `store`, with sessions hashed by `hasher`.
+    pub fn new(store: DynStore, hasher: TokenHasher, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            store,
+            hasher,
+            clock,
+            throttle: LoginThrottle::default(),
+        }
+    }
+
+    /// The live session a cookie value names, if any. An idle session ends here;
+    /// activity is recorded at most once a minute, so browsing does not write on
+    /// every request.
+    pub async fn session(&self, cookie: &str) -> Option<Session> {
+        if cookie.len() > 100 {
+            return None;
+        }
+        let hash = session_hash(&self.hasher, cookie);
+        let now = self.clock.now();
+        let row = self.store.get_admin_session(&hash, now).await.ok()??;
+        if now - row.last_seen_at > IDLE_SECS {
+            let _ = self.store.delete_admin_session(&hash).await;
+            return None;
+        }
+        if now - row.last_seen_at >= TOUCH_EVERY_SECS {
+            let _ = self.store.touch_admin_session(&hash, now).await;
+        }
+        Some(Session {
+            user: row.user_name,
+            csrf: row.csrf_token,
+            id_hash: hash,
+        })
+    }
+
+    /// Signs `name` in from `peer` with `password`, ending `previous` (the
+    /// session this browser had, if any): a new session id at every sign-in.
+    pub async fn sign_in(
+        &self,
+        name: &str,
+        password: &str,
+        peer: IpAddr,
+        previous: Option<&Session>,
+    ) -> Result<NewSession, SignInRefused> {
+        match self.throttle.admit(name, peer) {
+            Admission::Refuse { retry_after } => {
+                return Err(SignInRefused::Throttled { retry_after });
+            }
+            Admission::Proceed { delay } if !delay.is_zero() => tokio::time::sleep(delay).await,
+            Admission::Proceed { .. } => {}
+        }
+        let now = self.clock.now();
+        let check = if name.len() <= 64 && password.len() <= 1024 {
+            check_password(self.store.as_ref(), name, password)
+                .await
+                .unwrap_or_default()
+        } else {
+            PasswordCheck::default()
+        };
+        let audit = |kind: AuditKind| NewAuditEvent {
+            at: now,
+            kind,
+            actor: Actor {
+                kind: "admin",
+                id: Some(name.chars().take(64).collect()),
+                source: Some(peer.to_string()),
+            },
+            target: None,
+            client_id: None,
+            label: None,
+            detail: None,
+        };
+        if !check.ok {
+            let failure = self.throttle.failed(name, peer, check.known_user);
+            if failure.source_burst {
+                let _ = self
+                    .store
+                    .append_audit(&audit(AuditKind::AdminLoginFailedBurst))
+                    .await;
+            }
+            if failure.flood_started {
+                let _ = self
+                    .store
+                    .append_audit(&audit(AuditKind::AdminLoginFlood))
+                    .await;
+                tracing::warn!(user = %name.chars().take(64).collect::<String>(),
+                    "failed sign-ins for one user from many sources; delaying its sign-ins");
+            }
+            return Err(SignInRefused::Wrong);
+        }
+        if let Some(old) = previous {
+            self.sign_out(old).await;
+        }
+        let session = create_session(
+            self.store.as_ref(),
+            &self.hasher,
+            name,
+            Some(peer.to_string()),
+            now,
+        )
+        .await
+        .map_err(|e| SignInRefused::Fault(Fault::broken(e)))?;
+        let _ = self.store.append_audit(&audit(AuditKind::AdminLogin)).await;
+        Ok(session)
+    }
+
+    /// Ends a session.
+    pub async fn sign_out(&self, session: &Session) {
+        let _ = self.store.delete_admin_session(&session.id_hash).await;
+    }
 }

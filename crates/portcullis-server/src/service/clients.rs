@@ -1,15 +1,22 @@
-//! Client management: the one implementation behind `portcullis client …` and the
-//! admin API. Input arrives as text and leaves as checked domain types or a clear
-//! message; nothing is written unless everything is valid.
+//! Client management: the one implementation behind `portcullis client …`, the
+//! admin pages and the admin API. [`ClientService`] owns what a change to a client
+//! touches (the store, this node's client cache and the revoker), so a caller
+//! cannot change a client and forget the cache. Input arrives as text and leaves as
+//! checked domain types or a clear message; nothing is written unless everything
+//! is valid.
 
+use crate::error::Fault;
+use crate::service::client_cache::ClientCache;
+use crate::service::denylist::Denylist;
 use crate::service::revocation::Revoker;
 use portcullis_core::client::check_client_name;
 use portcullis_core::{
     AuditKind, Client, ClientId, ClientStatus, Clock, GrantType, RedirectUri, ScopeName, ScopeSet,
     Ttl,
 };
-use portcullis_crypto::{PlainToken, TokenHasher, TokenKind, random_id};
-use portcullis_store::{Actor, ClientStore, NewAuditEvent, StoreError};
+use portcullis_crypto::{HashedToken, PlainToken, TokenHasher, TokenKind, random_id};
+use portcullis_store::{Actor, ClientAuth, ClientStore, DynStore, NewAuditEvent, StoreError};
+use std::sync::Arc;
 
 /// Why a client operation was refused or failed.
 #[derive(Debug, thiserror::Error)]
@@ -24,8 +31,8 @@ pub enum ClientOpError {
     #[error("no client with id {0}")]
     NotFound(String),
     /// Storage or crypto failed.
-    #[error("{0}")]
-    Internal(String),
+    #[error(transparent)]
+    Fault(#[from] Fault),
 }
 
 impl From<StoreError> for ClientOpError {
@@ -33,15 +40,14 @@ impl From<StoreError> for ClientOpError {
         match e {
             StoreError::NotFound(what) => Self::NotFound(what),
             StoreError::Conflict(why) => Self::Invalid(why),
-            StoreError::Backend(e) => Self::Internal(e),
-            e @ StoreError::Unavailable(_) => Self::Internal(e.to_string()),
+            other => Self::Fault(other.into()),
         }
     }
 }
 
 impl From<portcullis_crypto::CryptoError> for ClientOpError {
     fn from(e: portcullis_crypto::CryptoError) -> Self {
-        Self::Internal(e.to_string())
+        Self::Fault(e.into())
     }
 }
 
@@ -183,152 +189,258 @@ impl ClientRef for ClientId {
 }
 
 fn zero_grace() -> Result<Ttl, ClientOpError> {
-    Ttl::from_secs_allow_zero(0).ok_or_else(|| ClientOpError::Internal("zero grace".into()))
+    Ttl::from_secs_allow_zero(0).ok_or_else(|| Fault::broken("zero grace").into())
 }
 
-/// Creates a client; returns it with its secret (to show once).
-pub async fn create(
-    store: &dyn ClientStore,
-    hasher: &TokenHasher,
-    clock: &dyn Clock,
-    spec: NewClientSpec,
-    actor: &Actor,
-) -> Result<(Client, PlainToken), ClientOpError> {
-    let c = check(store, &spec).await?;
-    let client = Client {
-        id: ClientId::parse(&random_id("pc_")?)
-            .map_err(|_| ClientOpError::Internal("generated a bad client id".into()))?,
-        name: c.name,
-        scopes: c.scopes,
-        grant_types: c.grant_types,
-        redirect_uris: c.redirect_uris,
-        status: ClientStatus::Active,
-        created_at: clock.now(),
-        access_token_ttl: spec.access_token_ttl,
-        refresh_token_ttl: spec.refresh_token_ttl,
-        issue_refresh_token: !spec.no_refresh_token,
-        refresh_reuse_grace: match spec.refresh_reuse_grace {
-            Some(g) => g,
-            None => zero_grace()?,
-        },
-    };
-    let secret = PlainToken::generate(TokenKind::ClientSecret)?;
-    let hash = hasher.hash(TokenKind::ClientSecret, secret.expose());
-    let audit = client_event(AuditKind::ClientCreate, &client, actor, client.created_at);
-    store.create_client(&client, &hash.0, &audit).await?;
-    Ok((client, secret))
+/// Clients: created, read, changed, authenticated and removed, with this node's
+/// cache and the revocations kept in step with every change.
+pub struct ClientService {
+    store: DynStore,
+    hasher: TokenHasher,
+    clock: Arc<dyn Clock>,
+    denylist: Arc<Denylist>,
+    default_access_ttl: Ttl,
+    cache: ClientCache,
 }
 
-/// Replaces a client's settings (everything [`create`] takes); nothing changes
-/// unless every setting is valid. Tokens already issued keep their scopes until
-/// refreshed, when scopes the client lost are dropped.
-pub async fn update(
-    store: &dyn ClientStore,
-    clock: &dyn Clock,
-    id: &str,
-    spec: NewClientSpec,
-    actor: &Actor,
-) -> Result<Client, ClientOpError> {
-    let current = get(store, id).await?;
-    let c = check(store, &spec).await?;
-    let client = Client {
-        name: c.name,
-        scopes: c.scopes,
-        grant_types: c.grant_types,
-        redirect_uris: c.redirect_uris,
-        access_token_ttl: spec.access_token_ttl,
-        refresh_token_ttl: spec.refresh_token_ttl,
-        issue_refresh_token: !spec.no_refresh_token,
-        refresh_reuse_grace: match spec.refresh_reuse_grace {
-            Some(g) => g,
-            None => zero_grace()?,
-        },
-        ..current
-    };
-    let now = clock.now();
-    let audit = client_event(AuditKind::ClientUpdate, &client, actor, now);
-    store.update_client(&client, now, &audit).await?;
-    Ok(client)
-}
-
-/// One client.
-pub async fn get(store: &dyn ClientStore, id: &str) -> Result<Client, ClientOpError> {
-    let cid = parse_id(id)?;
-    store
-        .get_client(&cid)
-        .await?
-        .ok_or_else(|| ClientOpError::NotFound(id.into()))
-}
-
-/// Enables or disables a client. Disabling revokes every token it holds, at once
-/// and for good (enabling it again does not bring them back), in the same
-/// transaction as the status and its audit event.
-pub async fn set_status(
-    revoker: &Revoker<'_>,
-    id: &str,
-    status: ClientStatus,
-    actor: &Actor,
-) -> Result<Client, ClientOpError> {
-    let store = revoker.store;
-    let client = get(store.as_ref(), id).await?;
-    let not_found = |e| match e {
-        StoreError::NotFound(_) => ClientOpError::NotFound(id.into()),
-        other => other.into(),
-    };
-    match status {
-        ClientStatus::Disabled => revoker
-            .disable_client(&client, actor)
-            .await
-            .map_err(not_found)?,
-        ClientStatus::Active => {
-            let now = revoker.clock.now();
-            let audit = client_event(AuditKind::ClientEnable, &client, actor, now);
-            store
-                .enable_client(&client.id, now, &audit)
-                .await
-                .map_err(not_found)?;
+impl ClientService {
+    /// A service over `store`; `denylist` is this node's (revocations made here
+    /// apply to it at once), `default_access_ttl` the server's access token lifetime
+    /// (a revocation is remembered at least that long).
+    pub fn new(
+        store: DynStore,
+        hasher: TokenHasher,
+        clock: Arc<dyn Clock>,
+        denylist: Arc<Denylist>,
+        default_access_ttl: Ttl,
+    ) -> Self {
+        Self {
+            store,
+            hasher,
+            clock,
+            denylist,
+            default_access_ttl,
+            cache: ClientCache::default(),
         }
     }
-    get(store.as_ref(), id).await
-}
 
-/// Deletes a client and everything it owns; its tokens stay revoked everywhere
-/// until they expire.
-pub async fn delete(revoker: &Revoker<'_>, id: &str, actor: &Actor) -> Result<(), ClientOpError> {
-    let client = get(revoker.store.as_ref(), id).await?;
-    revoker
-        .delete_client(&client, actor)
-        .await
-        .map_err(|e| match e {
+    /// This node's cache of clients, for the change feed to forget entries.
+    pub fn cache(&self) -> &ClientCache {
+        &self.cache
+    }
+
+    fn revoker(&self) -> Revoker<'_> {
+        Revoker {
+            store: &self.store,
+            denylist: &self.denylist,
+            clock: self.clock.as_ref(),
+            default_access_ttl: self.default_access_ttl,
+        }
+    }
+
+    /// Creates a client; returns it with its secret (to show once).
+    pub async fn create(
+        &self,
+        spec: NewClientSpec,
+        actor: &Actor,
+    ) -> Result<(Client, PlainToken), ClientOpError> {
+        let c = check(self.store.as_ref(), &spec).await?;
+        let client = Client {
+            id: ClientId::parse(&random_id("pc_")?)
+                .map_err(|_| Fault::broken("generated a bad client id"))?,
+            name: c.name,
+            scopes: c.scopes,
+            grant_types: c.grant_types,
+            redirect_uris: c.redirect_uris,
+            status: ClientStatus::Active,
+            created_at: self.clock.now(),
+            access_token_ttl: spec.access_token_ttl,
+            refresh_token_ttl: spec.refresh_token_ttl,
+            issue_refresh_token: !spec.no_refresh_token,
+            refresh_reuse_grace: match spec.refresh_reuse_grace {
+                Some(g) => g,
+                None => zero_grace()?,
+            },
+        };
+        let secret = PlainToken::generate(TokenKind::ClientSecret)?;
+        let hash = self.hasher.hash(TokenKind::ClientSecret, secret.expose());
+        let audit = client_event(AuditKind::ClientCreate, &client, actor, client.created_at);
+        self.store.create_client(&client, &hash.0, &audit).await?;
+        Ok((client, secret))
+    }
+
+    /// Replaces a client's settings (everything [`Self::create`] takes); nothing
+    /// changes unless every setting is valid. Tokens already issued keep their
+    /// scopes until refreshed, when scopes the client lost are dropped.
+    pub async fn update(
+        &self,
+        id: &str,
+        spec: NewClientSpec,
+        actor: &Actor,
+    ) -> Result<Client, ClientOpError> {
+        let current = self.get(id).await?;
+        let c = check(self.store.as_ref(), &spec).await?;
+        let client = Client {
+            name: c.name,
+            scopes: c.scopes,
+            grant_types: c.grant_types,
+            redirect_uris: c.redirect_uris,
+            access_token_ttl: spec.access_token_ttl,
+            refresh_token_ttl: spec.refresh_token_ttl,
+            issue_refresh_token: !spec.no_refresh_token,
+            refresh_reuse_grace: match spec.refresh_reuse_grace {
+                Some(g) => g,
+                None => zero_grace()?,
+            },
+            ..current
+        };
+        let now = self.clock.now();
+        let audit = client_event(AuditKind::ClientUpdate, &client, actor, now);
+        self.store.update_client(&client, now, &audit).await?;
+        self.cache.forget(&client.id);
+        Ok(client)
+    }
+
+    /// One client.
+    pub async fn get(&self, id: &str) -> Result<Client, ClientOpError> {
+        let cid = parse_id(id)?;
+        self.store
+            .get_client(&cid)
+            .await?
+            .ok_or_else(|| ClientOpError::NotFound(id.into()))
+    }
+
+    /// Enables or disables a client. Disabling revokes every token it holds, at
+    /// once and for good (enabling it again does not bring them back), in the same
+    /// transaction as the status and its audit event.
+    pub async fn set_status(
+        &self,
+        id: &str,
+        status: ClientStatus,
+        actor: &Actor,
+    ) -> Result<Client, ClientOpError> {
+        let client = self.get(id).await?;
+        let not_found = |e| match e {
             StoreError::NotFound(_) => ClientOpError::NotFound(id.into()),
             other => other.into(),
-        })
+        };
+        match status {
+            ClientStatus::Disabled => self
+                .revoker()
+                .disable_client(&client, actor)
+                .await
+                .map_err(not_found)?,
+            ClientStatus::Active => {
+                let now = self.clock.now();
+                let audit = client_event(AuditKind::ClientEnable, &client, actor, now);
+                self.store
+                    .enable_client(&client.id, now, &audit)
+                    .await
+                    .map_err(not_found)?;
+            }
+        }
+        self.cache.forget(&client.id);
+        self.get(id).await
+    }
+
+    /// Deletes a client and everything it owns; its tokens stay revoked everywhere
+    /// until they expire.
+    pub async fn delete(&self, id: &str, actor: &Actor) -> Result<(), ClientOpError> {
+        let client = self.get(id).await?;
+        let result = self
+            .revoker()
+            .delete_client(&client, actor)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound(_) => ClientOpError::NotFound(id.into()),
+                other => other.into(),
+            });
+        self.cache.forget(&client.id);
+        result
+    }
+
+    /// Gives a client a new secret; the old one stays valid for `keep_old_for`
+    /// (default: not at all).
+    pub async fn rotate_secret(
+        &self,
+        id: &str,
+        keep_old_for: Option<Ttl>,
+        actor: &Actor,
+    ) -> Result<(Client, PlainToken), ClientOpError> {
+        let cid = parse_id(id)?;
+        let now = self.clock.now();
+        let audit = NewAuditEvent {
+            detail: keep_old_for.map(|k| format!("{{\"keep_old_for\":{}}}", k.secs())),
+            ..client_event(AuditKind::ClientRotateSecret, &cid, actor, now)
+        };
+        let secret = PlainToken::generate(TokenKind::ClientSecret)?;
+        let hash = self.hasher.hash(TokenKind::ClientSecret, secret.expose());
+        let until = now.saturating_add(keep_old_for.map_or(0, Ttl::secs_i64));
+        self.store
+            .rotate_client_secret(&cid, &hash.0, until, now, &audit)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound(_) => ClientOpError::NotFound(id.into()),
+                other => other.into(),
+            })?;
+        self.cache.forget(&cid);
+        Ok((self.get(id).await?, secret))
+    }
+
+    /// The client `id` (with its valid secret hashes) if `secret` is one of its
+    /// secrets, compared in constant time against each; `None` for an unknown id
+    /// or a wrong secret. Whether the client is active is the caller's to check.
+    ///
+    /// The cache answers first; when a known client's secret does not match and
+    /// `may_look_again`, the database is read once more, since the secret may have
+    /// been rotated a moment ago by another process.
+    pub async fn authenticate(
+        &self,
+        id: &str,
+        secret: &str,
+        may_look_again: bool,
+    ) -> Result<Authenticated, StoreError> {
+        let presented = self.hasher.hash(TokenKind::ClientSecret, secret);
+        let matches = |c: &Arc<ClientAuth>| {
+            c.secret_hashes
+                .iter()
+                .fold(false, |acc, h| acc | presented.ct_eq(&HashedToken(*h)))
+        };
+        let Ok(id) = ClientId::parse(id) else {
+            return Ok(Authenticated::Unknown);
+        };
+        let now = self.clock.now();
+        let Some(found) = self.cache.get(self.store.as_ref(), &id, now).await? else {
+            return Ok(Authenticated::Unknown);
+        };
+        if matches(&found) {
+            return Ok(Authenticated::Client(found));
+        }
+        if may_look_again
+            && let Some(fresh) = self.cache.get_fresh(self.store.as_ref(), &id, now).await?
+            && matches(&fresh)
+        {
+            return Ok(Authenticated::Client(fresh));
+        }
+        Ok(Authenticated::WrongSecret)
+    }
+
+    /// The client `id` as this node knows it (cached for at most a second): for
+    /// checking that a bearer token's client is still active.
+    pub async fn cached(&self, id: &ClientId) -> Result<Option<Arc<ClientAuth>>, StoreError> {
+        self.cache
+            .get(self.store.as_ref(), id, self.clock.now())
+            .await
+    }
 }
 
-/// Gives a client a new secret; the old one stays valid for `keep_old_for` (default: not at all).
-pub async fn rotate_secret(
-    store: &dyn ClientStore,
-    hasher: &TokenHasher,
-    clock: &dyn Clock,
-    id: &str,
-    keep_old_for: Option<Ttl>,
-    actor: &Actor,
-) -> Result<(Client, PlainToken), ClientOpError> {
-    let cid = parse_id(id)?;
-    let now = clock.now();
-    let audit = NewAuditEvent {
-        detail: keep_old_for.map(|k| format!("{{\"keep_old_for\":{}}}", k.secs())),
-        ..client_event(AuditKind::ClientRotateSecret, &cid, actor, now)
-    };
-    let secret = PlainToken::generate(TokenKind::ClientSecret)?;
-    let hash = hasher.hash(TokenKind::ClientSecret, secret.expose());
-    let until = now.saturating_add(keep_old_for.map_or(0, Ttl::secs_i64));
-    store
-        .rotate_client_secret(&cid, &hash.0, until, now, &audit)
-        .await
-        .map_err(|e| match e {
-            StoreError::NotFound(_) => ClientOpError::NotFound(id.into()),
-            other => other.into(),
-        })?;
-    Ok((get(store, id).await?, secret))
+/// What [`ClientService::authenticate`] found.
+#[derive(Debug)]
+pub enum Authenticated {
+    /// The secret is the client's.
+    Client(Arc<ClientAuth>),
+    /// No such client.
+    Unknown,
+    /// The client exists; the secret is not one of its.
+    WrongSecret,
 }

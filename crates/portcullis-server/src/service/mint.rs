@@ -20,7 +20,7 @@ pub enum MintError {
     Scopes(String),
     /// Signing or storage failed.
     #[error(transparent)]
-    Internal(#[from] IssueError),
+    Fault(#[from] crate::error::Fault),
 }
 
 /// Issues a token set (`client_credentials`, subject the client) for `label`, with
@@ -57,6 +57,6 @@ pub async fn mint(
         .await
         .map_err(|e| match e {
             IssueError::ClientInactive => MintError::Disabled,
-            other => MintError::Internal(other),
+            other => MintError::Fault(other.into()),
         })
 }

@@ -13,8 +13,8 @@ pub enum ScopeOpError {
     #[error("{0}")]
     Conflict(String),
     /// Storage failed.
-    #[error("{0}")]
-    Internal(String),
+    #[error(transparent)]
+    Fault(#[from] crate::error::Fault),
 }
 
 /// Checks and stores a new scope.
@@ -52,6 +52,6 @@ pub async fn create(
     match store.create_scope(&rec, &audit).await {
         Ok(()) => Ok(rec),
         Err(StoreError::Conflict(m)) => Err(ScopeOpError::Conflict(m)),
-        Err(e) => Err(ScopeOpError::Internal(e.to_string())),
+        Err(e) => Err(ScopeOpError::Fault(e.into())),
     }
 }

@@ -5,10 +5,24 @@ use crate::context::Ctx;
 use crate::output;
 use anyhow::Context;
 use portcullis_core::{Client, ClientStatus, Ttl};
-use portcullis_server::service::clients::{self, NewClientSpec};
+use portcullis_server::service::clients::{ClientService, NewClientSpec};
 use portcullis_server::service::denylist::Denylist;
 use portcullis_server::views::ClientView;
 use portcullis_store::Actor;
+use std::sync::Arc;
+
+/// The client service for a command run outside the server: its revocations reach
+/// the servers through the database (they read it within a second), and its cache
+/// lives only as long as the command.
+pub fn client_service(ctx: &Ctx) -> ClientService {
+    ClientService::new(
+        Arc::clone(&ctx.store),
+        ctx.master.token_hasher(),
+        Arc::clone(&ctx.clock),
+        Arc::new(Denylist::default()),
+        ctx.settings.access_token_ttl,
+    )
+}
 
 fn ttl(v: Option<String>, flag: &str) -> anyhow::Result<Option<Ttl>> {
     v.map(|s| s.parse::<Ttl>().with_context(|| format!("--{flag}")))
@@ -39,10 +53,7 @@ fn print_client(c: &Client, secret: Option<&str>, json: bool) -> anyhow::Result<
 
 /// Runs a client command.
 pub async fn run(ctx: Ctx, cmd: ClientCommand) -> anyhow::Result<()> {
-    let hasher = ctx.master.token_hasher();
-    let clock = ctx.clock.as_ref();
-    let denylist = Denylist::default();
-    let revoker = crate::commands::token::revoker(&ctx, &denylist);
+    let clients = client_service(&ctx);
     let admin = Actor::cli_admin();
     match cmd {
         ClientCommand::Create {
@@ -69,9 +80,7 @@ pub async fn run(ctx: Ctx, cmd: ClientCommand) -> anyhow::Result<()> {
                 no_refresh_token,
                 refresh_reuse_grace: grace,
             };
-            let admin = Actor::cli_admin();
-            let (client, secret) =
-                clients::create(ctx.store.as_ref(), &hasher, clock, spec, &admin).await?;
+            let (client, secret) = clients.create(spec, &admin).await?;
             print_client(&client, Some(secret.expose()), json.json)
         }
         ClientCommand::List { json } => {
@@ -94,21 +103,21 @@ pub async fn run(ctx: Ctx, cmd: ClientCommand) -> anyhow::Result<()> {
             output::table(&["CLIENT_ID", "STATUS", "NAME", "SCOPES"], &rows);
             Ok(())
         }
-        ClientCommand::Show { id, json } => print_client(
-            &clients::get(ctx.store.as_ref(), &id).await?,
-            None,
-            json.json,
-        ),
+        ClientCommand::Show { id, json } => print_client(&clients.get(&id).await?, None, json.json),
         ClientCommand::Disable { id, json } => {
-            let c = clients::set_status(&revoker, &id, ClientStatus::Disabled, &admin).await?;
+            let c = clients
+                .set_status(&id, ClientStatus::Disabled, &admin)
+                .await?;
             print_client(&c, None, json.json)
         }
         ClientCommand::Enable { id, json } => {
-            let c = clients::set_status(&revoker, &id, ClientStatus::Active, &admin).await?;
+            let c = clients
+                .set_status(&id, ClientStatus::Active, &admin)
+                .await?;
             print_client(&c, None, json.json)
         }
         ClientCommand::Delete { id, json } => {
-            clients::delete(&revoker, &id, &admin).await?;
+            clients.delete(&id, &admin).await?;
             if json.json {
                 output::json(&serde_json::json!({"client_id": id, "deleted": true}))
             } else {
@@ -124,10 +133,7 @@ pub async fn run(ctx: Ctx, cmd: ClientCommand) -> anyhow::Result<()> {
             let keep = keep_old_for
                 .map(|k| Ttl::parse_allow_zero(&k).context("--keep-old-for"))
                 .transpose()?;
-            let admin = Actor::cli_admin();
-            let (c, secret) =
-                clients::rotate_secret(ctx.store.as_ref(), &hasher, clock, &id, keep, &admin)
-                    .await?;
+            let (c, secret) = clients.rotate_secret(&id, keep, &admin).await?;
             print_client(&c, Some(secret.expose()), json.json)
         }
     }

@@ -9,7 +9,6 @@ use crate::output;
 use anyhow::{Context, bail};
 use portcullis_core::time::rfc3339;
 use portcullis_server::keyring::Keyring;
-use portcullis_server::service::clients;
 use portcullis_server::service::denylist::Denylist;
 use portcullis_server::service::mint::{self, MintError};
 use portcullis_server::service::revocation::Revoker;
@@ -75,7 +74,9 @@ pub async fn run(global: &GlobalArgs, cmd: TokenCommand) -> anyhow::Result<()> {
         } => {
             let ctx = open(global, &server).await?;
             announce(&ctx);
-            let client = clients::get(ctx.store.as_ref(), &client).await?;
+            let client = crate::commands::client::client_service(&ctx)
+                .get(&client)
+                .await?;
             let requested = (!scopes.is_empty()).then(|| scopes.join(" "));
             let service = token_service(&ctx).await?;
             let issued = mint::mint(
@@ -136,7 +137,9 @@ pub async fn run(global: &GlobalArgs, cmd: TokenCommand) -> anyhow::Result<()> {
                     }
                 }
                 (None, Some(client)) => {
-                    let c = clients::get(ctx.store.as_ref(), &client).await?;
+                    let c = crate::commands::client::client_service(&ctx)
+                        .get(&client)
+                        .await?;
                     revoker
                         .label(&c, label.as_deref(), &Actor::cli_admin())
                         .await?
@@ -160,7 +163,9 @@ pub async fn run(global: &GlobalArgs, cmd: TokenCommand) -> anyhow::Result<()> {
         } => {
             let ctx = open(global, &ServerArgs::default()).await?;
             announce(&ctx);
-            let c = clients::get(ctx.store.as_ref(), &client).await?;
+            let c = crate::commands::client::client_service(&ctx)
+                .get(&client)
+                .await?;
             let families = ctx.store.list_families(&c.id, label.as_deref()).await?;
             let views: Vec<FamilyView> = families.iter().map(FamilyView::from).collect();
             if json.json {

@@ -1,11 +1,10 @@
 //! The audit log: filter by client, label, kind and time; paginated by id.
 
-use super::page::{Chrome, internal, ok, when};
+use super::page::{Chrome, PageResult, ok, when};
 use crate::extract::admin_session::AdminSession;
 use crate::state::AppState;
 use askama::Template;
 use axum::extract::{Query, State};
-use axum::response::Response;
 use portcullis_core::AuditKind;
 use portcullis_store::AuditFilter;
 use serde::Deserialize;
@@ -63,8 +62,8 @@ pub async fn list(
     State(state): State<AppState>,
     session: AdminSession,
     Query(f): Query<Filters>,
-) -> Response {
-    let now = state.tokens.clock.now();
+) -> PageResult {
+    let now = state.now();
     let since_secs = match f.since.as_str() {
         "1h" => Some(3600),
         "1d" => Some(86_400),
@@ -77,21 +76,19 @@ pub async fn list(
     let kind = some(&f.kind).map(|k| k.parse::<AuditKind>());
     let events = match kind {
         Some(Err(_)) => Vec::new(),
-        Some(Ok(_)) | None => match state
-            .store
-            .list_audit(&AuditFilter {
-                client_id: some(&f.client),
-                label: some(&f.label),
-                kind: kind.and_then(Result::ok),
-                since: since_secs.map(|s| now - s),
-                before_id: f.before,
-                limit: PAGE,
-            })
-            .await
-        {
-            Ok(e) => e,
-            Err(e) => return internal(e),
-        },
+        Some(Ok(_)) | None => {
+            state
+                .store
+                .list_audit(&AuditFilter {
+                    client_id: some(&f.client),
+                    label: some(&f.label),
+                    kind: kind.and_then(Result::ok),
+                    since: since_secs.map(|s| now - s),
+                    before_id: f.before,
+                    limit: PAGE,
+                })
+                .await?
+        }
     };
     let next_page = if events.len() as i64 == PAGE {
         events.last().map_or(String::new(), |last| {
@@ -108,7 +105,7 @@ pub async fn list(
         String::new()
     };
     let c = Chrome::new(&session, "audit");
-    ok(&AuditPage {
+    Ok(ok(&AuditPage {
         user: c.user,
         csrf: c.csrf,
         nav: c.nav,
@@ -147,5 +144,5 @@ pub async fn list(
         f_kind: f.kind,
         f_since: f.since,
         next_page,
-    })
+    }))
 }

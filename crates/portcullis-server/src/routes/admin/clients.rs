@@ -1,16 +1,17 @@
 //! Client pages: list and search, create (the secret shown once), show with sites
 //! and token sets, edit, disable/enable, rotate the secret, delete with confirmation.
 
-use super::form::AdminForm;
-use super::page::{Chrome, internal, not_found, ok, render, see_other, when};
+use super::page::{Chrome, PageResult, ok, render, see_other, when};
+use crate::error::PageError;
+use crate::extract::admin_form::AdminForm;
 use crate::extract::admin_session::AdminSession;
-use crate::service::clients::{self, ClientOpError, NewClientSpec};
+use crate::service::clients::{ClientOpError, NewClientSpec};
 use crate::state::AppState;
 use crate::views::ClientView;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use portcullis_core::{Client, ClientStatus, GrantType, Ttl};
 use portcullis_store::ScopeRecord;
 use serde::Deserialize;
@@ -218,7 +219,8 @@ fn spec_from(form: &AdminForm, f: &mut ClientForm) -> Option<NewClientSpec> {
     })
 }
 
-fn place_error(f: &mut ClientForm, e: ClientOpError) -> Option<Response> {
+/// Shows a refusal next to its field; what has no field is the page's error.
+fn place_error(f: &mut ClientForm, e: ClientOpError) -> Result<(), PageError> {
     match e {
         ClientOpError::Field(field, m) => match field {
             "name" => f.errors.name = m,
@@ -228,10 +230,10 @@ fn place_error(f: &mut ClientForm, e: ClientOpError) -> Option<Response> {
             _ => f.errors.general = m,
         },
         ClientOpError::Invalid(m) => f.errors.general = m,
-        ClientOpError::NotFound(what) => return Some(not_found(&what)),
-        ClientOpError::Internal(e) => return Some(internal(e)),
+        ClientOpError::NotFound(_) => return Err(PageError::NotFound("client".into())),
+        ClientOpError::Fault(e) => return Err(PageError::Fault(e)),
     }
-    None
+    Ok(())
 }
 
 #[derive(Template)]
@@ -259,14 +261,9 @@ async fn clients_page(
     q: &str,
     form: Option<ClientForm>,
     status: StatusCode,
-) -> Response {
-    let (list, scopes) = match (
-        state.store.list_clients().await,
-        state.store.list_scopes().await,
-    ) {
-        (Ok(l), Ok(s)) => (l, s),
-        (Err(e), _) | (_, Err(e)) => return internal(e),
-    };
+) -> PageResult {
+    let list = state.store.list_clients().await?;
+    let scopes = state.store.list_scopes().await?;
     let needle = q.trim().to_lowercase();
     let clients = list
         .iter()
@@ -278,7 +275,7 @@ async fn clients_page(
         .map(ClientView::new)
         .collect();
     let c = Chrome::new(session, "clients");
-    render(
+    Ok(render(
         status,
         &ClientsPage {
             user: c.user,
@@ -289,7 +286,7 @@ async fn clients_page(
             clients,
             form: form.unwrap_or_else(|| ClientForm::blank(&scopes)),
         },
-    )
+    ))
 }
 
 /// GET `/admin/clients`.
@@ -297,7 +294,7 @@ pub async fn list(
     State(state): State<AppState>,
     session: AdminSession,
     Query(s): Query<Search>,
-) -> Response {
+) -> PageResult {
     clients_page(&state, &session, &s.q, None, StatusCode::OK).await
 }
 
@@ -319,11 +316,8 @@ pub async fn create(
     State(state): State<AppState>,
     session: AdminSession,
     form: AdminForm,
-) -> Response {
-    let scopes = match state.store.list_scopes().await {
-        Ok(s) => s,
-        Err(e) => return internal(e),
-    };
+) -> PageResult {
+    let scopes = state.store.list_scopes().await?;
     let mut f = ClientForm::from_post(&form, &scopes, "/admin/clients".into(), "Create client");
     let Some(spec) = spec_from(&form, &mut f) else {
         return clients_page(
@@ -335,18 +329,10 @@ pub async fn create(
         )
         .await;
     };
-    match clients::create(
-        state.store.as_ref(),
-        &state.tokens.hasher,
-        state.tokens.clock.as_ref(),
-        spec,
-        &session.actor(),
-    )
-    .await
-    {
+    match state.clients.create(spec, &session.actor()).await {
         Ok((client, secret)) => {
             let c = Chrome::new(&session, "clients");
-            ok(&SecretPage {
+            Ok(ok(&SecretPage {
                 user: c.user,
                 csrf: c.csrf,
                 nav: c.nav,
@@ -355,12 +341,10 @@ pub async fn create(
                 client_id: client.id.to_string(),
                 secret: secret.expose().to_owned(),
                 note: String::new(),
-            })
+            }))
         }
         Err(e) => {
-            if let Some(r) = place_error(&mut f, e) {
-                return r;
-            }
+            place_error(&mut f, e)?;
             clients_page(
                 &state,
                 &session,
@@ -428,23 +412,13 @@ pub async fn client_page(
     id: &str,
     extras: ClientPageExtras,
     status: StatusCode,
-) -> Response {
-    let client = match clients::get(state.store.as_ref(), id).await {
-        Ok(c) => c,
-        Err(ClientOpError::NotFound(_)) => return not_found("client"),
-        Err(e) => return internal(e),
-    };
-    let now = state.tokens.clock.now();
-    let (labels, families, scopes) = match (
-        state.store.list_labels(&client.id, now).await,
-        state.store.list_families(&client.id, None).await,
-        state.store.list_scopes().await,
-    ) {
-        (Ok(l), Ok(f), Ok(s)) => (l, f, s),
-        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return internal(e),
-    };
+) -> PageResult {
+    let client = state.clients.get(id).await?;
+    let labels = state.store.list_labels(&client.id, state.now()).await?;
+    let families = state.store.list_families(&client.id, None).await?;
+    let scopes = state.store.list_scopes().await?;
     let c = Chrome::new(session, "clients");
-    render(
+    Ok(render(
         status,
         &ClientPage {
             user: c.user,
@@ -481,7 +455,7 @@ pub async fn client_page(
             mint_label: extras.mint_label,
             mint_error: extras.mint_error,
         },
-    )
+    ))
 }
 
 /// GET `/admin/clients/{id}`.
@@ -489,7 +463,7 @@ pub async fn show(
     State(state): State<AppState>,
     session: AdminSession,
     Path(id): Path<String>,
-) -> Response {
+) -> PageResult {
     client_page(
         &state,
         &session,
@@ -506,11 +480,8 @@ pub async fn edit(
     session: AdminSession,
     Path(id): Path<String>,
     form: AdminForm,
-) -> Response {
-    let scopes = match state.store.list_scopes().await {
-        Ok(s) => s,
-        Err(e) => return internal(e),
-    };
+) -> PageResult {
+    let scopes = state.store.list_scopes().await?;
     let mut f = ClientForm::from_post(
         &form,
         &scopes,
@@ -518,15 +489,11 @@ pub async fn edit(
         "Save settings",
     );
     let result = match spec_from(&form, &mut f) {
-        Some(spec) => {
-            let clock = state.tokens.clock.as_ref();
-            clients::update(state.store.as_ref(), clock, &id, spec, &session.actor()).await
-        }
+        Some(spec) => state.clients.update(&id, spec, &session.actor()).await,
         None => Err(ClientOpError::Field("form", String::new())),
     };
     match result {
-        Ok(c) => {
-            state.clients.forget(&c.id);
+        Ok(_) => {
             let extras = ClientPageExtras {
                 flash: "Settings saved.".into(),
                 ..ClientPageExtras::default()
@@ -534,9 +501,7 @@ pub async fn edit(
             client_page(&state, &session, &id, extras, StatusCode::OK).await
         }
         Err(e) => {
-            if let Some(r) = place_error(&mut f, e) {
-                return r;
-            }
+            place_error(&mut f, e)?;
             if f.errors.general.is_empty()
                 && f.errors.name.is_empty()
                 && f.errors.scopes.is_empty()
@@ -568,29 +533,24 @@ pub async fn set_status(
     session: AdminSession,
     Path(id): Path<String>,
     form: AdminForm,
-) -> Response {
+) -> PageResult {
     let status = match form.get("status") {
         Some("active") => ClientStatus::Active,
         Some("disabled") => ClientStatus::Disabled,
-        _ => return (StatusCode::BAD_REQUEST, "unknown status").into_response(),
+        _ => return Ok((StatusCode::BAD_REQUEST, "unknown status").into_response()),
     };
-    match clients::set_status(&state.tokens.revoker(), &id, status, &session.actor()).await {
-        Ok(c) => {
-            state.clients.forget(&c.id);
-            let extras = ClientPageExtras {
-                flash: match status {
-                    ClientStatus::Disabled => {
-                        "Client disabled; every token it held is revoked.".into()
-                    }
-                    ClientStatus::Active => "Client enabled.".into(),
-                },
-                ..ClientPageExtras::default()
-            };
-            client_page(&state, &session, &id, extras, StatusCode::OK).await
-        }
-        Err(ClientOpError::NotFound(_)) => not_found("client"),
-        Err(e) => internal(e),
-    }
+    state
+        .clients
+        .set_status(&id, status, &session.actor())
+        .await?;
+    let extras = ClientPageExtras {
+        flash: match status {
+            ClientStatus::Disabled => "Client disabled; every token it held is revoked.".into(),
+            ClientStatus::Active => "Client enabled.".into(),
+        },
+        ..ClientPageExtras::default()
+    };
+    client_page(&state, &session, &id, extras, StatusCode::OK).await
 }
 
 /// POST `/admin/clients/{id}/rotate-secret`.
@@ -599,7 +559,7 @@ pub async fn rotate_secret(
     session: AdminSession,
     Path(id): Path<String>,
     form: AdminForm,
-) -> Response {
+) -> PageResult {
     let keep = match form
         .get("keep_old_for")
         .map(Ttl::parse_allow_zero)
@@ -621,38 +581,24 @@ pub async fn rotate_secret(
             .await;
         }
     };
-    match clients::rotate_secret(
-        state.store.as_ref(),
-        &state.tokens.hasher,
-        state.tokens.clock.as_ref(),
-        &id,
-        keep,
-        &session.actor(),
-    )
-    .await
-    {
-        Ok((client, secret)) => {
-            state.clients.forget(&client.id);
-            let c = Chrome::new(&session, "clients");
-            ok(&SecretPage {
-                user: c.user,
-                csrf: c.csrf,
-                nav: c.nav,
-                flash: c.flash,
-                heading: format!("New secret for {}", client.name),
-                client_id: client.id.to_string(),
-                secret: secret.expose().to_owned(),
-                note: match keep {
-                    Some(k) if k.secs() > 0 => {
-                        format!("The previous secret keeps working for {k}.")
-                    }
-                    _ => "The previous secret no longer works.".into(),
-                },
-            })
-        }
-        Err(ClientOpError::NotFound(_)) => not_found("client"),
-        Err(e) => internal(e),
-    }
+    let (client, secret) = state
+        .clients
+        .rotate_secret(&id, keep, &session.actor())
+        .await?;
+    let c = Chrome::new(&session, "clients");
+    Ok(ok(&SecretPage {
+        user: c.user,
+        csrf: c.csrf,
+        nav: c.nav,
+        flash: c.flash,
+        heading: format!("New secret for {}", client.name),
+        client_id: client.id.to_string(),
+        secret: secret.expose().to_owned(),
+        note: match keep {
+            Some(k) if k.secs() > 0 => format!("The previous secret keeps working for {k}."),
+            _ => "The previous secret no longer works.".into(),
+        },
+    }))
 }
 
 #[derive(Template)]
@@ -671,22 +617,17 @@ pub async fn confirm_delete(
     State(state): State<AppState>,
     session: AdminSession,
     Path(id): Path<String>,
-) -> Response {
-    match clients::get(state.store.as_ref(), &id).await {
-        Ok(client) => {
-            let c = Chrome::new(&session, "clients");
-            ok(&ConfirmDelete {
-                user: c.user,
-                csrf: c.csrf,
-                nav: c.nav,
-                flash: c.flash,
-                name: client.name,
-                client_id: client.id.to_string(),
-            })
-        }
-        Err(ClientOpError::NotFound(_)) => not_found("client"),
-        Err(e) => internal(e),
-    }
+) -> PageResult {
+    let client = state.clients.get(&id).await?;
+    let c = Chrome::new(&session, "clients");
+    Ok(ok(&ConfirmDelete {
+        user: c.user,
+        csrf: c.csrf,
+        nav: c.nav,
+        flash: c.flash,
+        name: client.name,
+        client_id: client.id.to_string(),
+    }))
 }
 
 /// POST `/admin/clients/{id}/delete`.
@@ -695,15 +636,7 @@ pub async fn delete(
     session: AdminSession,
     Path(id): Path<String>,
     _checked: AdminForm,
-) -> Response {
-    match clients::delete(&state.tokens.revoker(), &id, &session.actor()).await {
-        Ok(()) => {
-            if let Ok(cid) = portcullis_core::ClientId::parse(&id) {
-                state.clients.forget(&cid);
-            }
-            see_other("/admin/clients")
-        }
-        Err(ClientOpError::NotFound(_)) => not_found("client"),
-        Err(e) => internal(e),
-    }
+) -> PageResult {
+    state.clients.delete(&id, &session.actor()).await?;
+    Ok(see_other("/admin/clients"))
 }

@@ -1,12 +1,11 @@
 //! The dashboard: counts and 30-day charts.
 
 use super::charts::{bars, series, spark};
-use super::page::{Chrome, internal, ok};
+use super::page::{Chrome, PageResult, ok};
 use crate::extract::admin_session::AdminSession;
 use crate::state::AppState;
 use askama::Template;
 use axum::extract::State;
-use axum::response::Response;
 
 const DAYS: i64 = 30;
 
@@ -33,13 +32,10 @@ struct Dashboard {
 }
 
 /// GET `/admin`.
-pub async fn dashboard(State(state): State<AppState>, session: AdminSession) -> Response {
-    let now = state.tokens.clock.now();
+pub async fn dashboard(State(state): State<AppState>, session: AdminSession) -> PageResult {
+    let now = state.now();
     let today = now - now.rem_euclid(86_400);
-    let stats = match state.store.dashboard(now, DAYS).await {
-        Ok(s) => s,
-        Err(e) => return internal(e),
-    };
+    let stats = state.store.dashboard(now, DAYS).await?;
     let mut labels: Vec<String> = stats
         .uploads_per_site_day
         .iter()
@@ -69,7 +65,7 @@ pub async fn dashboard(State(state): State<AppState>, session: AdminSession) -> 
     upload_rows.sort_by(|a, b| b.total.cmp(&a.total).then(a.label.cmp(&b.label)));
     upload_rows.truncate(20);
     let c = Chrome::new(&session, "dashboard");
-    ok(&Dashboard {
+    Ok(ok(&Dashboard {
         user: c.user,
         csrf: c.csrf,
         nav: c.nav,
@@ -89,5 +85,5 @@ pub async fn dashboard(State(state): State<AppState>, session: AdminSession) -> 
             "Failed client authentications per day",
         ),
         upload_rows,
-    })
+    }))
 }

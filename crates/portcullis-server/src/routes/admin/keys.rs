@@ -1,13 +1,12 @@
 //! Signing keys: list with state, rotate now.
 
-use super::form::AdminForm;
-use super::page::{Chrome, internal, ok, when};
+use super::page::{Chrome, PageResult, ok, when};
+use crate::extract::admin_form::AdminForm;
 use crate::extract::admin_session::AdminSession;
 use crate::service::keys;
 use crate::state::AppState;
 use askama::Template;
 use axum::extract::State;
-use axum::response::Response;
 use portcullis_crypto::Algorithm;
 use portcullis_store::KeyState;
 
@@ -31,13 +30,10 @@ struct KeysPage {
     current_alg: String,
 }
 
-async fn page(state: &AppState, session: &AdminSession, flash: String) -> Response {
-    let keys = match state.store.signing_keys().await {
-        Ok(k) => k,
-        Err(e) => return internal(e),
-    };
+async fn page(state: &AppState, session: &AdminSession, flash: String) -> PageResult {
+    let keys = state.store.signing_keys().await?;
     let c = Chrome::new(session, "keys");
-    ok(&KeysPage {
+    Ok(ok(&KeysPage {
         user: c.user,
         csrf: c.csrf,
         nav: c.nav,
@@ -61,11 +57,11 @@ async fn page(state: &AppState, session: &AdminSession, flash: String) -> Respon
             .iter()
             .map(|a| (*a).to_owned())
             .collect(),
-    })
+    }))
 }
 
 /// GET `/admin/keys`.
-pub async fn list(State(state): State<AppState>, session: AdminSession) -> Response {
+pub async fn list(State(state): State<AppState>, session: AdminSession) -> PageResult {
     page(&state, &session, String::new()).await
 }
 
@@ -74,13 +70,13 @@ pub async fn rotate(
     State(state): State<AppState>,
     session: AdminSession,
     form: AdminForm,
-) -> Response {
+) -> PageResult {
     let alg: Algorithm = match form.get("alg").unwrap_or("RS256").parse() {
         Ok(a) => a,
         Err(e) => return page(&state, &session, e).await,
     };
-    let now = state.tokens.clock.now();
-    let kid = match keys::rotate(
+    let now = state.now();
+    let kid = keys::rotate(
         &state.store,
         &state.master,
         alg,
@@ -88,19 +84,12 @@ pub async fn rotate(
         state.tokens.access_ttl,
         &session.actor(),
     )
-    .await
-    {
-        Ok(k) => k,
-        Err(e) => return internal(e),
-    };
-    if let Err(e) = state
+    .await?;
+    state
         .tokens
         .keys
         .refresh(&state.store, &state.master, now)
-        .await
-    {
-        return internal(e);
-    }
+        .await?;
     page(
         &state,
         &session,

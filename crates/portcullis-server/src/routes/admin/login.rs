@@ -1,24 +1,21 @@
-//! Sign-in and sign-out. The sign-in form is protected by a double-submit token
-//! (cookie + field) and the origin check; failures are throttled per (user,
-//! source) and per source, and a flood against one user from many sources delays
-//! that user's sign-ins (see [`crate::service::throttle`]); success always creates
-//! a new session id and is audited.
+//! The sign-in and sign-out pages. The sign-in form is protected by a
+//! double-submit token (cookie + field) and the origin check ([`AdminForm`]); the
+//! rules of signing in (throttling, a new session id every time, auditing) are
+//! [`crate::service::admin_auth::AdminAuth`]'s.
 
-use super::form::AdminForm;
 use super::page::{render, see_other};
+use crate::error::PageError;
+use crate::extract::admin_form::AdminForm;
 use crate::extract::admin_session::{AdminSession, COOKIE, current};
 use crate::extract::client_addr::ClientAddr;
-use crate::service::admin_auth::{PasswordCheck, check_password, create_session, random_csrf};
-use crate::service::throttle::Admission;
+use crate::service::admin_auth::{SignInRefused, random_csrf};
 use crate::state::AppState;
 use askama::Template;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use portcullis_core::AuditKind;
-use portcullis_store::{Actor, NewAuditEvent};
 
-const LOGIN_CSRF: &str = super::form::SIGN_IN_CSRF_COOKIE;
+const LOGIN_CSRF: &str = crate::extract::admin_form::SIGN_IN_CSRF_COOKIE;
 
 #[derive(Template)]
 #[template(path = "admin/login.html")]
@@ -32,11 +29,7 @@ struct LoginPage {
 }
 
 fn secure(state: &AppState) -> &'static str {
-    if state.secure {
-        "; Secure"
-    } else {
-        ""
-    }
+    if state.secure { "; Secure" } else { "" }
 }
 
 fn login_page(state: &AppState, status: StatusCode, error: &str, username: &str) -> Response {
@@ -78,83 +71,31 @@ pub async fn submit(
     form: AdminForm,
 ) -> Response {
     let name = form.text("username");
-    let password = form.get("password").unwrap_or_default().to_owned();
-    match state.login_throttle.admit(&name, peer) {
-        Admission::Refuse { retry_after } => {
-            let msg = format!("Too many failed sign-ins. Try again in {retry_after} seconds.");
-            let mut r = login_page(&state, StatusCode::TOO_MANY_REQUESTS, &msg, &name);
-            if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
-                r.headers_mut().insert(header::RETRY_AFTER, v);
-            }
-            return r;
-        }
-        Admission::Proceed { delay } if !delay.is_zero() => tokio::time::sleep(delay).await,
-        Admission::Proceed { .. } => {}
-    }
-    let now = state.tokens.clock.now();
-    let check = if name.len() <= 64 && password.len() <= 1024 {
-        check_password(state.store.as_ref(), &name, &password)
-            .await
-            .unwrap_or_default()
-    } else {
-        PasswordCheck::default()
-    };
-    let audit = |kind: AuditKind| NewAuditEvent {
-        at: now,
-        kind,
-        actor: Actor {
-            kind: "admin",
-            id: Some(name.chars().take(64).collect()),
-            source: Some(peer.to_string()),
-        },
-        target: None,
-        client_id: None,
-        label: None,
-        detail: None,
-    };
-    if !check.ok {
-        let failure = state.login_throttle.failed(&name, peer, check.known_user);
-        if failure.source_burst {
-            let _ = state
-                .store
-                .append_audit(&audit(AuditKind::AdminLoginFailedBurst))
-                .await;
-        }
-        if failure.flood_started {
-            let _ = state
-                .store
-                .append_audit(&audit(AuditKind::AdminLoginFlood))
-                .await;
-            tracing::warn!(user = %name.chars().take(64).collect::<String>(),
-                "failed sign-ins for one user from many sources; delaying its sign-ins");
-        }
-        return login_page(
-            &state,
-            StatusCode::UNAUTHORIZED,
-            "Wrong user name or password.",
-            &name,
-        );
-    }
-    // A new session id at every sign-in; any session this browser had ends.
-    if let Some(old) = current(&headers, &state).await {
-        let _ = state.store.delete_admin_session(&old.id_hash).await;
-    }
-    let session = match create_session(
-        state.store.as_ref(),
-        &state.tokens.hasher,
-        &name,
-        Some(peer.to_string()),
-        now,
-    )
-    .await
+    let password = form.get("password").unwrap_or_default();
+    let previous = current(&headers, &state).await;
+    let session = match state
+        .admin_auth
+        .sign_in(&name, password, peer, previous.as_ref())
+        .await
     {
         Ok(s) => s,
-        Err(e) => return super::page::internal(e),
+        Err(SignInRefused::Throttled { retry_after }) => {
+            let msg = format!("Too many failed sign-ins. Try again in {retry_after} seconds.");
+            let mut r = login_page(&state, StatusCode::TOO_MANY_REQUESTS, &msg, &name);
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+            return r;
+        }
+        Err(SignInRefused::Wrong) => {
+            return login_page(
+                &state,
+                StatusCode::UNAUTHORIZED,
+                "Wrong user name or password.",
+                &name,
+            );
+        }
+        Err(SignInRefused::Fault(f)) => return PageError::Fault(f).into_response(),
     };
-    let _ = state
-        .store
-        .append_audit(&audit(AuditKind::AdminLogin))
-        .await;
     let mut r = see_other("/admin");
     let c = format!(
         "{COOKIE}={}; Path=/admin; HttpOnly; SameSite=Strict{}",
@@ -177,7 +118,7 @@ pub async fn logout(
     session: AdminSession,
     _checked: AdminForm,
 ) -> Response {
-    let _ = state.store.delete_admin_session(&session.id_hash).await;
+    state.admin_auth.sign_out(&session).await;
     let mut r = see_other("/admin/login");
     let c = format!("{COOKIE}=; Path=/admin; Max-Age=0; HttpOnly; SameSite=Strict");
     if let Ok(v) = HeaderValue::from_str(&c) {

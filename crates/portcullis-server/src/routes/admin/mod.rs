@@ -11,7 +11,6 @@ mod audit;
 mod charts;
 mod clients;
 mod dashboard;
-mod form;
 mod keys;
 mod login;
 mod page;

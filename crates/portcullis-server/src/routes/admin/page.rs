@@ -66,20 +66,5 @@ pub fn when(t: Option<i64>) -> String {
     )
 }
 
-/// A 404 page in plain text.
-pub fn not_found(what: &str) -> Response {
-    (StatusCode::NOT_FOUND, format!("{what} not found")).into_response()
-}
-
-/// A logged 500 (503 with `Retry-After` when the database is unavailable).
-pub fn internal(e: impl std::fmt::Display) -> Response {
-    let detail = e.to_string();
-    if crate::error::is_unavailable(&detail) {
-        tracing::warn!(%detail, "an admin page found the database unavailable");
-        return crate::error::unavailable_response(
-            "The database is unavailable; try again in a moment.",
-        );
-    }
-    tracing::error!(error = %detail, "admin page failed");
-    (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
-}
+/// What an admin page handler answers: the page, or the admin pages' error sink.
+pub type PageResult = Result<Response, crate::error::PageError>;

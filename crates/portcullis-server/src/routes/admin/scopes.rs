@@ -1,7 +1,7 @@
 //! Scopes: list and create.
 
-use super::form::AdminForm;
-use super::page::{Chrome, internal, render};
+use super::page::{Chrome, PageResult, render};
+use crate::extract::admin_form::AdminForm;
 use crate::extract::admin_session::AdminSession;
 use crate::service::scopes::{self, ScopeOpError};
 use crate::state::AppState;
@@ -9,7 +9,6 @@ use crate::views::ScopeView;
 use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::Response;
 
 #[derive(Template)]
 #[template(path = "admin/scopes.html")]
@@ -32,13 +31,16 @@ async fn page(
     description: String,
     name_error: String,
     status: StatusCode,
-) -> Response {
-    let scopes = match state.store.list_scopes().await {
-        Ok(s) => s.iter().map(ScopeView::from).collect(),
-        Err(e) => return internal(e),
-    };
+) -> PageResult {
+    let scopes = state
+        .store
+        .list_scopes()
+        .await?
+        .iter()
+        .map(ScopeView::from)
+        .collect();
     let c = Chrome::new(session, "scopes");
-    render(
+    Ok(render(
         status,
         &ScopesPage {
             user: c.user,
@@ -50,11 +52,11 @@ async fn page(
             description,
             name_error,
         },
-    )
+    ))
 }
 
 /// GET `/admin/scopes`.
-pub async fn list(State(state): State<AppState>, session: AdminSession) -> Response {
+pub async fn list(State(state): State<AppState>, session: AdminSession) -> PageResult {
     page(
         &state,
         &session,
@@ -72,12 +74,12 @@ pub async fn create(
     State(state): State<AppState>,
     session: AdminSession,
     form: AdminForm,
-) -> Response {
+) -> PageResult {
     let name = form.text("name");
     let description = form.text("description");
     let result = match scopes::create(
         state.store.as_ref(),
-        state.tokens.clock.as_ref(),
+        state.clock(),
         &name,
         &description,
         &session.actor(),
@@ -88,7 +90,7 @@ pub async fn create(
         Err(ScopeOpError::Field(_, m) | ScopeOpError::Conflict(m)) => {
             Err((m, StatusCode::UNPROCESSABLE_ENTITY))
         }
-        Err(ScopeOpError::Internal(e)) => return internal(e),
+        Err(ScopeOpError::Fault(e)) => return Err(e.into()),
     };
     match result {
         Ok(n) => {

@@ -2,16 +2,14 @@
 //! set, one site, or everything the client holds.
 
 use super::clients::{ClientPageExtras, client_page};
-use super::form::AdminForm;
-use super::page::{Chrome, internal, not_found, ok};
+use super::page::{Chrome, PageResult, ok};
+use crate::extract::admin_form::AdminForm;
 use crate::extract::admin_session::AdminSession;
-use crate::service::clients::{self, ClientOpError};
 use crate::service::mint::{self, MintError};
 use crate::state::AppState;
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::Response;
 
 #[derive(Template)]
 #[template(path = "admin/minted.html")]
@@ -35,7 +33,7 @@ async fn mint_failed(
     id: &str,
     label: String,
     why: String,
-) -> Response {
+) -> PageResult {
     let extras = ClientPageExtras {
         mint_label: label,
         mint_error: why,
@@ -50,12 +48,8 @@ pub async fn mint(
     session: AdminSession,
     Path(id): Path<String>,
     form: AdminForm,
-) -> Response {
-    let client = match clients::get(state.store.as_ref(), &id).await {
-        Ok(c) => c,
-        Err(ClientOpError::NotFound(_)) => return not_found("client"),
-        Err(e) => return internal(e),
-    };
+) -> PageResult {
+    let client = state.clients.get(&id).await?;
     let label_text = form.text("label");
     let wanted = form.all("scope");
     let requested = wanted.join(" ");
@@ -69,7 +63,7 @@ pub async fn mint(
     .await
     {
         Ok(i) => i,
-        Err(MintError::Internal(e)) => return internal(e),
+        Err(MintError::Fault(e)) => return Err(e.into()),
         Err(MintError::Label(e)) => {
             return mint_failed(&state, &session, &id, label_text, format!("Label: {e}.")).await;
         }
@@ -93,7 +87,7 @@ pub async fn mint(
     };
     let label = label_text;
     let c = Chrome::new(&session, "clients");
-    ok(&Minted {
+    Ok(ok(&Minted {
         user: c.user,
         csrf: c.csrf,
         nav: c.nav,
@@ -105,7 +99,7 @@ pub async fn mint(
         expires_in: issued.response.expires_in,
         access_token: issued.response.access_token,
         refresh_token: issued.response.refresh_token.unwrap_or_default(),
-    })
+    }))
 }
 
 /// POST `/admin/clients/{id}/revoke`: `family=…`, `label=…`, or neither (everything).
@@ -114,12 +108,8 @@ pub async fn revoke(
     session: AdminSession,
     Path(id): Path<String>,
     form: AdminForm,
-) -> Response {
-    let client = match clients::get(state.store.as_ref(), &id).await {
-        Ok(c) => c,
-        Err(ClientOpError::NotFound(_)) => return not_found("client"),
-        Err(e) => return internal(e),
-    };
+) -> PageResult {
+    let client = state.clients.get(&id).await?;
     let revoker = state.tokens.revoker();
     let actor = session.actor();
     let result = match (form.get("family"), form.get("label")) {
@@ -132,10 +122,7 @@ pub async fn revoke(
             .await
             .map(|ids| ids.len()),
     };
-    let n = match result {
-        Ok(n) => n,
-        Err(e) => return internal(e),
-    };
+    let n = result?;
     let what = match (form.get("family"), form.get("label")) {
         (Some(_), _) => "token set".to_owned(),
         (None, Some(l)) => format!("token sets of site {l}"),

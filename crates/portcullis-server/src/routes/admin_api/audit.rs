@@ -109,7 +109,7 @@ pub async fn list(
     if q.since_secs.is_some_and(|s| s < 0) {
         return Err(ApiError::bad_request("since_secs: must not be negative"));
     }
-    let now = state.tokens.clock.now();
+    let now = state.now();
     let some = |s: Option<String>| s.filter(|s| !s.trim().is_empty());
     // Empty is no filter; anything else must be a kind (` ` is not).
     let kind = q
@@ -128,7 +128,6 @@ pub async fn list(
             before_id: q.before,
             limit,
         })
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
     Ok(Json(events.iter().map(AuditView::from).collect()))
 }

@@ -1,10 +1,10 @@
 //! `/admin/api/v1/clients[/{id}[/disable|/enable|/rotate-secret]]`: client management
 //! through `service::clients`, as the admin pages and `portcullis client …` do it.
 
-use super::{ApiJson, ClientIdPath, ErrorView, conflict, rules};
+use super::{ApiJson, ClientIdPath, ErrorView, rules};
 use crate::error::ApiError;
 use crate::extract::admin_auth::AdminCaller;
-use crate::service::clients::{self, NewClientSpec};
+use crate::service::clients::NewClientSpec;
 use crate::state::AppState;
 use crate::views::ClientView;
 use axum::Json;
@@ -166,17 +166,13 @@ impl ClientBody {
         if self.scopes.is_empty() {
             // The default is every registered scope but the reserved ones: no more
             // than a client may have.
-            let registered = state
-                .store
-                .list_scopes()
-                .await
-                .map_err(ApiError::internal)?;
+            let registered = state.store.list_scopes().await?;
             let defaults = registered
                 .iter()
                 .filter(|s| !RESERVED.contains(&s.name.as_str()))
                 .count();
             if defaults > MAX_SCOPES_PER_REQUEST {
-                return Err(conflict(format!(
+                return Err(ApiError::conflict(format!(
                     "scopes: {defaults} scopes are registered, more than a client may have \
                      ({MAX_SCOPES_PER_REQUEST}); name the client's scopes"
                 )));
@@ -243,11 +239,7 @@ pub async fn list(
     State(state): State<AppState>,
     _caller: AdminCaller,
 ) -> Result<Json<Vec<ClientView>>, ApiError> {
-    let all = state
-        .store
-        .list_clients()
-        .await
-        .map_err(ApiError::internal)?;
+    let all = state.store.list_clients().await?;
     Ok(Json(all.iter().map(ClientView::new).collect()))
 }
 
@@ -265,14 +257,7 @@ pub async fn create(
     ApiJson(body): ApiJson<ClientBody>,
 ) -> Result<Response, ApiError> {
     let spec = body.spec(&state).await?;
-    let (client, secret) = clients::create(
-        state.store.as_ref(),
-        &state.tokens.hasher,
-        state.tokens.clock.as_ref(),
-        spec,
-        &caller.actor,
-    )
-    .await?;
+    let (client, secret) = state.clients.create(spec, &caller.actor).await?;
     let mut view = ClientView::new(&client);
     view.client_secret = Some(secret.expose().to_owned());
     Ok((StatusCode::CREATED, Json(view)).into_response())
@@ -289,7 +274,7 @@ pub async fn show(
     _caller: AdminCaller,
     ClientIdPath(id): ClientIdPath,
 ) -> Result<Json<ClientView>, ApiError> {
-    let client = clients::get(state.store.as_ref(), &id).await?;
+    let client = state.clients.get(&id).await?;
     Ok(Json(ClientView::new(&client)))
 }
 
@@ -310,9 +295,7 @@ pub async fn update(
     ApiJson(body): ApiJson<ClientBody>,
 ) -> Result<Json<ClientView>, ApiError> {
     let spec = body.spec(&state).await?;
-    let clock = state.tokens.clock.as_ref();
-    let client = clients::update(state.store.as_ref(), clock, &id, spec, &caller.actor).await?;
-    state.clients.forget(&client.id);
+    let client = state.clients.update(&id, spec, &caller.actor).await?;
     Ok(Json(ClientView::new(&client)))
 }
 
@@ -327,9 +310,7 @@ pub async fn delete(
     caller: AdminCaller,
     ClientIdPath(id): ClientIdPath,
 ) -> Result<StatusCode, ApiError> {
-    let client = clients::get(state.store.as_ref(), &id).await?;
-    clients::delete(&state.tokens.revoker(), &id, &caller.actor).await?;
-    state.clients.forget(&client.id);
+    state.clients.delete(&id, &caller.actor).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -339,8 +320,7 @@ async fn set_status(
     id: &str,
     status: ClientStatus,
 ) -> Result<Json<ClientView>, ApiError> {
-    let client = clients::set_status(&state.tokens.revoker(), id, status, &caller.actor).await?;
-    state.clients.forget(&client.id);
+    let client = state.clients.set_status(id, status, &caller.actor).await?;
     Ok(Json(ClientView::new(&client)))
 }
 
@@ -389,16 +369,10 @@ pub async fn rotate_secret(
     ApiJson(body): ApiJson<RotateSecretBody>,
 ) -> Result<Json<ClientView>, ApiError> {
     let keep = rules::duration("keep_old_for", body.keep_old_for.as_deref(), true)?;
-    let (client, secret) = clients::rotate_secret(
-        state.store.as_ref(),
-        &state.tokens.hasher,
-        state.tokens.clock.as_ref(),
-        &id,
-        keep,
-        &caller.actor,
-    )
-    .await?;
-    state.clients.forget(&client.id);
+    let (client, secret) = state
+        .clients
+        .rotate_secret(&id, keep, &caller.actor)
+        .await?;
     let mut view = ClientView::new(&client);
     view.client_secret = Some(secret.expose().to_owned());
     Ok(Json(view))

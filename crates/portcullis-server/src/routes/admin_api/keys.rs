@@ -57,11 +57,7 @@ pub async fn list(
     State(state): State<AppState>,
     _caller: AdminCaller,
 ) -> Result<Json<Vec<KeyView>>, ApiError> {
-    let all = state
-        .store
-        .signing_keys()
-        .await
-        .map_err(ApiError::internal)?;
+    let all = state.store.signing_keys().await?;
     Ok(Json(all.iter().map(KeyView::from).collect()))
 }
 
@@ -83,7 +79,7 @@ pub async fn rotate(
             .map_err(|e: String| ApiError::bad_request(format!("alg: {e}")))?,
         None => state.tokens.keys.get().current.alg(),
     };
-    let now = state.tokens.clock.now();
+    let now = state.now();
     let kid = keys::rotate(
         &state.store,
         &state.master,
@@ -92,14 +88,12 @@ pub async fn rotate(
         state.tokens.access_ttl,
         &caller.actor,
     )
-    .await
-    .map_err(ApiError::internal)?;
+    .await?;
     state
         .tokens
         .keys
         .refresh(&state.store, &state.master, now)
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(RotatedKeyView {

@@ -19,12 +19,11 @@ mod scopes;
 mod tokens;
 
 use crate::error::ApiError;
-use crate::service::clients::ClientOpError;
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::header;
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
 use axum::routing::{get, post};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -119,7 +118,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIdPath {
         Path::<String>::from_request_parts(parts, state)
             .await
             .map(|Path(id)| Self(id))
-            .map_err(|_| not_found("no client with that id"))
+            .map_err(|_| ApiError::not_found("no client with that id"))
     }
 }
 
@@ -140,41 +139,6 @@ impl IntoParams for ClientIdPath {
                 ))
                 .build(),
         ]
-    }
-}
-
-/// 404 `not_found`.
-pub fn not_found(what: impl Into<String>) -> ApiError {
-    ApiError {
-        status: StatusCode::NOT_FOUND,
-        error: "not_found",
-        description: what.into(),
-    }
-}
-
-/// 409 `conflict`.
-pub fn conflict(why: impl Into<String>) -> ApiError {
-    ApiError {
-        status: StatusCode::CONFLICT,
-        error: "conflict",
-        description: why.into(),
-    }
-}
-
-impl From<ClientOpError> for ApiError {
-    fn from(e: ClientOpError) -> Self {
-        match e {
-            // The API's field is `grant_types`; the service calls it `grants`.
-            ClientOpError::Field("grants", m) => ApiError::bad_request(format!("grant_types: {m}")),
-            // The handlers check scope names first (`rules::scope_names`), so what the
-            // service still refuses is a well-formed name that is not registered: a
-            // conflict with the server's state, not a malformed request.
-            ClientOpError::Field("scopes", m) => conflict(format!("scopes: {m}")),
-            ClientOpError::Field(f, m) => ApiError::bad_request(format!("{f}: {m}")),
-            ClientOpError::Invalid(m) => conflict(m),
-            ClientOpError::NotFound(what) => not_found(format!("no client with id {what}")),
-            ClientOpError::Internal(e) => ApiError::internal(e),
-        }
     }
 }
 

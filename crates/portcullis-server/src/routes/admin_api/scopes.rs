@@ -1,9 +1,9 @@
 //! `/admin/api/v1/scopes`: list and register scopes through `service::scopes`.
 
-use super::{ApiJson, ErrorView, conflict, rules};
+use super::{ApiJson, ErrorView, rules};
 use crate::error::ApiError;
 use crate::extract::admin_auth::AdminCaller;
-use crate::service::scopes::{self, ScopeOpError};
+use crate::service::scopes;
 use crate::state::AppState;
 use crate::views::ScopeView;
 use axum::Json;
@@ -63,11 +63,7 @@ pub async fn list(
     State(state): State<AppState>,
     _caller: AdminCaller,
 ) -> Result<Json<Vec<ScopeView>>, ApiError> {
-    let all = state
-        .store
-        .list_scopes()
-        .await
-        .map_err(ApiError::internal)?;
+    let all = state.store.list_scopes().await?;
     Ok(Json(all.iter().map(ScopeView::from).collect()))
 }
 
@@ -92,16 +88,11 @@ pub async fn create(
     )?;
     let rec = scopes::create(
         state.store.as_ref(),
-        state.tokens.clock.as_ref(),
+        state.clock(),
         &body.name,
         &body.description,
         &caller.actor,
     )
-    .await
-    .map_err(|e| match e {
-        ScopeOpError::Field(..) => ApiError::bad_request(e.to_string()),
-        ScopeOpError::Conflict(m) => conflict(m),
-        ScopeOpError::Internal(e) => ApiError::internal(e),
-    })?;
+    .await?;
     Ok((StatusCode::CREATED, Json(ScopeView::from(&rec))))
 }

@@ -1,11 +1,10 @@
 //! A client's labels and token sets: list labels, list token families, mint a token
 //! set (shown once), revoke one family, one label's families or all of them.
 
-use super::{ApiJson, ClientIdPath, ErrorView, conflict, rules};
+use super::{ApiJson, ClientIdPath, ErrorView, rules};
 use crate::error::ApiError;
 use crate::extract::admin_auth::AdminCaller;
-use crate::service::clients;
-use crate::service::mint::{self, MintError};
+use crate::service::mint;
 use crate::state::AppState;
 use crate::views::{FamilyView, LabelView, MintedView};
 use axum::Json;
@@ -131,13 +130,9 @@ pub async fn labels(
     _caller: AdminCaller,
     ClientIdPath(id): ClientIdPath,
 ) -> Result<Json<Vec<LabelView>>, ApiError> {
-    let client = clients::get(state.store.as_ref(), &id).await?;
-    let now = state.tokens.clock.now();
-    let labels = state
-        .store
-        .list_labels(&client.id, now)
-        .await
-        .map_err(ApiError::internal)?;
+    let client = state.clients.get(&id).await?;
+    let now = state.now();
+    let labels = state.store.list_labels(&client.id, now).await?;
     Ok(Json(labels.iter().map(LabelView::from).collect()))
 }
 
@@ -155,12 +150,11 @@ pub async fn list(
     query: Result<Query<TokensQuery>, QueryRejection>,
 ) -> Result<Json<Vec<FamilyView>>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let client = clients::get(state.store.as_ref(), &id).await?;
+    let client = state.clients.get(&id).await?;
     let families = state
         .store
         .list_families(&client.id, q.label.as_deref())
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
     Ok(Json(families.iter().map(FamilyView::from).collect()))
 }
 
@@ -180,7 +174,7 @@ pub async fn mint(
     ClientIdPath(id): ClientIdPath,
     ApiJson(body): ApiJson<MintBody>,
 ) -> Result<(StatusCode, Json<MintedView>), ApiError> {
-    let client = clients::get(state.store.as_ref(), &id).await?;
+    let client = state.clients.get(&id).await?;
     if let Some(l) = &body.label {
         rules::text_length(
             l,
@@ -199,13 +193,7 @@ pub async fn mint(
         scopes.as_deref(),
         caller.actor,
     )
-    .await
-    .map_err(|e| match e {
-        MintError::Label(_) => ApiError::bad_request(e.to_string()),
-        // The names were checked above: what is left is a scope the client lacks.
-        MintError::Scopes(_) | MintError::Disabled => conflict(e.to_string()),
-        MintError::Internal(e) => ApiError::internal(e),
-    })?;
+    .await?;
     Ok((StatusCode::CREATED, Json(MintedView::from(issued))))
 }
 
@@ -224,7 +212,7 @@ pub async fn revoke(
     ClientIdPath(id): ClientIdPath,
     ApiJson(body): ApiJson<RevokeBody>,
 ) -> Result<Json<RevokedView>, ApiError> {
-    let client = clients::get(state.store.as_ref(), &id).await?;
+    let client = state.clients.get(&id).await?;
     let revoker = state.tokens.revoker();
     let revoked = match (body.family, body.label) {
         (Some(_), Some(_)) => {
@@ -235,14 +223,14 @@ pub async fn revoke(
         (Some(fam), None) => {
             let done = revoker
                 .family(&fam, Some(&client.id), &caller.actor, "admin")
-                .await
-                .map_err(ApiError::internal)?;
+                .await?;
             if done { vec![fam] } else { Vec::new() }
         }
-        (None, label) => revoker
-            .label(&client, label.as_deref(), &caller.actor)
-            .await
-            .map_err(ApiError::internal)?,
+        (None, label) => {
+            revoker
+                .label(&client, label.as_deref(), &caller.actor)
+                .await?
+        }
     };
     Ok(Json(RevokedView { revoked }))
 }

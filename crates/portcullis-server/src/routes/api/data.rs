@@ -97,25 +97,22 @@ pub async fn upload(
     caller: Caller,
     headers: HeaderMap,
     body: Body,
-) -> Result<Response, Response> {
-    caller
-        .require_scope("upload-data")
-        .map_err(IntoResponse::into_response)?;
+) -> Result<Response, ApiError> {
+    caller.require_scope("upload-data")?;
     let json_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
         .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));
     if !json_type {
-        return Err(ApiError::bad_request("the body must be application/json").into_response());
+        return Err(ApiError::bad_request("the body must be application/json"));
     }
-    let key = idempotency_key(&headers).map_err(IntoResponse::into_response)?;
+    let key = idempotency_key(&headers)?;
     let bytes = axum::body::to_bytes(body, MAX_BODY)
         .await
-        .map_err(|_| ApiError::too_large("the body is larger than 1 MiB").into_response())?;
-    let records = parse_records(&bytes).map_err(IntoResponse::into_response)?;
-    let batch_id = portcullis_crypto::ordered_id_now("bat_")
-        .map_err(|e| ApiError::internal(e).into_response())?;
+        .map_err(|_| ApiError::too_large("the body is larger than 1 MiB"))?;
+    let records = parse_records(&bytes)?;
+    let batch_id = portcullis_crypto::ordered_id_now("bat_")?;
     let outcome = state
         .store
         .store_upload(NewUpload {
@@ -123,25 +120,23 @@ pub async fn upload(
             client_id: caller.claims.client_id.clone(),
             label: caller.claims.label.clone(),
             token_id: caller.claims.jti.clone(),
-            received_at: state.tokens.clock.now(),
+            received_at: state.now(),
             idempotency_key: key,
             body_hash: portcullis_crypto::sha256(&bytes),
             records,
         })
-        .await
-        .map_err(|e| ApiError::internal(e).into_response())?;
+        .await?;
     match outcome {
         UploadOutcome::Stored { batch_id, accepted } => {
             crate::metrics::uploaded(u64::try_from(accepted).unwrap_or(0));
             Ok(created(&batch_id, accepted, false))
         }
         UploadOutcome::Replayed { batch_id, accepted } => Ok(created(&batch_id, accepted, true)),
-        UploadOutcome::KeyReused => Err(ApiError {
-            status: StatusCode::UNPROCESSABLE_ENTITY,
-            error: "invalid_request",
-            description: "this Idempotency-Key was used for a different body".into(),
-        }
-        .into_response()),
+        UploadOutcome::KeyReused => Err(ApiError::refused(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+            "this Idempotency-Key was used for a different body",
+        )),
     }
 }
 
@@ -152,7 +147,7 @@ mod tests {
     #[test]
     fn names_the_bad_record() {
         let e = parse_records(br#"{"records":[{"a":1},2]}"#).err();
-        assert!(e.is_some_and(|e| e.description == "record 1 is not a JSON object"));
+        assert!(e.is_some_and(|e| e.description() == "record 1 is not a JSON object"));
         assert!(parse_records(br#"{"records":[]}"#).is_err());
         assert!(parse_records(br#"{"rows":[{}]}"#).is_err());
         assert!(parse_records(b"{").is_err());

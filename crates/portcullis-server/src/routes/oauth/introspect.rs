@@ -50,7 +50,7 @@ pub async fn introspect(
             });
         }
     } else if token.len() <= 512 {
-        let now = tokens.clock.now();
+        let now = state.now();
         if let Some((found, _)) = tokens.find_refresh(token).await?
             && found.spent_at.is_none()
             && found.expires_at > now
@@ -86,10 +86,9 @@ async fn owner_active(state: &AppState, client_id: &str) -> Result<bool, OAuthRe
     let Ok(id) = portcullis_core::ClientId::parse(client_id) else {
         return Ok(false);
     };
-    let now = state.tokens.clock.now();
     Ok(state
         .clients
-        .get(state.store.as_ref(), &id, now)
+        .cached(&id)
         .await?
         .is_some_and(|c| c.client.status == portcullis_core::ClientStatus::Active))
 }

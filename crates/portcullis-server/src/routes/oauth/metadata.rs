@@ -15,8 +15,7 @@ pub async fn metadata(State(state): State<AppState>) -> Result<Json<Value>, ApiE
     let scopes: Vec<String> = state
         .store
         .list_scopes()
-        .await
-        .map_err(ApiError::internal)?
+        .await?
         .into_iter()
         .map(|s| s.name)
         .collect();

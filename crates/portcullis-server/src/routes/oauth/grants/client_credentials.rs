@@ -4,10 +4,10 @@
 
 use crate::error::OAuthResponseError;
 use crate::extract::form::OAuthForm;
-use crate::service::tokens::{Grant, IssueError, Issued};
+use crate::service::tokens::{Grant, Issued};
 use crate::state::AppState;
 use portcullis_core::grant::granted_scopes;
-use portcullis_core::{Client, GrantType, Label, OAuthError, OAuthErrorCode, ScopeSet};
+use portcullis_core::{Client, GrantType, Label, OAuthError, ScopeSet};
 use portcullis_store::Actor;
 
 /// Issues a token set for `client`.
@@ -28,6 +28,8 @@ pub async fn grant(
         .map(Label::parse)
         .transpose()
         .map_err(|e| OAuthError::invalid_request(e.to_string()))?;
+    // A client disabled between authentication and the grant's commit is
+    // `invalid_client` (SPEC §8; see `From<IssueError>`).
     let issued = state
         .tokens
         .issue(Grant {
@@ -38,14 +40,6 @@ pub async fn grant(
             grant_type: GrantType::ClientCredentials,
             actor,
         })
-        .await
-        .map_err(|e| match e {
-            // Disabled between authentication and the grant's commit (SPEC §8).
-            IssueError::ClientInactive => OAuthResponseError::Protocol {
-                error: OAuthError::new(OAuthErrorCode::InvalidClient, "the client is disabled"),
-                basic_tried: false,
-            },
-            other => OAuthResponseError::Internal(other.to_string()),
-        })?;
+        .await?;
     Ok(issued)
 }

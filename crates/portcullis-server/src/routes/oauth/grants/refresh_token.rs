@@ -3,7 +3,7 @@
 
 use crate::error::OAuthResponseError;
 use crate::extract::form::OAuthForm;
-use crate::service::tokens::{RefreshError, TokenResponse};
+use crate::service::tokens::TokenResponse;
 use crate::state::AppState;
 use portcullis_core::{Client, OAuthError, ScopeSet};
 use portcullis_store::Actor;
@@ -24,12 +24,8 @@ pub async fn grant(
         .map(ScopeSet::parse)
         .transpose()
         .map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
-    state
+    Ok(state
         .tokens
         .refresh(client, presented, requested.as_ref(), actor)
-        .await
-        .map_err(|e| match e {
-            RefreshError::Protocol(p) => p.into(),
-            RefreshError::Issue(i) => OAuthResponseError::Internal(i.to_string()),
-        })
+        .await?)
 }

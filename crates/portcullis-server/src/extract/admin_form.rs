@@ -5,7 +5,7 @@
 //! so no handler can forget the check. A refusal is 403 and nothing is read.
 
 use crate::extract::admin_session::{cookie, current};
-use crate::middleware::csrf;
+use crate::extract::csrf;
 use crate::state::AppState;
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, StatusCode, header};
