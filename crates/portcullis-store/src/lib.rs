@@ -77,11 +77,6 @@ pub struct RevocationFeed {
     pub cursor: i64,
 }
 
-impl StoreError {
-    /// What the text of every [`StoreError::Unavailable`] starts with.
-    pub const UNAVAILABLE: &'static str = "database unavailable: ";
-}
-
 /// Shorthand.
 pub type StoreResult<T> = Result<T, StoreError>;
 
