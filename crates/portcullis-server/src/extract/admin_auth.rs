@@ -54,7 +54,10 @@ impl FromRequestParts<AppState> for AdminCaller {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        if let Some(session) = admin_session::current(&parts.headers, state).await {
+        let session = admin_session::current(&parts.headers, state)
+            .await
+            .map_err(|f| ApiError::Fault(f).into_response())?;
+        if let Some(session) = session {
             if !parts.method.is_safe() {
                 let presented = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
                 csrf::check(&parts.headers, &session.csrf, presented).map_err(|_| bad_csrf())?;

@@ -4,6 +4,7 @@
 //! session's token (or, at sign-in, the sign-in cookie's) from a same-origin page,
 //! so no handler can forget the check. A refusal is 403 and nothing is read.
 
+use crate::error::PageError;
 use crate::extract::admin_session::{cookie, current};
 use crate::extract::csrf;
 use crate::state::AppState;
@@ -69,7 +70,10 @@ impl FromRequest<AppState> for AdminForm {
         let form = Self { fields, headers };
         // The tokens this browser may present: its session's, and at sign-in the
         // sign-in cookie's (sent only to /admin/login).
-        let session = current(&form.headers, state).await.map(|s| s.csrf);
+        let session = current(&form.headers, state)
+            .await
+            .map_err(|f| PageError::Fault(f).into_response())?
+            .map(|s| s.csrf);
         let sign_in = cookie(&form.headers, SIGN_IN_CSRF_COOKIE).map(str::to_owned);
         let presented = form.get("csrf");
         let checked = [session, sign_in]

@@ -2,6 +2,7 @@
 //! redirect to the sign-in page. The session rules live in
 //! [`crate::service::admin_auth`].
 
+use crate::error::{Fault, PageError};
 use crate::state::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -26,8 +27,11 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// Looks up the session of a request, if any.
-pub async fn current(headers: &HeaderMap, state: &AppState) -> Option<AdminSession> {
-    state.admin_auth.session(cookie(headers, COOKIE)?).await
+pub async fn current(headers: &HeaderMap, state: &AppState) -> Result<Option<AdminSession>, Fault> {
+    match cookie(headers, COOKIE) {
+        Some(value) => state.admin_auth.session(value).await,
+        None => Ok(None),
+    }
 }
 
 impl FromRequestParts<AppState> for AdminSession {
@@ -35,8 +39,9 @@ impl FromRequestParts<AppState> for AdminSession {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         match current(&parts.headers, state).await {
-            Some(s) => Ok(s),
-            None => Err(Redirect::to("/admin/login").into_response()),
+            Ok(Some(s)) => Ok(s),
+            Ok(None) => Err(Redirect::to("/admin/login").into_response()),
+            Err(f) => Err(PageError::Fault(f).into_response()),
         }
     }
 }

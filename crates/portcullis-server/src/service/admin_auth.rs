@@ -176,26 +176,29 @@ impl AdminAuth {
 
     /// The live session a cookie value names, if any. An idle session ends here;
     /// activity is recorded at most once a minute, so browsing does not write on
-    /// every request.
-    pub async fn session(&self, cookie: &str) -> Option<Session> {
+    /// every request. A database that cannot say is a [`Fault`], not "signed out":
+    /// the admin is answered 503, not sent to the sign-in page.
+    pub async fn session(&self, cookie: &str) -> Result<Option<Session>, Fault> {
         if cookie.len() > 100 {
-            return None;
+            return Ok(None);
         }
         let hash = session_hash(&self.hasher, cookie);
         let now = self.clock.now();
-        let row = self.store.get_admin_session(&hash, now).await.ok()??;
+        let Some(row) = self.store.get_admin_session(&hash, now).await? else {
+            return Ok(None);
+        };
         if now - row.last_seen_at > IDLE_SECS {
             let _ = self.store.delete_admin_session(&hash).await;
-            return None;
+            return Ok(None);
         }
         if now - row.last_seen_at >= TOUCH_EVERY_SECS {
             let _ = self.store.touch_admin_session(&hash, now).await;
         }
-        Some(Session {
+        Ok(Some(Session {
             user: row.user_name,
             csrf: row.csrf_token,
             id_hash: hash,
-        })
+        }))
     }
 
     /// Signs `name` in from `peer` with `password`, ending `previous` (the

@@ -57,7 +57,7 @@ fn login_page(state: &AppState, status: StatusCode, error: &str, username: &str)
 
 /// GET `/admin/login`.
 pub async fn form(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if current(&headers, &state).await.is_some() {
+    if matches!(current(&headers, &state).await, Ok(Some(_))) {
         return see_other("/admin");
     }
     login_page(&state, StatusCode::OK, "", "")
@@ -72,7 +72,10 @@ pub async fn submit(
 ) -> Response {
     let name = form.text("username");
     let password = form.get("password").unwrap_or_default();
-    let previous = current(&headers, &state).await;
+    let previous = match current(&headers, &state).await {
+        Ok(p) => p,
+        Err(f) => return PageError::Fault(f).into_response(),
+    };
     let session = match state
         .admin_auth
         .sign_in(&name, password, peer, previous.as_ref())
