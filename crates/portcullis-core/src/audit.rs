@@ -69,6 +69,28 @@ kinds! {
     AdminLoginFailedBurst => "admin.login_failed_burst",
     /// Failed sign-ins for one admin from many sources: its sign-ins are delayed.
     AdminLoginFlood => "admin.login_flood",
+    /// An end user created.
+    UserCreate => "user.create",
+    /// An end user disabled (every token issued on their behalf revoked).
+    UserDisable => "user.disable",
+    /// An end user enabled.
+    UserEnable => "user.enable",
+    /// An end user's password set (by an admin or by the user).
+    UserPassword => "user.password",
+    /// An end user signed in.
+    UserLogin => "user.login",
+    /// A source reached a limit of failed end-user sign-ins.
+    UserLoginFailedBurst => "user.login_failed_burst",
+    /// Failed sign-ins for one end user from many sources: their sign-ins are delayed.
+    UserLoginFlood => "user.login_flood",
+    /// An end user allowed an application scopes.
+    ConsentGive => "consent.give",
+    /// An end user (or an admin) ended an application's access.
+    ConsentRevoke => "consent.revoke",
+    /// An end user (or an admin) removed scopes from an application's access.
+    ConsentNarrow => "consent.narrow",
+    /// An authorization code presented a second time: its tokens are revoked.
+    CodeReuseDetected => "code.reuse_detected",
 }
 
 impl fmt::Display for AuditKind {

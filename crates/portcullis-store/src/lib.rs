@@ -1,6 +1,6 @@
 //! Persistence for Portcullis: one [`Store`] made of role traits ([`ClientStore`],
 //! [`TokenStore`], [`RevocationStore`], [`KeyStore`], [`AdminStore`], [`AuditStore`],
-//! [`DataStore`]), one implementation per backend.
+//! [`DataStore`], [`UserStore`]), one implementation per backend.
 //!
 //! Handlers never see SQL; they call the trait. Each backend has its own numbered
 //! migrations (`migrations/<backend>/NNNN_name.sql`, the same numbers everywhere),
@@ -23,7 +23,7 @@ pub use sqlite::SqliteStore;
 pub mod prelude {
     pub use crate::{
         AdminStore, AuditStore, ClientStore, DataStore, KeyStore, RevocationStore, Store,
-        TokenStore,
+        TokenStore, UserStore,
     };
 }
 
@@ -331,6 +331,94 @@ pub trait DataStore: Send + Sync {
     async fn site_counters(&self, client: &ClientId) -> StoreResult<Vec<SiteCounters>>;
 }
 
+/// End users, their sessions, what they allowed applications (consents), and the
+/// authorization codes of the authorization code flow.
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Creates a user with its audit event; `Conflict` if the name is taken.
+    async fn create_user(&self, user: &UserRecord, audit: &NewAuditEvent) -> StoreResult<()>;
+    /// A user by id.
+    async fn get_user(&self, id: &str) -> StoreResult<Option<UserRecord>>;
+    /// A user by sign-in name.
+    async fn find_user(&self, name: &str) -> StoreResult<Option<UserRecord>>;
+    /// Every user, by name.
+    async fn list_users(&self) -> StoreResult<Vec<UserRecord>>;
+    /// Replaces a user's password hash and ends every session of theirs, with
+    /// the audit event, in one transaction; `NotFound` for an unknown id.
+    async fn set_user_password(
+        &self,
+        id: &str,
+        password_hash: &str,
+        now: i64,
+        audit: &NewAuditEvent,
+    ) -> StoreResult<()>;
+    /// Enables or disables a user. Disabling also ends their sessions and revokes
+    /// every token family issued on their behalf (subject = the user's id, by the
+    /// authorization code grant), each revocation lasting until `deny_until` with
+    /// `audit` per family as [`RevocationStore::revoke_families`] records it; all
+    /// in one transaction. Returns the family ids revoked now.
+    async fn set_user_status(
+        &self,
+        id: &str,
+        active: bool,
+        now: i64,
+        deny_until: i64,
+        audit: &NewAuditEvent,
+    ) -> StoreResult<Vec<String>>;
+
+    /// Stores a new session (and drops expired ones).
+    async fn create_user_session(&self, s: &UserSessionRow) -> StoreResult<()>;
+    /// A live session of an active user by the hash of its cookie.
+    async fn get_user_session(
+        &self,
+        id_hash: &[u8; 32],
+        now: i64,
+    ) -> StoreResult<Option<UserSessionRow>>;
+    /// Records activity.
+    async fn touch_user_session(&self, id_hash: &[u8; 32], now: i64) -> StoreResult<()>;
+    /// Ends a session.
+    async fn delete_user_session(&self, id_hash: &[u8; 32]) -> StoreResult<()>;
+
+    /// What `user` allowed `client`, if anything.
+    async fn get_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+    ) -> StoreResult<Option<ConsentRecord>>;
+    /// Records (or widens to) `consent.scopes`, with the audit event, in one
+    /// transaction.
+    async fn put_consent(&self, consent: &ConsentRecord, audit: &NewAuditEvent) -> StoreResult<()>;
+    /// Everything a user allowed, with each application's name and last use.
+    async fn list_consents(&self, user_id: &str) -> StoreResult<Vec<ConsentRecord>>;
+    /// Ends a consent (`keep`: `None`) or narrows it to `keep`, and revokes every
+    /// token family of that grant (subject = the user, owned by the client),
+    /// each revocation lasting until `deny_until` with `audit` per family, in one
+    /// transaction. `NotFound` if there is no such consent. Returns the family
+    /// ids revoked now.
+    async fn revoke_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        keep: Option<&portcullis_core::ScopeSet>,
+        now: i64,
+        deny_until: i64,
+        audit: &NewAuditEvent,
+    ) -> StoreResult<Vec<String>>;
+
+    /// Stores a new authorization code.
+    async fn create_code(&self, code: &NewCode) -> StoreResult<()>;
+    /// Spends the code with this hash, once: the first call for an unexpired code
+    /// gets it (and records `family_id` as what it yields); every later call learns
+    /// it was reused, and of which family. A code past `expires_at` that was never
+    /// used is [`CodeRedemption::Unknown`].
+    async fn redeem_code(
+        &self,
+        hash: &[u8; 32],
+        family_id: &str,
+        now: i64,
+    ) -> StoreResult<CodeRedemption>;
+}
+
 /// Everything Portcullis persists: the role traits, and what concerns the
 /// database as a whole. A backend implements each role; services may hold just
 /// the roles they use.
@@ -343,6 +431,7 @@ pub trait Store:
     + AdminStore
     + AuditStore
     + DataStore
+    + UserStore
     + 'static
 {
     /// Applies pending migrations; returns how many ran.

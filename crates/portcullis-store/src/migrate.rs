@@ -52,6 +52,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         "label_issue_times_on_families",
         include_str!("../migrations/sqlite/0009_label_issue_times_on_families.sql"),
     ),
+    (
+        10,
+        "end_users",
+        include_str!("../migrations/sqlite/0010_end_users.sql"),
+    ),
 ];
 
 /// PostgreSQL migrations, in order (the same numbers and names as SQLite's).
@@ -100,5 +105,10 @@ pub(crate) const POSTGRES: &[Migration] = &[
         9,
         "label_issue_times_on_families",
         include_str!("../migrations/postgres/0009_label_issue_times_on_families.sql"),
+    ),
+    (
+        10,
+        "end_users",
+        include_str!("../migrations/postgres/0010_end_users.sql"),
     ),
 ];

@@ -481,4 +481,103 @@ pub struct Pruned {
     pub revocations: u64,
     /// Grace answers past their use.
     pub grace_responses: u64,
+    /// Authorization codes long expired, used or not.
+    pub codes: u64,
+}
+
+/// An end user: a person who signs in to grant applications access to their data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    /// Stable id (`usr_…`): the `sub` of the tokens issued on their behalf.
+    pub id: String,
+    /// Sign-in name (unique).
+    pub name: String,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    /// Whether they may sign in (a disabled user's tokens are revoked).
+    pub active: bool,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds of the last change.
+    pub updated_at: i64,
+}
+
+/// An end user's web session (stored by the HMAC of the cookie, never the cookie).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserSessionRow {
+    /// HMAC of the cookie value.
+    pub id_hash: [u8; 32],
+    /// The user's id.
+    pub user_id: String,
+    /// The session's CSRF token.
+    pub csrf_token: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Last request (for idle expiry).
+    pub last_seen_at: i64,
+    /// Absolute expiry.
+    pub expires_at: i64,
+    /// Address it signed in from.
+    pub source: Option<String>,
+}
+
+/// What a user allowed an application (a client): the grant behind the tokens
+/// issued to it on their behalf.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentRecord {
+    /// The user's id.
+    pub user_id: String,
+    /// The application.
+    pub client_id: String,
+    /// The application's name (when listed).
+    pub client_name: String,
+    /// Scopes allowed.
+    pub scopes: portcullis_core::ScopeSet,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds of the last change.
+    pub updated_at: i64,
+    /// Last use of one of its tokens at the resource API (when listed).
+    pub last_used_at: Option<i64>,
+}
+
+/// An authorization code to store: only its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCode {
+    /// HMAC of the code.
+    pub hash: [u8; 32],
+    /// The client it was issued to.
+    pub client_id: String,
+    /// The user who allowed it.
+    pub user_id: String,
+    /// The redirect URI it was sent to.
+    pub redirect_uri: String,
+    /// Whether the authorization request named the redirect URI (then the token
+    /// request must name the same one, RFC 6749 §4.1.3).
+    pub redirect_uri_given: bool,
+    /// Scopes allowed.
+    pub scopes: portcullis_core::ScopeSet,
+    /// PKCE S256 challenge (RFC 7636).
+    pub code_challenge: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub expires_at: i64,
+}
+
+/// What redeeming a code found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeRedemption {
+    /// First use: the code is now spent; the tokens it yields belong to the family
+    /// id given at redemption.
+    Redeemed(NewCode),
+    /// The code was used before: its tokens (this family, if any) must be revoked.
+    Reused {
+        /// The client it was issued to.
+        client_id: String,
+        /// The family the first use yielded.
+        family_id: Option<String>,
+    },
+    /// No such code.
+    Unknown,
 }

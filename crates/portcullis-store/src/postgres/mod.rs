@@ -49,6 +49,7 @@ mod listen;
 mod prune;
 mod revocations;
 mod tokens;
+mod users;
 mod writer;
 
 use crate::migrate::{Migration, POSTGRES};

@@ -46,10 +46,19 @@ pub(super) async fn prune(c: &mut Object, now: i64) -> StoreResult<Pruned> {
             &[&now],
         )
         .await?;
+    // A code lives 60 s; it is kept an hour longer so that a late second use is
+    // still recognised as reuse (and its tokens revoked).
+    let codes = tx
+        .execute(
+            "DELETE FROM authorization_codes WHERE expires_at <= $1::bigint - 3600",
+            &[&now],
+        )
+        .await?;
     tx.commit().await?;
     Ok(Pruned {
         families,
         revocations,
         grace_responses,
+        codes,
     })
 }

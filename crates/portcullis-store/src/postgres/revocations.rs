@@ -12,6 +12,7 @@
 use super::{PgStore, audit, bounded, notify};
 use crate::{NewAuditEvent, Revocation, RevocationFeed, RevocationStore, RevokeScope, StoreResult};
 use async_trait::async_trait;
+use deadpool_postgres::Transaction;
 use tokio_postgres::Row;
 
 /// How far back each read of the feed looks, before the previous read began.
@@ -25,6 +26,43 @@ fn revocation(r: &Row) -> StoreResult<Revocation> {
         issued_before: r.try_get("issued_before")?,
         expires_at: r.try_get("expires_at")?,
     })
+}
+
+/// Families just marked revoked (rows of id, client, label): a revocation row each,
+/// lasting until `deny_until`, and `audit` per family with the family as its
+/// target; other nodes are told. Returns their ids.
+pub(super) async fn record_family_revocations(
+    tx: &Transaction<'_>,
+    rows: &[Row],
+    now: i64,
+    deny_until: i64,
+    audit: &NewAuditEvent,
+) -> StoreResult<Vec<String>> {
+    let mut ids: Vec<String> = Vec::with_capacity(rows.len());
+    let mut events = Vec::with_capacity(rows.len());
+    for r in rows {
+        let id: String = r.try_get(0)?;
+        events.push(NewAuditEvent {
+            target: Some(id.clone()),
+            client_id: Some(r.try_get(1)?),
+            label: r.try_get(2)?,
+            ..audit.clone()
+        });
+        ids.push(id);
+    }
+    if ids.is_empty() {
+        return Ok(ids);
+    }
+    tx.execute(
+        "INSERT INTO revocations (kind, target, created_at, expires_at) \
+         SELECT 'family', unnest($1::text[]), $2, $3",
+        &[&ids, &now, &deny_until],
+    )
+    .await?;
+    let refs: Vec<&NewAuditEvent> = events.iter().collect();
+    audit::insert_many(tx, &refs).await?;
+    notify(tx, "revocations").await?;
+    Ok(ids)
 }
 
 #[async_trait]
@@ -60,31 +98,7 @@ impl RevocationStore for PgStore {
                     .await?
                 }
             };
-            let mut ids: Vec<String> = Vec::with_capacity(rows.len());
-            let mut events = Vec::with_capacity(rows.len());
-            for r in &rows {
-                let id: String = r.try_get(0)?;
-                events.push(NewAuditEvent {
-                    target: Some(id.clone()),
-                    client_id: Some(r.try_get(1)?),
-                    label: r.try_get(2)?,
-                    ..audit.clone()
-                });
-                ids.push(id);
-            }
-            if ids.is_empty() {
-                return Ok(ids);
-            }
-            tx.execute(
-                "INSERT INTO revocations (kind, target, created_at, expires_at) \
-                 SELECT 'family', unnest($1::text[]), $2, $3",
-                &[&ids, &now, &deny_until],
-            )
-            .await?;
-            let refs: Vec<&NewAuditEvent> = events.iter().collect();
-            audit::insert_many(tx, &refs).await?;
-            notify(tx, "revocations").await?;
-            Ok(ids)
+            record_family_revocations(tx, &rows, now, deny_until, audit).await
         })
     }
 

@@ -13,7 +13,8 @@
 //! - Connection settings (PRAGMAs) are set in one place, [`conn::open`].
 //!
 //! The role modules ([`clients`], [`tokens`], [`revocations`], [`keys`], [`admin`],
-//! [`audit`], [`data`], [`prune`]) each implement one role trait of [`crate::Store`].
+//! [`audit`], [`data`], [`users`], [`prune`]) each implement one role trait of
+//! [`crate::Store`].
 
 mod admin;
 mod audit;
@@ -27,6 +28,7 @@ mod reader;
 mod revocations;
 mod tokens;
 pub use tokens::legacy_refresh_id;
+mod users;
 mod writer;
 
 use crate::bound::bounded;

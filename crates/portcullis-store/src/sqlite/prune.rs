@@ -20,9 +20,16 @@ pub(super) fn prune(tx: &Transaction<'_>, now: i64) -> StoreResult<Pruned> {
          AND spent_at <= ?1 - (SELECT coalesce(max(refresh_reuse_grace), 0) FROM clients)",
         [now],
     )?;
+    // A code lives 60 s; it is kept an hour longer so that a late second use is
+    // still recognised as reuse (and its tokens revoked).
+    let codes = tx.execute(
+        "DELETE FROM authorization_codes WHERE expires_at <= ?1 - 3600",
+        [now],
+    )?;
     Ok(Pruned {
         families: changed(families),
         revocations: changed(revocations),
         grace_responses: changed(grace_responses),
+        codes: changed(codes),
     })
 }

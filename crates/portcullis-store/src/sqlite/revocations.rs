@@ -4,7 +4,36 @@
 use super::{SqliteStore, audit};
 use crate::{NewAuditEvent, Revocation, RevocationStore, RevokeScope, StoreResult};
 use async_trait::async_trait;
-use rusqlite::params;
+use rusqlite::{Transaction, params};
+
+/// Families just marked revoked (id, client, label): a revocation row each, lasting
+/// until `deny_until`, and `audit` per family with the family as its target.
+/// Returns their ids.
+pub(super) fn record_family_revocations(
+    tx: &Transaction<'_>,
+    revoked: Vec<(String, String, Option<String>)>,
+    now: i64,
+    deny_until: i64,
+    audit: &NewAuditEvent,
+) -> StoreResult<Vec<String>> {
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO revocations (kind, target, created_at, expires_at) \
+         VALUES ('family', ?1, ?2, ?3)",
+    )?;
+    for (id, client, label) in &revoked {
+        insert.execute(params![id, now, deny_until])?;
+        audit::insert(
+            tx,
+            &NewAuditEvent {
+                target: Some(id.clone()),
+                client_id: Some(client.clone()),
+                label: label.clone(),
+                ..audit.clone()
+            },
+        )?;
+    }
+    Ok(revoked.into_iter().map(|(id, _, _)| id).collect())
+}
 
 #[async_trait]
 impl RevocationStore for SqliteStore {
@@ -52,23 +81,7 @@ impl RevocationStore for SqliteStore {
                     })?
                     .collect::<Result<_, _>>()?,
             };
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO revocations (kind, target, created_at, expires_at) \
-                 VALUES ('family', ?1, ?2, ?3)",
-            )?;
-            for (id, client, label) in &revoked {
-                insert.execute(params![id, now, deny_until])?;
-                audit::insert(
-                    tx,
-                    &NewAuditEvent {
-                        target: Some(id.clone()),
-                        client_id: Some(client.clone()),
-                        label: label.clone(),
-                        ..audit.clone()
-                    },
-                )?;
-            }
-            Ok(revoked.into_iter().map(|(id, _, _)| id).collect())
+            record_family_revocations(tx, revoked, now, deny_until, &audit)
         })
         .await
     }
