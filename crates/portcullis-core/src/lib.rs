@@ -15,10 +15,12 @@ pub mod grant;
 pub mod ids;
 pub mod label;
 pub mod net;
+pub mod pkce;
 pub mod redirect_uri;
 pub mod scope;
 pub mod text;
 pub mod time;
+pub mod user;
 
 pub use audit::AuditKind;
 pub use claims::{AccessClaims, Audience};
@@ -32,3 +34,4 @@ pub use label::Label;
 pub use net::{Cidr, SourceKey};
 pub use redirect_uri::RedirectUri;
 pub use scope::{ScopeName, ScopeSet};
+pub use user::UserName;

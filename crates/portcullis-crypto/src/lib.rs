@@ -93,7 +93,14 @@ pub fn is_ordered_id(s: &str) -> bool {
         && s.as_bytes()[0] <= b'7'
 }
 
-/// SHA-256 of `data` (request fingerprints; never for secrets, which use HMAC).
+/// Whether BASE64URL(SHA-256(`verifier`)) is `challenge` (PKCE `S256`, RFC 7636
+/// §4.6), compared in constant time.
+pub fn pkce_matches(verifier: &str, challenge: &str) -> bool {
+    let computed = b64::encode(sha256(verifier.as_bytes()));
+    subtle::ConstantTimeEq::ct_eq(computed.as_bytes(), challenge.as_bytes()).into()
+}
+
+/// SHA-256 of `data` (request fingerprints, PKCE; never for secrets, which use HMAC).
 pub fn sha256(data: &[u8]) -> [u8; 32] {
     let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data);
     let mut out = [0u8; 32];
@@ -105,6 +112,14 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn pkce_matches_the_rfc_7636_example() {
+        // RFC 7636 Appendix B.
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        assert!(pkce_matches(verifier, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"));
+        assert!(!pkce_matches(verifier, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cN"));
+    }
 
     #[test]
     fn ordered_ids_sort_by_time_and_differ_within_a_millisecond() {

@@ -20,6 +20,8 @@ pub enum TokenKind {
     AuthorizationCode,
     /// `pca_…`: an admin web session cookie.
     AdminSession,
+    /// `pcu_…`: an end user's web session cookie.
+    UserSession,
 }
 
 impl TokenKind {
@@ -30,6 +32,7 @@ impl TokenKind {
             Self::RefreshToken => "pcr_",
             Self::AuthorizationCode => "pcc_",
             Self::AdminSession => "pca_",
+            Self::UserSession => "pcu_",
         }
     }
     fn domain(self) -> u8 {
@@ -38,6 +41,7 @@ impl TokenKind {
             Self::RefreshToken => 2,
             Self::AuthorizationCode => 3,
             Self::AdminSession => 4,
+            Self::UserSession => 5,
         }
     }
 }
