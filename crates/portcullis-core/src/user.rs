@@ -43,6 +43,26 @@ impl fmt::Display for UserName {
     }
 }
 
+/// The shortest password a user may set.
+pub const MIN_PASSWORD_CHARS: usize = 8;
+/// The longest password accepted (Argon2id hashes any length; this bounds the work).
+pub const MAX_PASSWORD_CHARS: usize = 1024;
+
+/// Why a new password was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a password is {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters")]
+pub struct PasswordRuleError;
+
+/// Checks a new end-user password's length (NIST SP 800-63B §5.1.1: length, not
+/// composition rules).
+pub fn check_new_password(pw: &str) -> Result<(), PasswordRuleError> {
+    if (MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&pw.chars().count()) {
+        Ok(())
+    } else {
+        Err(PasswordRuleError)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -52,7 +72,14 @@ mod tests {
         assert!(UserName::parse("alice").is_ok());
         assert!(UserName::parse("alice@example.org").is_ok());
         assert!(UserName::parse(&"a".repeat(64)).is_ok());
-        for bad in ["", " alice", "al ice", "alice\u{202e}", "a\u{200b}b", "a\nb"] {
+        for bad in [
+            "",
+            " alice",
+            "al ice",
+            "alice\u{202e}",
+            "a\u{200b}b",
+            "a\nb",
+        ] {
             assert!(UserName::parse(bad).is_err(), "{bad:?}");
         }
         assert!(UserName::parse(&"a".repeat(65)).is_err());

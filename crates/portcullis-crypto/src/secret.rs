@@ -22,6 +22,8 @@ pub enum TokenKind {
     AdminSession,
     /// `pcu_…`: an end user's web session cookie.
     UserSession,
+    /// `pcf_…`: binds a consent form to the session and request it was shown for.
+    ConsentFlow,
 }
 
 impl TokenKind {
@@ -33,6 +35,7 @@ impl TokenKind {
             Self::AuthorizationCode => "pcc_",
             Self::AdminSession => "pca_",
             Self::UserSession => "pcu_",
+            Self::ConsentFlow => "pcf_",
         }
     }
     fn domain(self) -> u8 {
@@ -42,6 +45,7 @@ impl TokenKind {
             Self::AuthorizationCode => 3,
             Self::AdminSession => 4,
             Self::UserSession => 5,
+            Self::ConsentFlow => 6,
         }
     }
 }

@@ -9,6 +9,7 @@ use crate::service::clients::ClientService;
 use crate::service::denylist::Denylist;
 use crate::service::tokens::TokenService;
 use crate::service::usage::LabelUsage;
+use crate::service::users::UserService;
 use crate::state::{AppState, Inner};
 use anyhow::Context;
 use portcullis_core::Clock;
@@ -73,6 +74,13 @@ pub async fn build_state(
         master.token_hasher(),
         Arc::clone(&clock),
     );
+    let users = UserService::new(
+        Arc::clone(&store),
+        master.token_hasher(),
+        Arc::clone(&clock),
+        Arc::clone(&denylist),
+        settings.access_token_ttl,
+    );
     let clients = ClientService::new(
         Arc::clone(&store),
         master.token_hasher(),
@@ -99,6 +107,7 @@ pub async fn build_state(
         clients,
         client_throttle: Default::default(),
         admin_auth,
+        users,
         trusted_proxies: settings.trusted_proxies.clone(),
         usage: LabelUsage::default(),
         audit_retention: settings.audit_retention,

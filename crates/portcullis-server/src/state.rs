@@ -5,6 +5,7 @@ use crate::service::clients::ClientService;
 use crate::service::throttle::ClientThrottle;
 use crate::service::tokens::TokenService;
 use crate::service::usage::LabelUsage;
+use crate::service::users::UserService;
 use portcullis_crypto::MasterKey;
 use portcullis_store::DynStore;
 use std::ops::Deref;
@@ -28,6 +29,8 @@ pub struct Inner {
     pub client_throttle: ClientThrottle,
     /// Admin sign-in and sessions.
     pub admin_auth: AdminAuth,
+    /// End users, their sessions and their grants.
+    pub users: UserService,
     /// `--trusted-proxy`: peers whose forwarded client address is believed.
     pub trusted_proxies: Vec<portcullis_core::Cidr>,
     /// Label last-use times waiting to be written.

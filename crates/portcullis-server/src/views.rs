@@ -57,6 +57,33 @@ fn any_json() -> Schema {
         .into()
 }
 
+/// An end user, as the API answers and `portcullis user list --json` prints it
+/// (never the password hash).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct UserView {
+    /// Stable id (`usr_…`): the `sub` of the tokens issued on their behalf.
+    pub id: String,
+    /// Sign-in name.
+    pub name: String,
+    /// `active` or `disabled`.
+    pub status: String,
+    /// RFC 3339.
+    #[schema(format = DateTime)]
+    pub created_at: String,
+}
+
+impl UserView {
+    /// The view of a stored user.
+    pub fn new(u: &portcullis_store::UserRecord) -> Self {
+        Self {
+            id: u.id.clone(),
+            name: u.name.clone(),
+            status: if u.active { "active" } else { "disabled" }.into(),
+            created_at: portcullis_core::time::rfc3339(u.created_at),
+        }
+    }
+}
+
 /// A client, as the API answers and `portcullis client show --json` prints it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ClientView {

@@ -127,6 +127,9 @@ pub enum Command {
     /// Admin users.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// End users (who grant applications access to their data).
+    #[command(subcommand)]
+    User(UserCommand),
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -362,6 +365,51 @@ pub enum KeysCommand {
         #[command(flatten)]
         server: ServerArgs,
         /// JSON output.
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+}
+
+/// `user …`.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create an end user (the password, at least 8 characters, from standard input).
+    Create {
+        /// User name (1-64 printable characters, no spaces).
+        name: String,
+        /// Read the password from standard input (required: never on the command line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// List end users.
+    List {
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Disable an end user: they cannot sign in, and every token issued on their
+    /// behalf is revoked.
+    Disable {
+        /// User name (or id).
+        name: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Enable an end user again (revoked tokens stay revoked).
+    Enable {
+        /// User name (or id).
+        name: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Set an end user's password (from standard input); their sessions end.
+    ResetPassword {
+        /// User name (or id).
+        name: String,
+        /// Read the password from standard input.
+        #[arg(long, required = true)]
+        password_stdin: bool,
         #[command(flatten)]
         json: JsonFlag,
     },

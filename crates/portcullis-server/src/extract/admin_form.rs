@@ -20,18 +20,26 @@ const MAX: usize = 64 * 1024;
 
 /// A parsed form with its request headers (for the origin check).
 #[derive(Debug, Default)]
-pub struct AdminForm {
+pub struct PageForm {
     fields: Vec<(String, String)>,
     headers: HeaderMap,
 }
 
-impl AdminForm {
+impl PageForm {
     /// First value of `name`, trimmed; empty counts as absent.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.fields
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.trim())
+            .filter(|v| !v.is_empty())
+    }
+    /// First value of `name` exactly as sent (passwords keep their spaces).
+    pub fn raw(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
             .filter(|v| !v.is_empty())
     }
     /// First value or "".
@@ -46,12 +54,13 @@ impl AdminForm {
             .map(|(_, v)| v.trim().to_owned())
             .collect()
     }
-}
+    /// The request's headers.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
 
-impl FromRequest<AppState> for AdminForm {
-    type Rejection = Response;
-
-    async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
+    /// Reads a form body: URL-encoded, at most 64 KiB, UTF-8.
+    pub async fn read(req: Request) -> Result<Self, Response> {
         let is_form = req
             .headers()
             .get(header::CONTENT_TYPE)
@@ -67,22 +76,46 @@ impl FromRequest<AppState> for AdminForm {
         let fields = crate::extract::form::pairs(&body).ok_or_else(|| {
             (StatusCode::BAD_REQUEST, "the form is not valid UTF-8").into_response()
         })?;
-        let form = Self { fields, headers };
+        Ok(Self { fields, headers })
+    }
+
+    /// Whether the form's `csrf` field is one of `expected` (compared in constant
+    /// time) and the request comes from this origin.
+    pub fn csrf_ok(&self, expected: &[Option<String>]) -> bool {
+        let presented = self.get("csrf");
+        expected
+            .iter()
+            .flatten()
+            .any(|e| csrf::check(&self.headers, e, presented).is_ok())
+    }
+}
+
+/// An admin page's form, checked against CSRF.
+#[derive(Debug, Default)]
+pub struct AdminForm(PageForm);
+
+impl std::ops::Deref for AdminForm {
+    type Target = PageForm;
+    fn deref(&self) -> &PageForm {
+        &self.0
+    }
+}
+
+impl FromRequest<AppState> for AdminForm {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
+        let form = PageForm::read(req).await?;
         // The tokens this browser may present: its session's, and at sign-in the
         // sign-in cookie's (sent only to /admin/login).
-        let session = current(&form.headers, state)
+        let session = current(form.headers(), state)
             .await
             .map_err(|f| PageError::Fault(f).into_response())?
             .map(|s| s.csrf);
-        let sign_in = cookie(&form.headers, SIGN_IN_CSRF_COOKIE).map(str::to_owned);
-        let presented = form.get("csrf");
-        let checked = [session, sign_in]
-            .iter()
-            .flatten()
-            .any(|expected| csrf::check(&form.headers, expected, presented).is_ok());
-        if !checked {
+        let sign_in = cookie(form.headers(), SIGN_IN_CSRF_COOKIE).map(str::to_owned);
+        if !form.csrf_ok(&[session, sign_in]) {
             return Err(csrf::forbidden());
         }
-        Ok(form)
+        Ok(Self(form))
     }
 }

@@ -8,3 +8,4 @@ pub mod client_addr;
 pub mod client_auth;
 pub mod csrf;
 pub mod form;
+pub mod user_session;

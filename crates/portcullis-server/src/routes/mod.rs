@@ -1,5 +1,6 @@
 //! Every route, one router per module, merged here.
 
+pub mod account;
 pub mod admin;
 pub mod admin_api;
 pub mod api;
@@ -18,6 +19,7 @@ pub fn router(state: AppState) -> Router {
     let https = state.secure;
     let router = Router::new()
         .merge(oauth::router())
+        .merge(account::router())
         .merge(api::router())
         .merge(admin::router())
         .merge(admin_api::router())

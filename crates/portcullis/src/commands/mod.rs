@@ -7,6 +7,7 @@ mod keys;
 mod scope;
 mod serve;
 pub(crate) mod token;
+mod user;
 
 use crate::cli::{Cli, Command, ServerArgs};
 use crate::context::{Create, Ctx, open, open_with};
@@ -31,6 +32,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token(cmd) => token::run(&cli.global, cmd).await,
         Command::Keys(cmd) => keys::run(&cli.global, cmd).await,
         Command::Admin(cmd) => admin::run(announce_ctx(open(&cli.global, &none).await?), cmd).await,
+        Command::User(cmd) => user::run(announce_ctx(open(&cli.global, &none).await?), cmd).await,
         Command::Audit(cmd) => audit::run(announce_ctx(open(&cli.global, &none).await?), cmd).await,
         Command::Backup { file } => {
             let ctx = open(&cli.global, &none).await?;

@@ -6,6 +6,7 @@
 
 mod admin;
 mod admin_api;
+mod authorize;
 mod cli;
 mod faults;
 mod helpers;

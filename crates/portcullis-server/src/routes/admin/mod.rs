@@ -13,7 +13,7 @@ mod clients;
 mod dashboard;
 mod keys;
 mod login;
-mod page;
+pub mod page;
 mod scopes;
 mod sites;
 

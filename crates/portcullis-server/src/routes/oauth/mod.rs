@@ -1,5 +1,6 @@
 //! The OAuth 2.0 endpoints and discovery.
 
+pub mod authorize;
 pub mod grants;
 pub mod introspect;
 pub mod jwks;
@@ -17,6 +18,10 @@ use axum::routing::{get, post};
 /// error body every other answer of these endpoints has.
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route(
+            "/oauth/authorize",
+            get(authorize::authorize).post(authorize::submit),
+        )
         .route("/oauth/token", post(token::token).fallback(only_post))
         .route("/oauth/revoke", post(revoke::revoke).fallback(only_post))
         .route(

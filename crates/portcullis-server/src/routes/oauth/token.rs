@@ -23,7 +23,7 @@ pub async fn token(
 ) -> Result<Response, OAuthResponseError> {
     let grant_type = form.require("grant_type")?;
     let grant: GrantType = match grant_type.parse() {
-        Ok(g @ (GrantType::ClientCredentials | GrantType::RefreshToken)) => g,
+        Ok(g) => g,
         _ => {
             return Err(OAuthError::new(
                 OAuthErrorCode::UnsupportedGrantType,
@@ -58,11 +58,7 @@ pub async fn token(
             grants::refresh_token::grant(&state, &client.auth.client, &form, actor).await?
         }
         GrantType::AuthorizationCode => {
-            return Err(OAuthError::new(
-                OAuthErrorCode::UnsupportedGrantType,
-                "grant_type is not supported",
-            )
-            .into());
+            grants::authorization_code::grant(&state, &client.auth.client, &form, actor).await?
         }
     };
     let mut resp = Json(response).into_response();

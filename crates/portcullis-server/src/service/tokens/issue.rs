@@ -9,9 +9,19 @@ impl TokenService {
     /// Signs an access token and, if the client takes them, a refresh token, and
     /// durably records the new family before returning.
     pub async fn issue(&self, grant: Grant<'_>) -> Result<Issued, IssueError> {
+        let family_id = ordered_id_now("fam_")?;
+        self.issue_in_family(grant, family_id).await
+    }
+
+    /// [`Self::issue`] under a family id chosen before (an authorization code
+    /// records, when it is spent, which family its tokens will belong to).
+    pub async fn issue_in_family(
+        &self,
+        grant: Grant<'_>,
+        family_id: String,
+    ) -> Result<Issued, IssueError> {
         let now = self.clock.now();
         let client = grant.client;
-        let family_id = ordered_id_now("fam_")?;
         let scope = grant.scopes.to_string();
         let (access_token, exp, access_ttl) = self.sign_access(
             client,

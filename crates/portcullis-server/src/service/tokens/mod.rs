@@ -5,7 +5,10 @@
 //! - [`verify`]: an access token is checked by signature, issuer, audience, time
 //!   and the denylist;
 //! - [`refresh`]: a refresh token is spent and replaced (rotation), and a spent one
-//!   presented again is reuse (`spent_token_presented`), which revokes its family.
+//!   presented again is reuse (`spent_token_presented`), which revokes its family;
+//! - [`code`]: an authorization code is exchanged once (client, redirect URI and
+//!   PKCE checked), and one presented again (`code_presented_again`) revokes the
+//!   tokens its first use yielded.
 //!
 //! The claims of an access token are built in one place,
 //! [`TokenService::sign_access`].
@@ -14,6 +17,7 @@
 //! per access token. What is written (group-committed) is the grant's family and its
 //! refresh token hash, so that refresh, listing and revocation have something to act on.
 
+mod code;
 mod issue;
 mod refresh;
 #[cfg(test)]
@@ -24,6 +28,7 @@ use crate::keyring::Keyring;
 use crate::service::denylist::Denylist;
 use crate::service::revocation::Revoker;
 use crate::service::verified_cache::VerifiedCache;
+pub use code::CodeExchange;
 use portcullis_core::OAuthError;
 use portcullis_core::{AccessClaims, Audience, Client, Clock, GrantType, Label, ScopeSet, Ttl};
 use portcullis_crypto::{
