@@ -15,7 +15,7 @@ pub struct Settings {
     pub database_url: String,
     /// Most connections to PostgreSQL (per process).
     pub database_pool_size: usize,
-    /// `iss`; `None`: `http://<bound address>`.
+    /// `iss`; `None`: `http://<bound address>` (`https://` with [`Settings::tls`]).
     pub issuer: Option<String>,
     /// `aud`; `None`: the issuer.
     pub audience: Option<String>,
@@ -34,6 +34,17 @@ pub struct Settings {
     pub audit_retention: Ttl,
     /// The current signing key is replaced once it is this old.
     pub key_rotation_interval: Ttl,
+    /// `--tls-cert` and `--tls-key`: serve HTTPS natively; `None`: plain HTTP.
+    pub tls: Option<TlsFiles>,
+}
+
+/// The PEM files of native TLS, re-read on SIGHUP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// The leaf's private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
 }
 
 /// The defaults of SPEC §1.

@@ -17,6 +17,7 @@ pub mod routes;
 pub mod server;
 pub mod service;
 pub mod state;
+pub mod tls;
 pub mod views;
 
 pub use config::Settings;

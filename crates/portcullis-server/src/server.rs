@@ -1,5 +1,6 @@
-//! Binding, serving, and graceful shutdown (SIGTERM, Ctrl-C): in-flight requests
-//! finish and every acknowledged write is committed before the process exits.
+//! Binding, serving (plain HTTP, or HTTPS with [`crate::tls`]), and graceful shutdown
+//! (SIGTERM, Ctrl-C): in-flight requests finish and every acknowledged write is
+//! committed before the process exits.
 
 use crate::config::Settings;
 use crate::keyring::Keyring;
@@ -11,6 +12,7 @@ use crate::service::tokens::TokenService;
 use crate::service::usage::LabelUsage;
 use crate::service::users::UserService;
 use crate::state::{AppState, Inner};
+use crate::tls::Tls;
 use anyhow::Context;
 use portcullis_core::Clock;
 use portcullis_crypto::MasterKey;
@@ -40,9 +42,11 @@ pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
         .with_context(|| format!("cannot listen on {addr}"))
 }
 
-/// The issuer for a bound address when none is configured.
-pub fn default_issuer(bound: SocketAddr) -> String {
-    format!("http://{bound}")
+/// The issuer for a bound address when none is configured: `https://` when this
+/// server speaks TLS itself.
+pub fn default_issuer(bound: SocketAddr, tls: bool) -> String {
+    let scheme = if tls { "https" } else { "http" };
+    format!("{scheme}://{bound}")
 }
 
 /// Builds the state for `settings` on an opened, prepared store.
@@ -56,11 +60,13 @@ pub async fn build_state(
     let issuer = settings
         .issuer
         .clone()
-        .unwrap_or_else(|| default_issuer(bound))
+        .unwrap_or_else(|| default_issuer(bound, settings.tls.is_some()))
         .trim_end_matches('/')
         .to_owned();
     let audience = settings.audience.clone().unwrap_or_else(|| issuer.clone());
-    let secure = issuer.starts_with("https://");
+    // Behind a TLS-terminating proxy the https issuer says so; with native TLS the
+    // connection itself is secure whatever issuer is configured.
+    let secure = settings.tls.is_some() || issuer.starts_with("https://");
     let keys = Keyring::load(&store, &master, clock.now())
         .await
         .context("loading signing keys (is this the right master key?)")?;
@@ -116,8 +122,8 @@ pub async fn build_state(
     }))
 }
 
-/// Serves until SIGTERM or Ctrl-C.
-pub async fn serve(listener: TcpListener, state: AppState) -> anyhow::Result<()> {
+/// Serves until SIGTERM or Ctrl-C: plain HTTP, or HTTPS with `tls`.
+pub async fn serve(listener: TcpListener, tls: Option<Tls>, state: AppState) -> anyhow::Result<()> {
     crate::metrics::Metrics::install().context("installing the metrics recorder")?;
     // Remember the issuer so `portcullis token issue` mints tokens this server accepts.
     state
@@ -152,14 +158,20 @@ pub async fn serve(listener: TcpListener, state: AppState) -> anyhow::Result<()>
         })
     };
     let state_for_flush = state.clone();
-    let app = routes::router(state);
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-    .context("serving")?;
+    let app = routes::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    match tls {
+        None => axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .context("serving")?,
+        Some(tls) => {
+            let listener = crate::tls::listener(listener, &tls).context("serving TLS")?;
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown_signal())
+                .await
+                .context("serving")?
+        }
+    }
     refresher.abort();
     for task in background {
         task.abort();

@@ -99,6 +99,7 @@ impl Fixture {
                 trusted_proxies: vec![],
                 audit_retention: ttl("400d"),
                 key_rotation_interval: ttl("90d"),
+                tls: None,
             };
             let clock: Arc<dyn Clock> = Arc::new(FixedClock::new(NOW));
             let state = build_state(

@@ -103,6 +103,13 @@ pub struct ServerArgs {
         value_delimiter = ','
     )]
     pub trusted_proxy: Vec<String>,
+    /// Serve HTTPS natively with this PEM certificate chain (leaf first); needs
+    /// --tls-key; both are re-read on SIGHUP [default: plain HTTP].
+    #[arg(long, env = "PORTCULLIS_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "PORTCULLIS_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// Commands.

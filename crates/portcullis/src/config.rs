@@ -6,7 +6,7 @@ use crate::cli::{GlobalArgs, ServerArgs};
 use anyhow::{Context, bail};
 use portcullis_core::Ttl;
 use portcullis_crypto::Algorithm;
-use portcullis_server::config::{Settings, defaults};
+use portcullis_server::config::{Settings, TlsFiles, defaults};
 use portcullis_store::sqlite::sqlite_path;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -42,6 +42,10 @@ pub struct FileConfig {
     pub audit_retention: Option<Ttl>,
     /// `key_rotation_interval`.
     pub key_rotation_interval: Option<Ttl>,
+    /// `tls_cert`: a PEM certificate chain.
+    pub tls_cert: Option<PathBuf>,
+    /// `tls_key`: its PEM private key.
+    pub tls_key: Option<PathBuf>,
 }
 
 /// Where the master key comes from.
@@ -141,6 +145,10 @@ pub fn resolve(
             defaults::KEY_ROTATION_INTERVAL,
             "key-rotation-interval",
         )?,
+        tls: tls_files(
+            server.tls_cert.clone().or(file.tls_cert),
+            server.tls_key.clone().or(file.tls_key),
+        )?,
     };
     let master = match std::env::var("PORTCULLIS_MASTER_KEY") {
         Ok(v) if !v.trim().is_empty() => MasterKeySpec::Inline(v),
@@ -190,6 +198,20 @@ fn trusted_proxies(
                 .map_err(|e| anyhow::anyhow!("--trusted-proxy: {e}"))
         })
         .collect()
+}
+
+/// `--tls-cert` and `--tls-key`: both (HTTPS) or neither (plain HTTP).
+fn tls_files(cert: Option<PathBuf>, key: Option<PathBuf>) -> anyhow::Result<Option<TlsFiles>> {
+    match (cert, key) {
+        (Some(cert), Some(key)) => Ok(Some(TlsFiles { cert, key })),
+        (None, None) => Ok(None),
+        (Some(_), None) => {
+            bail!("--tls-cert needs --tls-key (give both, or neither for plain HTTP)")
+        }
+        (None, Some(_)) => {
+            bail!("--tls-key needs --tls-cert (give both, or neither for plain HTTP)")
+        }
+    }
 }
 
 /// RFC 8414 §2: the issuer is an http(s) URL with no query or fragment.
@@ -271,6 +293,35 @@ mod tests {
         };
         let err = resolve(&global, &bad).unwrap_err().to_string();
         assert!(err.contains("--trusted-proxy"), "{err}");
+    }
+
+    #[test]
+    fn tls_files_come_in_pairs_from_flags_or_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("p.toml");
+        std::fs::write(&cfg, "tls_cert = \"c.pem\"\ntls_key = \"k.pem\"\n").unwrap();
+        let global = GlobalArgs {
+            config: Some(cfg),
+            ..GlobalArgs::default()
+        };
+        let (s, _) = resolve(&global, &ServerArgs::default()).unwrap();
+        let files = s.tls.unwrap();
+        assert_eq!(
+            (files.cert, files.key),
+            (PathBuf::from("c.pem"), PathBuf::from("k.pem"))
+        );
+        let flag = ServerArgs {
+            tls_cert: Some("other.pem".into()),
+            ..ServerArgs::default()
+        };
+        let (s, _) = resolve(&global, &flag).unwrap();
+        assert_eq!(s.tls.unwrap().cert, PathBuf::from("other.pem"));
+        let (s, _) = resolve(&GlobalArgs::default(), &ServerArgs::default()).unwrap();
+        assert!(s.tls.is_none());
+        let err = resolve(&GlobalArgs::default(), &flag)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--tls-cert needs --tls-key"), "{err}");
     }
 
     #[test]

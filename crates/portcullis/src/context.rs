@@ -48,6 +48,16 @@ pub async fn open_with(
     create: Create,
 ) -> anyhow::Result<Ctx> {
     let (settings, master_spec) = resolve(global, server)?;
+    open_resolved(settings, master_spec, create).await
+}
+
+/// [`open_with`] for settings already resolved (`serve` checks some before the
+/// database is touched).
+pub async fn open_resolved(
+    settings: Settings,
+    master_spec: MasterKeySpec,
+    create: Create,
+) -> anyhow::Result<Ctx> {
     if let Some(path) = sqlite_path(&settings.database_url) {
         match std::fs::metadata(&path) {
             Ok(m) if m.len() == 0 => bail!(

@@ -30,6 +30,15 @@ impl<'a> Browser<'a> {
             cookies: Vec::new(),
         }
     }
+    /// A browser making its requests with `client` (an HTTPS one, say).
+    pub(crate) fn with_client(s: &'a TestServer, client: reqwest::Client) -> Self {
+        Self {
+            s,
+            client,
+            forwarded_for: None,
+            cookies: Vec::new(),
+        }
+    }
     /// A browser whose connections come from another loopback address.
     pub(crate) fn from_addr(s: &'a TestServer, local: &str) -> Self {
         Self {

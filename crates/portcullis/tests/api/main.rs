@@ -18,5 +18,6 @@ mod metrics;
 mod resource;
 mod storage;
 mod throttle;
+mod tls;
 mod token_endpoint;
 mod whoami;
