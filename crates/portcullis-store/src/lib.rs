@@ -390,11 +390,14 @@ pub trait UserStore: Send + Sync {
     async fn put_consent(&self, consent: &ConsentRecord, audit: &NewAuditEvent) -> StoreResult<()>;
     /// Everything a user allowed, with each application's name and last use.
     async fn list_consents(&self, user_id: &str) -> StoreResult<Vec<ConsentRecord>>;
-    /// Ends a consent (`keep`: `None`) or narrows it to `keep`, and revokes every
-    /// token family of that grant (subject = the user, owned by the client),
-    /// each revocation lasting until `deny_until` with `audit` per family, in one
-    /// transaction. `NotFound` if there is no such consent. Returns the family
-    /// ids revoked now.
+    /// Ends a consent (`keep`: `None`), revoking every live token family of that
+    /// grant (subject = the user, owned by the client, by the authorization code
+    /// grant); or narrows it to `keep`, narrowing each such family's scopes to
+    /// those kept and revoking the access tokens it issued until `now` (a family
+    /// left with no scope is revoked whole). Each revocation lasts until
+    /// `deny_until`, with `audit` (as a `token.revoke` event) per family; all in
+    /// one transaction with the consent's own `audit` event. `NotFound` if there is
+    /// no such consent.
     async fn revoke_consent(
         &self,
         user_id: &str,
@@ -403,7 +406,7 @@ pub trait UserStore: Send + Sync {
         now: i64,
         deny_until: i64,
         audit: &NewAuditEvent,
-    ) -> StoreResult<Vec<String>>;
+    ) -> StoreResult<ConsentChange>;
 
     /// Stores a new authorization code.
     async fn create_code(&self, code: &NewCode) -> StoreResult<()>;

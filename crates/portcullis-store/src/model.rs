@@ -310,7 +310,8 @@ pub struct Revocation {
     pub kind: String,
     /// Family id, jti or client id.
     pub target: String,
-    /// For `client`: tokens issued at or before this.
+    /// For `client`, and for a `family` whose grant was narrowed: only the access
+    /// tokens issued at or before this (a `family` without it: all of them).
     pub issued_before: Option<i64>,
     /// When it can be forgotten (every token it covers has expired).
     pub expires_at: i64,
@@ -580,4 +581,15 @@ pub enum CodeRedemption {
     },
     /// No such code.
     Unknown,
+}
+
+/// What ending or narrowing a consent did to its token families.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConsentChange {
+    /// Families revoked whole (the grant ended, or a family kept no scope).
+    pub revoked: Vec<String>,
+    /// Families narrowed to the scopes kept: their access tokens issued until now
+    /// are revoked (a `family` revocation with `issued_before`); their refresh
+    /// tokens live on and yield only the scopes kept.
+    pub narrowed: Vec<String>,
 }

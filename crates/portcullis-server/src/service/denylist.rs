@@ -30,6 +30,10 @@ struct Sets {
     tokens: HashMap<u64, i64>,
     /// Client id → (tokens issued at or before this are revoked, expiry).
     clients: HashMap<String, (i64, i64)>,
+    /// Hash of a family id → (its access tokens issued at or before this are
+    /// revoked, expiry): a grant narrowed by its user; the family's refresh
+    /// tokens live on.
+    families_before: HashMap<u64, (i64, i64)>,
 }
 
 /// The in-memory denylist.
@@ -65,7 +69,29 @@ impl Denylist {
         {
             return Some("the client's tokens have been revoked");
         }
+        if let Some(fam) = claims.family_id()
+            && let Some((before, _)) = sets.families_before.get(&self.key(fam))
+            && claims.iat <= *before
+        {
+            return Some("the grant has changed: refresh the token");
+        }
         None
+    }
+
+    /// The `iat` for a token of `family_id` issued `now`: `now`, or just after the
+    /// time its access tokens were revoked up to, if that is not yet past (so a
+    /// token issued after a narrowing is never caught by it).
+    pub fn issue_time(&self, family_id: &str, now: i64) -> i64 {
+        let Ok(sets) = self.sets.read() else {
+            return now;
+        };
+        if sets.families_before.is_empty() {
+            return now;
+        }
+        match sets.families_before.get(&self.key(family_id)) {
+            Some((before, _)) if *before >= now => before + 1,
+            _ => now,
+        }
     }
 
     /// Whether a family is revoked (for refresh tokens and introspection).
@@ -83,9 +109,19 @@ impl Denylist {
         };
         for r in revs {
             match r.kind.as_str() {
-                "family" => {
-                    sets.families.insert(self.key(&r.target), r.expires_at);
-                }
+                "family" => match r.issued_before {
+                    None => {
+                        sets.families.insert(self.key(&r.target), r.expires_at);
+                    }
+                    Some(before) => {
+                        let e = sets
+                            .families_before
+                            .entry(self.key(&r.target))
+                            .or_insert((before, r.expires_at));
+                        e.0 = e.0.max(before);
+                        e.1 = e.1.max(r.expires_at);
+                    }
+                },
                 "token" => {
                     sets.tokens.insert(self.key(&r.target), r.expires_at);
                 }
@@ -115,6 +151,18 @@ impl Denylist {
         if let Ok(mut s) = self.sets.write() {
             s.tokens.insert(self.key(jti), expires_at);
         }
+    }
+
+    /// Adds, on this node, the revocation of a family's access tokens issued at or
+    /// before `issued_before` (its grant was narrowed).
+    pub fn add_family_before(&self, family_id: &str, issued_before: i64, expires_at: i64) {
+        self.apply(&[Revocation {
+            id: 0,
+            kind: "family".into(),
+            target: family_id.into(),
+            issued_before: Some(issued_before),
+            expires_at,
+        }]);
     }
 
     /// Adds a client-wide revocation made on this node.
@@ -153,6 +201,7 @@ impl Denylist {
             s.families.retain(|_, exp| *exp > now);
             s.tokens.retain(|_, exp| *exp > now);
             s.clients.retain(|_, (_, exp)| *exp > now);
+            s.families_before.retain(|_, (_, exp)| *exp > now);
         }
     }
 
@@ -160,7 +209,7 @@ impl Denylist {
     pub fn len(&self) -> usize {
         self.sets
             .read()
-            .map(|s| s.families.len() + s.tokens.len() + s.clients.len())
+            .map(|s| s.families.len() + s.tokens.len() + s.clients.len() + s.families_before.len())
             .unwrap_or(0)
     }
 
@@ -202,6 +251,11 @@ mod tests {
         assert!(d.revoked(&claims("fam_b.y", "pc_z", 10)).is_none());
         assert!(d.revoked(&claims("fam_q.1", "pc_c", 50)).is_some());
         assert!(d.revoked(&claims("fam_q.1", "pc_c", 51)).is_none());
+        // A narrowed grant: its tokens until then, not the ones refreshed after.
+        d.add_family_before("fam_n", 60, 100);
+        assert!(d.revoked(&claims("fam_n.1", "pc_z", 60)).is_some());
+        assert!(d.revoked(&claims("fam_n.2", "pc_z", 61)).is_none());
+        assert!(!d.family_revoked("fam_n"), "its refresh tokens live on");
         d.expire(100);
         assert!(d.is_empty());
     }

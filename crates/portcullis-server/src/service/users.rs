@@ -16,7 +16,8 @@ use portcullis_core::user::check_new_password;
 use portcullis_core::{AuditKind, Clock, ScopeSet, Ttl, UserName};
 use portcullis_crypto::{PlainToken, TokenHasher, TokenKind, password, random_id};
 use portcullis_store::{
-    Actor, ConsentRecord, DynStore, NewAuditEvent, StoreError, UserRecord, UserSessionRow,
+    Actor, ConsentChange, ConsentRecord, DynStore, NewAuditEvent, StoreError, UserRecord,
+    UserSessionRow,
 };
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -440,16 +441,16 @@ impl UserService {
         Ok(self.store.list_consents(user_id).await?)
     }
 
-    /// Ends a grant (`remove`: `None`) or removes these scopes from it; either way
-    /// its tokens are revoked at once (the application asks again, or refreshes
-    /// into the narrower grant). Removing every scope ends the grant.
+    /// Ends a grant (`remove`: `None`): its tokens are revoked at once. Or removes
+    /// these scopes from it: its access tokens are revoked at once and its refresh
+    /// tokens yield only the scopes kept. Removing every scope ends the grant.
     pub async fn revoke_consent(
         &self,
         user_id: &str,
         client_id: &str,
         remove: Option<&ScopeSet>,
         actor: &Actor,
-    ) -> Result<Vec<String>, UserOpError> {
+    ) -> Result<ConsentChange, UserOpError> {
         let current = self
             .store
             .get_consent(user_id, client_id)
@@ -477,18 +478,15 @@ impl UserService {
                 .map(|k| serde_json::json!({ "scope": k.to_string() }).to_string()),
             ..self.event(kind, actor, user_id)
         };
-        let revoked = self
+        let now = self.clock.now();
+        let change = self
             .store
-            .revoke_consent(
-                user_id,
-                client_id,
-                keep.as_ref(),
-                self.clock.now(),
-                until,
-                &audit,
-            )
+            .revoke_consent(user_id, client_id, keep.as_ref(), now, until, &audit)
             .await?;
-        self.deny(&revoked, until);
-        Ok(revoked)
+        self.deny(&change.revoked, until);
+        for id in &change.narrowed {
+            self.denylist.add_family_before(id, now, until);
+        }
+        Ok(change)
     }
 }

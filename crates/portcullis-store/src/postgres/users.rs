@@ -2,10 +2,10 @@
 //! PostgreSQL.
 
 use super::revocations::record_family_revocations;
-use super::{PgStore, audit, bounded, scopes};
+use super::{PgStore, audit, bounded, notify, scopes};
 use crate::{
-    CodeRedemption, ConsentRecord, NewAuditEvent, NewCode, StoreError, StoreResult, UserRecord,
-    UserSessionRow, UserStore,
+    CodeRedemption, ConsentChange, ConsentRecord, NewAuditEvent, NewCode, StoreError, StoreResult,
+    UserRecord, UserSessionRow, UserStore,
 };
 use async_trait::async_trait;
 use deadpool_postgres::Transaction;
@@ -375,7 +375,7 @@ impl UserStore for PgStore {
         now: i64,
         deny_until: i64,
         audit: &NewAuditEvent,
-    ) -> StoreResult<Vec<String>> {
+    ) -> StoreResult<ConsentChange> {
         in_tx!(self, |tx| {
             let n = match keep {
                 None => {
@@ -404,21 +404,80 @@ impl UserStore for PgStore {
                 kind: AuditKind::TokenRevoke,
                 ..audit.clone()
             };
-            let reason = if keep.is_some() {
-                "consent_narrowed"
-            } else {
-                "consent_revoked"
+            let Some(keep) = keep else {
+                let revoked = revoke_subject_families(
+                    tx,
+                    user_id,
+                    Some(client_id),
+                    now,
+                    "consent_revoked",
+                    deny_until,
+                    &revocation,
+                )
+                .await?;
+                return Ok(ConsentChange {
+                    revoked,
+                    narrowed: Vec::new(),
+                });
             };
-            revoke_subject_families(
-                tx,
-                user_id,
-                Some(client_id),
-                now,
-                reason,
-                deny_until,
-                &revocation,
-            )
-            .await
+            let families = tx
+                .query(
+                    "SELECT id, scopes, label FROM token_families WHERE subject = $1 \
+                     AND client_id = $2 AND grant_type = 'authorization_code' \
+                     AND revoked_at IS NULL AND expires_at > $3 FOR UPDATE",
+                    &[&user_id, &client_id, &now],
+                )
+                .await?;
+            let mut change = ConsentChange::default();
+            let mut events = Vec::with_capacity(families.len());
+            for r in &families {
+                let id: String = r.try_get(0)?;
+                let kept: ScopeSet = scopes(r.try_get(1)?)?
+                    .iter()
+                    .filter(|s| keep.contains(s))
+                    .cloned()
+                    .collect();
+                events.push(NewAuditEvent {
+                    target: Some(id.clone()),
+                    client_id: Some(client_id.to_owned()),
+                    label: r.try_get(2)?,
+                    ..revocation.clone()
+                });
+                if kept.is_empty() {
+                    tx.execute(
+                        "UPDATE token_families SET revoked_at = $1, \
+                         revoked_reason = 'consent_narrowed' WHERE id = $2",
+                        &[&now, &id],
+                    )
+                    .await?;
+                    tx.execute(
+                        "INSERT INTO revocations (kind, target, created_at, expires_at) \
+                         VALUES ('family', $1, $2, $3)",
+                        &[&id, &now, &deny_until],
+                    )
+                    .await?;
+                    change.revoked.push(id);
+                } else {
+                    tx.execute(
+                        "UPDATE token_families SET scopes = $1 WHERE id = $2",
+                        &[&kept.to_string(), &id],
+                    )
+                    .await?;
+                    tx.execute(
+                        "INSERT INTO revocations (kind, target, issued_before, created_at, \
+                         expires_at) VALUES ('family', $1, $2, $2, $3)",
+                        &[&id, &now, &deny_until],
+                    )
+                    .await?;
+                    change.narrowed.push(id);
+                }
+            }
+            if !events.is_empty() {
+                let refs: Vec<&NewAuditEvent> = events.iter().collect();
+                audit::insert_many(tx, &refs).await?;
+                notify(tx, "revocations").await?;
+            }
+            Ok(change)
         })
     }
 

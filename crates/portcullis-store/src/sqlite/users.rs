@@ -3,8 +3,8 @@
 use super::revocations::record_family_revocations;
 use super::{SqliteStore, audit, scopes};
 use crate::{
-    CodeRedemption, ConsentRecord, NewAuditEvent, NewCode, StoreError, StoreResult, UserRecord,
-    UserSessionRow, UserStore,
+    CodeRedemption, ConsentChange, ConsentRecord, NewAuditEvent, NewCode, StoreError, StoreResult,
+    UserRecord, UserSessionRow, UserStore,
 };
 use async_trait::async_trait;
 use portcullis_core::ScopeSet;
@@ -332,7 +332,7 @@ impl UserStore for SqliteStore {
         now: i64,
         deny_until: i64,
         audit: &NewAuditEvent,
-    ) -> StoreResult<Vec<String>> {
+    ) -> StoreResult<ConsentChange> {
         let (user_id, client_id) = (user_id.to_owned(), client_id.to_owned());
         let (keep, audit) = (keep.cloned(), audit.clone());
         self.write(move |tx| {
@@ -357,20 +357,72 @@ impl UserStore for SqliteStore {
                 kind: portcullis_core::AuditKind::TokenRevoke,
                 ..audit.clone()
             };
-            let reason = if keep.is_some() {
-                "consent_narrowed"
-            } else {
-                "consent_revoked"
+            let Some(keep) = keep else {
+                let revoked = revoke_subject_families(
+                    tx,
+                    &user_id,
+                    Some(&client_id),
+                    now,
+                    "consent_revoked",
+                    deny_until,
+                    &revocation,
+                )?;
+                return Ok(ConsentChange {
+                    revoked,
+                    narrowed: Vec::new(),
+                });
             };
-            revoke_subject_families(
-                tx,
-                &user_id,
-                Some(&client_id),
-                now,
-                reason,
-                deny_until,
-                &revocation,
-            )
+            let families: Vec<(String, String, Option<String>)> = tx
+                .prepare_cached(
+                    "SELECT id, scopes, label FROM token_families WHERE subject = ?1 \
+                     AND client_id = ?2 AND grant_type = 'authorization_code' \
+                     AND revoked_at IS NULL AND expires_at > ?3",
+                )?
+                .query_map(params![user_id, client_id, now], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })?
+                .collect::<Result<_, _>>()?;
+            let mut change = ConsentChange::default();
+            for (id, scope_text, label) in families {
+                let kept: ScopeSet = scopes(&scope_text)?
+                    .iter()
+                    .filter(|s| keep.contains(s))
+                    .cloned()
+                    .collect();
+                let event = NewAuditEvent {
+                    target: Some(id.clone()),
+                    client_id: Some(client_id.clone()),
+                    label: label.clone(),
+                    ..revocation.clone()
+                };
+                if kept.is_empty() {
+                    tx.execute(
+                        "UPDATE token_families SET revoked_at = ?1, \
+                         revoked_reason = 'consent_narrowed' WHERE id = ?2",
+                        params![now, id],
+                    )?;
+                    tx.execute(
+                        "INSERT INTO revocations (kind, target, created_at, expires_at) \
+                         VALUES ('family', ?1, ?2, ?3)",
+                        params![id, now, deny_until],
+                    )?;
+                    audit::insert(tx, &event)?;
+                    change.revoked.push(id);
+                } else {
+                    tx.execute(
+                        "UPDATE token_families SET scopes = ?1 WHERE id = ?2",
+                        params![kept.to_string(), id],
+                    )?;
+                    tx.execute(
+                        "INSERT INTO revocations (kind, target, issued_before, created_at, \
+                         expires_at) VALUES ('family', ?1, ?2, ?2, ?3)",
+                        params![id, now, deny_until],
+                    )?;
+                    audit::insert(tx, &event)?;
+                    change.narrowed.push(id);
+                }
+            }
+            Ok(change)
         })
         .await
     }

@@ -731,11 +731,36 @@ async fn the_account_page_revokes_a_grant_and_its_tokens() {
     assert_eq!(whoami(&f.s, &access).await.0, 401);
     assert!(removed.html.contains("view-indicator"));
     assert!(!removed.html.contains("<code>upload-data</code>"));
+    // The next refresh yields the narrower grant, and works at once.
+    let narrower = f
+        .oauth()
+        .exchange_refresh_token(tokens.refresh_token().unwrap())
+        .request_async(&oauth_http)
+        .await
+        .unwrap();
+    let scopes: Vec<String> = narrower
+        .scopes()
+        .unwrap()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(scopes, ["view-indicator"]);
+    let (status, me) = whoami(&f.s, narrower.access_token().secret()).await;
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(me["scopes"], serde_json::json!(["view-indicator"]));
+    // Asking for the removed scope back through the refresh is refused.
+    let wider = f
+        .oauth()
+        .exchange_refresh_token(narrower.refresh_token().unwrap())
+        .add_scope(Scope::new("upload-data".into()))
+        .request_async(&oauth_http)
+        .await;
+    assert!(format!("{wider:?}").contains("invalid_scope"), "{wider:?}");
     // Authorizing the narrower scope again needs no consent.
     let (url, _, _) = f.authorize_url(&["view-indicator"]);
     assert_eq!(b.get(&url).await.status, 302);
 
-    // Revoke access altogether.
+    // Revoke access altogether: the refresh token dies with the grant.
     let revoked = b
         .post(
             &format!("{}/account/grants/{}/revoke", f.s.url, f.client_id),

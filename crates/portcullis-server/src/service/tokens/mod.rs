@@ -197,13 +197,17 @@ impl TokenService {
         let access_ttl = self.access_ttl_for(client);
         let exp = now.saturating_add(access_ttl.secs_i64());
         let jti_rand: [u8; 9] = portcullis_crypto::random_bytes()?;
+        // A family whose grant was narrowed this very second has its tokens until
+        // then revoked by `iat`: a token refreshed into the narrower grant in that
+        // same second is stamped just after it (valid at once: `nbf` is now).
+        let iat = self.denylist.issue_time(family_id, now);
         let claims = AccessClaims {
             iss: self.issuer.clone(),
             sub: subject.to_owned(),
             aud: Audience::One(self.audience.clone()),
             client_id: client.id.to_string(),
             jti: format!("{family_id}.{}", portcullis_crypto::b64::encode(jti_rand)),
-            iat: now,
+            iat,
             nbf: now,
             exp,
             scope: scopes.to_string(),

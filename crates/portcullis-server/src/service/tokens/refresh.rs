@@ -61,11 +61,12 @@ impl TokenService {
             }
 
             // RFC 6749 §6: the new scope may narrow, never widen, the original grant;
-            // scopes the client has lost since are dropped.
+            // scopes the client has lost since, or its user has taken back from the
+            // grant (the family's scopes), are dropped.
             let original: ScopeSet = found
                 .scopes
                 .iter()
-                .filter(|s| client.scopes.contains(s))
+                .filter(|s| client.scopes.contains(s) && found.family.scopes.contains(s))
                 .cloned()
                 .collect();
             let scopes = granted_scopes(requested, &original)?;
