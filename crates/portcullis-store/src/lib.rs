@@ -281,7 +281,8 @@ pub trait AdminStore: Send + Sync {
     /// Creates an admin user; `Conflict` if the name is taken.
     async fn create_admin_user(&self, name: &str, password_hash: &str, now: i64)
     -> StoreResult<()>;
-    /// Replaces an admin user's password; `NotFound` if absent.
+    /// Replaces an admin user's password and ends their sessions, in one
+    /// transaction; `NotFound` if absent.
     async fn set_admin_password(
         &self,
         name: &str,

@@ -314,6 +314,17 @@ impl TestServer {
         })
     }
 
+    /// The command `portcullis ARGS` against this server's database, not started
+    /// (for a test that needs to hold its pipes itself).
+    pub fn cli_command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(&self.bin);
+        cmd.args(args)
+            .args(self.data_args())
+            .env_remove("PORTCULLIS_MASTER_KEY")
+            .env("PORTCULLIS_LOG", "warn");
+        cmd
+    }
+
     /// Runs a CLI command against this server's database.
     pub fn cli(&self, args: &[&str]) -> anyhow::Result<CliOutput> {
         self.cli_with_stdin(args, "")

@@ -41,10 +41,8 @@ impl AdminStore for PgStore {
     }
 
     async fn set_admin_password(&self, name: &str, hash: &str, now: i64) -> StoreResult<()> {
-        bounded(async {
-            let n = self
-                .conn()
-                .await?
+        in_tx!(self, |tx| {
+            let n = tx
                 .execute(
                     "UPDATE admin_users SET password_hash = $1, updated_at = $2 WHERE name = $3",
                     &[&hash, &now, &name],
@@ -53,9 +51,11 @@ impl AdminStore for PgStore {
             if n == 0 {
                 return Err(StoreError::NotFound(format!("admin user {name}")));
             }
+            // Whoever knew the old password is signed out with it.
+            tx.execute("DELETE FROM admin_sessions WHERE user_name = $1", &[&name])
+                .await?;
             Ok(())
         })
-        .await
     }
 
     async fn admin_password_hash(&self, name: &str) -> StoreResult<Option<String>> {

@@ -42,6 +42,8 @@ impl AdminStore for SqliteStore {
             if n == 0 {
                 return Err(StoreError::NotFound(format!("admin user {name}")));
             }
+            // Whoever knew the old password is signed out with it.
+            tx.execute("DELETE FROM admin_sessions WHERE user_name = ?1", [&name])?;
             Ok(())
         })
         .await

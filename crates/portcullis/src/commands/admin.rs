@@ -43,13 +43,13 @@ pub async fn run(ctx: Ctx, cmd: AdminCommand) -> anyhow::Result<()> {
             check_name(&name)?;
             let hash = hash_password(&read_password()?)?;
             ctx.store.create_admin_user(&name, &hash, now).await?;
-            println!("created admin user {name}");
+            crate::outln!("created admin user {name}");
         }
         AdminCommand::ResetPassword { name, .. } => {
             check_name(&name)?;
             let hash = hash_password(&read_password()?)?;
             ctx.store.set_admin_password(&name, &hash, now).await?;
-            println!("password changed for admin user {name}");
+            crate::outln!("password changed for admin user {name}");
         }
     }
     Ok(())

@@ -35,18 +35,18 @@ fn print_client(c: &Client, secret: Option<&str>, json: bool) -> anyhow::Result<
     if json {
         return output::json(&view);
     }
-    println!("client_id:     {}", view.client_id);
-    println!("name:          {}", view.name);
-    println!("status:        {}", view.status);
-    println!("scopes:        {}", view.scopes.join(" "));
-    println!("grant_types:   {}", view.grant_types.join(" "));
+    crate::outln!("client_id:     {}", view.client_id);
+    crate::outln!("name:          {}", view.name);
+    crate::outln!("status:        {}", view.status);
+    crate::outln!("scopes:        {}", view.scopes.join(" "));
+    crate::outln!("grant_types:   {}", view.grant_types.join(" "));
     if !view.redirect_uris.is_empty() {
-        println!("redirect_uris: {}", view.redirect_uris.join(" "));
+        crate::outln!("redirect_uris: {}", view.redirect_uris.join(" "));
     }
-    println!("created_at:    {}", view.created_at);
+    crate::outln!("created_at:    {}", view.created_at);
     if let Some(s) = secret {
-        println!("client_secret: {s}");
-        println!("  (shown once: store it now; only its hash is kept)");
+        crate::outln!("client_secret: {s}");
+        crate::outln!("  (shown once: store it now; only its hash is kept)");
     }
     Ok(())
 }
@@ -121,7 +121,7 @@ pub async fn run(ctx: Ctx, cmd: ClientCommand) -> anyhow::Result<()> {
             if json.json {
                 output::json(&serde_json::json!({"client_id": id, "deleted": true}))
             } else {
-                println!("deleted client {id}");
+                crate::outln!("deleted client {id}");
                 Ok(())
             }
         }

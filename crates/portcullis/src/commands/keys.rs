@@ -54,7 +54,7 @@ pub async fn run(global: &GlobalArgs, cmd: KeysCommand) -> anyhow::Result<()> {
                     state: "current".into(),
                 });
             }
-            println!(
+            crate::outln!(
                 "new current key {kid} ({}); running servers pick it up within a second",
                 ctx.settings.signing_alg
             );

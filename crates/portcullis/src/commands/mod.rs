@@ -22,7 +22,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate => {
             let ctx = open_with(&cli.global, &none, Create::IfMissing).await?;
             announce(&ctx);
-            println!("database is at schema version {}", latest_note(&ctx));
+            crate::outln!("database is at schema version {}", latest_note(&ctx));
             Ok(())
         }
         Command::Client(cmd) => {
@@ -40,7 +40,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .backup_to(&file)
                 .await
                 .with_context(|| format!("backing up to {}", file.display()))?;
-            println!(
+            crate::outln!(
                 "wrote a consistent copy of the database to {}; keep the master key with it",
                 file.display()
             );

@@ -25,7 +25,7 @@ pub async fn run(ctx: Ctx, cmd: ScopeCommand) -> anyhow::Result<()> {
             if json.json {
                 output::json(&ScopeView::from(&rec))
             } else {
-                println!("created scope {}", rec.name);
+                crate::outln!("created scope {}", rec.name);
                 Ok(())
             }
         }

@@ -99,14 +99,14 @@ pub async fn run(global: &GlobalArgs, cmd: TokenCommand) -> anyhow::Result<()> {
                 }
                 return output::json(&v);
             }
-            println!("family:        {}", issued.family_id);
-            println!("access_token:  {}", issued.response.access_token);
+            crate::outln!("family:        {}", issued.family_id);
+            crate::outln!("access_token:  {}", issued.response.access_token);
             if let Some(r) = &issued.response.refresh_token {
-                println!("refresh_token: {r}");
+                crate::outln!("refresh_token: {r}");
             }
-            println!("scope:         {}", issued.response.scope);
-            println!("expires_in:    {}s", issued.response.expires_in);
-            println!("  (shown once: only the refresh token's hash is kept)");
+            crate::outln!("scope:         {}", issued.response.scope);
+            crate::outln!("expires_in:    {}s", issued.response.expires_in);
+            crate::outln!("  (shown once: only the refresh token's hash is kept)");
             Ok(())
         }
         TokenCommand::Revoke {
@@ -149,7 +149,7 @@ pub async fn run(global: &GlobalArgs, cmd: TokenCommand) -> anyhow::Result<()> {
             if json.json {
                 return output::json(&serde_json::json!({ "revoked": revoked }));
             }
-            println!(
+            crate::outln!(
                 "revoked {} token famil{}; running servers refuse their tokens within a second",
                 revoked.len(),
                 if revoked.len() == 1 { "y" } else { "ies" }

@@ -25,7 +25,7 @@ fn print(user: &UserRecord, json: bool, done: &str) -> anyhow::Result<()> {
     if json {
         return output::json(&UserView::new(user));
     }
-    println!("{done} user {} ({})", user.name, user.id);
+    crate::outln!("{done} user {} ({})", user.name, user.id);
     Ok(())
 }
 

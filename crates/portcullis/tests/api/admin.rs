@@ -446,3 +446,27 @@ async fn an_admin_mints_a_token_for_a_site_and_revokes_it() {
     let (audit, _) = b.page(&format!("/admin/audit?client={id}")).await;
     assert!(audit.contains("token.revoke") && audit.contains("token.issue"));
 }
+
+#[tokio::test]
+async fn a_password_reset_signs_out_the_admin_everywhere() {
+    let s = server(&[]);
+    let pw = first_admin_password(&s);
+    let mut b = Browser::new(&s);
+    assert_eq!(b.login("admin", &pw).await.status(), 303);
+    assert_eq!(b.get("/admin").await.status(), 200);
+    let out = s
+        .cli_with_stdin(
+            &["admin", "reset-password", "admin", "--password-stdin"],
+            "a-brand-new-password-42\n",
+        )
+        .unwrap();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let r = b.get("/admin").await;
+    assert_eq!(r.status(), 303, "the old session is gone");
+    assert_eq!(r.headers()["location"], "/admin/login");
+    assert_eq!(b.login("admin", &pw).await.status(), 401);
+    assert_eq!(
+        b.login("admin", "a-brand-new-password-42").await.status(),
+        303
+    );
+}

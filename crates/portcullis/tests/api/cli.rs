@@ -278,3 +278,30 @@ async fn migrate_only_migrates() {
     assert_eq!(out.code, 0, "{out:?}");
     assert!(out.stdout.contains("nothing to apply"), "{}", out.stdout);
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_a_command_quietly() {
+    // `portcullis client list | head -0`: the pipe's reading end is closed before
+    // the command writes, so its first line meets a broken pipe.
+    let s = server(&[]);
+    s.create_client("Piped", &[]).unwrap();
+    for args in [
+        &["client", "list"][..],
+        &["client", "list", "--json"][..],
+        &["scope", "list"][..],
+    ] {
+        let mut child = s
+            .cli_command(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(stderr.trim().is_empty(), "{args:?}: {stderr}");
+    }
+}
