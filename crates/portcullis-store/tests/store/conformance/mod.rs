@@ -12,7 +12,8 @@
 //! only the built-in scopes. Times are small Unix seconds chosen per check.
 //!
 //! The checks live in one module per part of the store ([`store`], [`clients`],
-//! [`tokens`], [`revocations`], [`keys`], [`admin`], [`audit`], [`data`]) and one
+//! [`tokens`], [`revocations`], [`keys`], [`admin`], [`audit`], [`data`],
+//! [`users`]) and one
 //! for the injected failures ([`atomicity`]), all re-exported here for
 //! [`conformance_tests!`]; what they share is in [`fixtures`].
 
@@ -26,6 +27,7 @@ pub mod keys;
 pub mod revocations;
 pub mod store;
 pub mod tokens;
+pub mod users;
 
 pub use admin::*;
 pub use atomicity::*;
@@ -36,6 +38,7 @@ pub use keys::*;
 pub use revocations::*;
 pub use store::*;
 pub use tokens::*;
+pub use users::*;
 
 use portcullis_store::prelude::*;
 use std::any::Any;
@@ -118,6 +121,15 @@ macro_rules! conformance_tests {
                 a_label_keeps_its_last_issue_after_its_families_are_pruned,
                 pruning_drops_grace_answers_after_the_grace_but_keeps_the_spent_token,
                 revocations_are_kept_until_their_tokens_expire,
+                a_created_user_reads_back_by_id_and_by_name_and_users_are_listed_by_name,
+                a_user_name_can_be_taken_only_once,
+                a_new_password_replaces_the_hash_and_ends_only_that_users_sessions,
+                every_change_to_a_missing_user_is_not_found_and_writes_nothing,
+                user_sessions_live_until_they_expire_and_end_when_deleted,
+                a_new_user_session_drops_the_expired_ones,
+                a_disabled_users_session_is_not_returned,
+                disabling_a_user_revokes_exactly_their_live_authorization_code_families,
+                enabling_a_user_revokes_nothing,
             ];
             shared: [
                 of_eight_concurrent_rotations_of_one_token_exactly_one_wins,
