@@ -1,14 +1,14 @@
 //! Fixtures shared by the checks: clients and their secrets, grants and
-//! rotations, audit events and readers, revocations, uploads, end users and
-//! their sessions.
+//! rotations, audit events and readers, revocations, uploads, end users with
+//! their sessions, consents and authorization codes.
 
 use portcullis_core::{
     AuditKind, Client, ClientId, ClientStatus, GrantType, ScopeName, ScopeSet, Ttl,
 };
 use portcullis_store::prelude::*;
 use portcullis_store::{
-    Actor, AuditFilter, AuditRecord, FamilyRecord, NewAuditEvent, NewGrant, NewRefresh, NewUpload,
-    Revocation, Rotation, UserRecord, UserSessionRow,
+    Actor, AuditFilter, AuditRecord, ConsentRecord, FamilyRecord, NewAuditEvent, NewCode, NewGrant,
+    NewRefresh, NewUpload, Revocation, Rotation, UserRecord, UserSessionRow,
 };
 
 pub(crate) const PC: &str = "pc_test";
@@ -245,6 +245,15 @@ pub(crate) fn user_event(at: i64, kind: &str, user: &str) -> NewAuditEvent {
     }
 }
 
+/// An end user's own audit event about what they allowed `client`.
+pub(crate) fn consent_event(at: i64, kind: &str, user: &str, client: &str) -> NewAuditEvent {
+    NewAuditEvent {
+        target: Some(user.into()),
+        client_id: Some(client.into()),
+        ..NewAuditEvent::new(at, k(kind), user_actor(user))
+    }
+}
+
 pub(crate) fn user_actor(user: &str) -> Actor {
     Actor {
         kind: "user",
@@ -282,5 +291,34 @@ pub(crate) fn session(n: u8, user: &str, created_at: i64, expires_at: i64) -> Us
         last_seen_at: created_at,
         expires_at,
         source: Some("198.51.100.4".into()),
+    }
+}
+
+/// An authorization code `name` (stored as `digest(name)`) that `user` let
+/// `client` have at 100, valid until 160.
+pub(crate) fn code(name: &str, client: &str, user: &str) -> NewCode {
+    NewCode {
+        hash: digest(name),
+        client_id: client.into(),
+        user_id: user.into(),
+        redirect_uri: "https://app.example/cb".into(),
+        redirect_uri_given: true,
+        scopes: ss("upload-data view-indicator"),
+        code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
+        created_at: 100,
+        expires_at: 160,
+    }
+}
+
+/// What `user` allowed `client` at `at` (the client's name is the store's to fill in).
+pub(crate) fn consent(user: &str, client: &str, scopes: &str, at: i64) -> ConsentRecord {
+    ConsentRecord {
+        user_id: user.into(),
+        client_id: client.into(),
+        client_name: String::new(),
+        scopes: ss(scopes),
+        created_at: at,
+        updated_at: at,
+        last_used_at: None,
     }
 }

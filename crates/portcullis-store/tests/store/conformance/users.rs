@@ -1,5 +1,10 @@
 //! End users: accounts, passwords and status (disabling a user revokes the
-//! tokens issued on their behalf), and web sessions.
+//! tokens issued on their behalf), and web sessions; with what they allowed
+//! applications in [`consents`], re-exported here.
+
+pub mod consents;
+
+pub use consents::*;
 
 use super::fixtures::*;
 use portcullis_store::prelude::*;
