@@ -141,6 +141,7 @@ macro_rules! conformance_tests {
                 of_eight_concurrent_rotations_of_one_token_exactly_one_wins,
                 concurrent_grants_are_all_recorded,
                 of_concurrent_initialisations_of_a_setting_one_wins_for_all,
+                concurrent_consents_to_one_application_all_end_up_in_it,
             ];
             harness: [
                 an_injected_failure_hits_only_its_own_kind,

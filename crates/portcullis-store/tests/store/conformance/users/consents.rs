@@ -6,6 +6,7 @@ use super::super::fixtures::*;
 use super::{family_revocation_events, revoke_event, sorted_ids, sorted_revocations};
 use portcullis_store::prelude::*;
 use portcullis_store::{CodeRedemption, NewGrant, StoreError, Usage};
+use std::sync::Arc;
 
 pub async fn a_consent_is_created_then_widened_and_read_back_with_the_client_name<
     S: Store + ?Sized,
@@ -368,4 +369,43 @@ pub async fn deleting_a_client_removes_the_consents_and_codes_given_to_it<S: Sto
             .unwrap(),
         CodeRedemption::Redeemed(code("code_other", OTHER, ALICE))
     );
+}
+
+pub async fn concurrent_consents_to_one_application_all_end_up_in_it<S: Store + ?Sized>(s: Arc<S>) {
+    create(&*s, PC).await;
+    create_user(&*s, ALICE, "alice").await;
+    // Several rounds, each starting with no consent on record: the first consent
+    // given for an application is the one two requests can race to create.
+    for round in 0..4 {
+        let tasks: Vec<_> = (0..8)
+            .map(|i| {
+                let s = Arc::clone(&s);
+                tokio::spawn(async move {
+                    let scope = format!("s{round}-{i}");
+                    s.put_consent(
+                        &consent(ALICE, PC, &scope, 100),
+                        &consent_event(100, "consent.give", ALICE, PC),
+                    )
+                    .await
+                    .unwrap();
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let got = s.get_consent(ALICE, PC).await.unwrap().unwrap();
+        let want: Vec<String> = (0..8).map(|i| format!("s{round}-{i}")).collect();
+        assert_eq!(got.scopes.to_string(), want.join(" "), "round {round}");
+        s.revoke_consent(
+            ALICE,
+            PC,
+            None,
+            200,
+            2000,
+            &consent_event(200, "consent.revoke", ALICE, PC),
+        )
+        .await
+        .unwrap();
+    }
 }
