@@ -136,12 +136,16 @@ macro_rules! conformance_tests {
                 narrowing_a_consent_keeps_it_with_fewer_scopes_and_revokes_its_families,
                 revoking_a_missing_consent_is_not_found_and_changes_nothing,
                 deleting_a_client_removes_the_consents_and_codes_given_to_it,
+                a_code_is_redeemed_once_as_stored_then_reported_as_reused_with_its_family,
+                an_expired_or_unknown_code_is_unknown,
+                pruning_keeps_a_code_an_hour_past_its_expiry_for_reuse_detection,
             ];
             shared: [
                 of_eight_concurrent_rotations_of_one_token_exactly_one_wins,
                 concurrent_grants_are_all_recorded,
                 of_concurrent_initialisations_of_a_setting_one_wins_for_all,
                 concurrent_consents_to_one_application_all_end_up_in_it,
+                of_eight_concurrent_redemptions_of_one_code_exactly_one_wins,
             ];
             harness: [
                 an_injected_failure_hits_only_its_own_kind,

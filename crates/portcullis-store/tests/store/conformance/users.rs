@@ -1,9 +1,12 @@
 //! End users: accounts, passwords and status (disabling a user revokes the
 //! tokens issued on their behalf), and web sessions; with what they allowed
-//! applications in [`consents`], re-exported here.
+//! applications in [`consents`] and the authorization codes of the authorization
+//! code flow in [`codes`], all re-exported here.
 
+pub mod codes;
 pub mod consents;
 
+pub use codes::*;
 pub use consents::*;
 
 use super::fixtures::*;
