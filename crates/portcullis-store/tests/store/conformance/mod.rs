@@ -161,6 +161,11 @@ macro_rules! conformance_tests {
                 a_grant_that_cannot_be_audited_writes_nothing,
                 a_refresh_that_cannot_be_audited_spends_nothing,
                 a_key_rotation_that_cannot_be_audited_changes_nothing,
+                a_user_creation_that_cannot_be_audited_creates_nothing,
+                a_password_change_that_cannot_be_audited_changes_nothing,
+                a_user_disable_that_cannot_be_audited_changes_nothing,
+                a_consent_that_cannot_be_audited_is_not_recorded,
+                a_consent_revocation_that_cannot_be_audited_changes_nothing,
             ];
         );
     };
