@@ -304,31 +304,23 @@ impl UserStore for PgStore {
 
     async fn put_consent(&self, consent: &ConsentRecord, audit: &NewAuditEvent) -> StoreResult<()> {
         in_tx!(self, |tx| {
-            // The row is locked from the read to the write: two consents given at
-            // once for the same application both end up in it.
-            let existing = tx
-                .query_opt(
-                    "SELECT scopes FROM consents WHERE user_id = $1 AND client_id = $2 \
-                     FOR UPDATE",
-                    &[&consent.user_id, &consent.client_id],
-                )
-                .await?;
-            let merged: ScopeSet = match existing {
-                Some(r) => scopes(r.try_get(0)?)?
-                    .iter()
-                    .chain(consent.scopes.iter())
-                    .cloned()
-                    .collect(),
-                None => consent.scopes.clone(),
-            };
+            // One statement, so that consents given at once for the same
+            // application all end up in it: a first consent inserts, and one that
+            // meets a row (committed, or inserted by a transaction it waits for)
+            // widens that row as it then stands. A read before the write locks
+            // nothing while the row does not exist yet, so two first consents
+            // would both insert and the second would replace the first.
             tx.execute(
                 "INSERT INTO consents (user_id, client_id, scopes, created_at, updated_at) \
                  VALUES ($1, $2, $3, $4, $4) ON CONFLICT (user_id, client_id) \
-                 DO UPDATE SET scopes = excluded.scopes, updated_at = excluded.updated_at",
+                 DO UPDATE SET updated_at = excluded.updated_at, scopes = \
+                 (SELECT string_agg(s, ' ' ORDER BY s) FROM (SELECT DISTINCT s COLLATE \"C\" \
+                  AS s FROM unnest(string_to_array(consents.scopes || ' ' || excluded.scopes, \
+                  ' ')) AS t (s) WHERE s <> '') AS u)",
                 &[
                     &consent.user_id,
                     &consent.client_id,
-                    &merged.to_string(),
+                    &consent.scopes.to_string(),
                     &consent.updated_at,
                 ],
             )
@@ -338,13 +330,16 @@ impl UserStore for PgStore {
     }
 
     async fn list_consents(&self, user_id: &str) -> StoreResult<Vec<ConsentRecord>> {
+        // The last use of the grant's own tokens: the families revoke_consent
+        // would revoke, not the client's client-credentials ones.
         bounded(async {
             self.conn()
                 .await?
                 .query(
                     "SELECT k.client_id, c.name, k.scopes, k.created_at, k.updated_at, \
                      (SELECT max(f.last_used_at) FROM token_families f \
-                      WHERE f.subject = k.user_id AND f.client_id = k.client_id) \
+                      WHERE f.subject = k.user_id AND f.client_id = k.client_id \
+                      AND f.grant_type = 'authorization_code') \
                      FROM consents k JOIN clients c ON c.id = k.client_id \
                      WHERE k.user_id = $1 ORDER BY c.name, k.client_id",
                     &[&user_id],

@@ -301,10 +301,13 @@ impl UserStore for SqliteStore {
     async fn list_consents(&self, user_id: &str) -> StoreResult<Vec<ConsentRecord>> {
         let user_id = user_id.to_owned();
         self.read(move |c| {
+            // The last use of the grant's own tokens: the families revoke_consent
+            // would revoke, not the client's client-credentials ones.
             let mut stmt = c.prepare_cached(
                 "SELECT k.client_id, c.name, k.scopes, k.created_at, k.updated_at, \
                  (SELECT max(f.last_used_at) FROM token_families f \
-                  WHERE f.subject = k.user_id AND f.client_id = k.client_id) \
+                  WHERE f.subject = k.user_id AND f.client_id = k.client_id \
+                  AND f.grant_type = 'authorization_code') \
                  FROM consents k JOIN clients c ON c.id = k.client_id \
                  WHERE k.user_id = ?1 ORDER BY c.name, k.client_id",
             )?;

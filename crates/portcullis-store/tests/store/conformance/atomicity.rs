@@ -1,4 +1,4 @@
-//! Atomicity: an admin change whose audit event cannot be written leaves nothing.
+//! Atomicity: a change whose audit event cannot be written leaves nothing.
 
 use super::Backend;
 use super::fixtures::*;
@@ -299,4 +299,120 @@ pub async fn a_key_rotation_that_cannot_be_audited_changes_nothing<B: Backend>(b
         (keys[0].kid.as_str(), keys[0].state),
         ("k1", KeyState::Current)
     );
+}
+
+pub async fn a_user_creation_that_cannot_be_audited_creates_nothing<B: Backend>(b: &B, s: &B::S) {
+    b.fail_audit_inserts_of(s, "user.create").await;
+    s.create_user(&user(ALICE, "alice"), &user_event(10, "user.create", ALICE))
+        .await
+        .unwrap_err();
+    assert_eq!(s.get_user(ALICE).await.unwrap(), None);
+    assert_eq!(s.find_user("alice").await.unwrap(), None);
+    assert!(s.list_users().await.unwrap().is_empty());
+}
+
+pub async fn a_password_change_that_cannot_be_audited_changes_nothing<B: Backend>(b: &B, s: &B::S) {
+    create_user(s, ALICE, "alice").await;
+    s.create_user_session(&session(1, ALICE, 100, 1000))
+        .await
+        .unwrap();
+    b.fail_audit_inserts_of(s, "user.password").await;
+    s.set_user_password(
+        ALICE,
+        "$argon2id$new",
+        300,
+        &user_event(300, "user.password", ALICE),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(s.get_user(ALICE).await.unwrap(), Some(user(ALICE, "alice")));
+    assert!(s.get_user_session(&[1; 32], 300).await.unwrap().is_some());
+}
+
+pub async fn a_user_disable_that_cannot_be_audited_changes_nothing<B: Backend>(b: &B, s: &B::S) {
+    create(s, PC).await;
+    create_user(s, ALICE, "alice").await;
+    granted(s, user_grant(PC, "fam_1", ALICE)).await;
+    s.create_user_session(&session(1, ALICE, 100, 1000))
+        .await
+        .unwrap();
+    // The user's own event, then the per-family ones written after the families
+    // were marked: either failing leaves everything as it was.
+    for kind in ["token.revoke", "user.disable"] {
+        b.fail_audit_inserts_of(s, kind).await;
+        s.set_user_status(
+            ALICE,
+            false,
+            300,
+            2000,
+            &user_event(300, "user.disable", ALICE),
+        )
+        .await
+        .unwrap_err();
+        assert!(s.get_user(ALICE).await.unwrap().unwrap().active, "{kind}");
+        assert_eq!(family(s, "fam_1").await.revoked_at, None, "{kind}");
+        assert!(revocations(s).await.is_empty(), "{kind}");
+        assert!(
+            s.get_user_session(&[1; 32], 300).await.unwrap().is_some(),
+            "{kind}"
+        );
+    }
+}
+
+pub async fn a_consent_that_cannot_be_audited_is_not_recorded<B: Backend>(b: &B, s: &B::S) {
+    create(s, PC).await;
+    create_user(s, ALICE, "alice").await;
+    s.put_consent(
+        &consent(ALICE, PC, "upload-data", 100),
+        &consent_event(100, "consent.give", ALICE, PC),
+    )
+    .await
+    .unwrap();
+    b.fail_audit_inserts_of(s, "consent.give").await;
+    s.put_consent(
+        &consent(ALICE, PC, "view-indicator", 200),
+        &consent_event(200, "consent.give", ALICE, PC),
+    )
+    .await
+    .unwrap_err();
+    let got = s.get_consent(ALICE, PC).await.unwrap().unwrap();
+    assert_eq!((got.scopes, got.updated_at), (ss("upload-data"), 100));
+}
+
+pub async fn a_consent_revocation_that_cannot_be_audited_changes_nothing<B: Backend>(
+    b: &B,
+    s: &B::S,
+) {
+    create(s, PC).await;
+    create_user(s, ALICE, "alice").await;
+    s.put_consent(
+        &consent(ALICE, PC, "upload-data view-indicator", 100),
+        &consent_event(100, "consent.give", ALICE, PC),
+    )
+    .await
+    .unwrap();
+    granted(s, user_grant(PC, "fam_1", ALICE)).await;
+    for kind in ["token.revoke", "consent.revoke"] {
+        b.fail_audit_inserts_of(s, kind).await;
+        for keep in [None, Some(ss("upload-data"))] {
+            s.revoke_consent(
+                ALICE,
+                PC,
+                keep.as_ref(),
+                300,
+                2000,
+                &consent_event(300, "consent.revoke", ALICE, PC),
+            )
+            .await
+            .unwrap_err();
+            let got = s.get_consent(ALICE, PC).await.unwrap();
+            assert_eq!(
+                got.map(|c| c.scopes),
+                Some(ss("upload-data view-indicator")),
+                "{kind} {keep:?}"
+            );
+            assert_eq!(family(s, "fam_1").await.revoked_at, None, "{kind}");
+            assert!(revocations(s).await.is_empty(), "{kind}");
+        }
+    }
 }

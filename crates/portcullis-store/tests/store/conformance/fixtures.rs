@@ -1,13 +1,14 @@
 //! Fixtures shared by the checks: clients and their secrets, grants and
-//! rotations, audit events and readers, revocations, uploads.
+//! rotations, audit events and readers, revocations, uploads, end users with
+//! their sessions, consents and authorization codes.
 
 use portcullis_core::{
     AuditKind, Client, ClientId, ClientStatus, GrantType, ScopeName, ScopeSet, Ttl,
 };
 use portcullis_store::prelude::*;
 use portcullis_store::{
-    Actor, AuditFilter, AuditRecord, FamilyRecord, NewAuditEvent, NewGrant, NewRefresh, NewUpload,
-    Revocation, Rotation,
+    Actor, AuditFilter, AuditRecord, ConsentRecord, FamilyRecord, NewAuditEvent, NewCode, NewGrant,
+    NewRefresh, NewUpload, Revocation, Rotation, UserRecord, UserSessionRow,
 };
 
 pub(crate) const PC: &str = "pc_test";
@@ -216,5 +217,108 @@ pub(crate) fn upload(
         idempotency_key: key.map(Into::into),
         body_hash: digest(batch),
         records: vec![r#"{"n":1}"#.into(), r#"{"n":2}"#.into()],
+    }
+}
+
+/// The id of the end user the user checks mostly act on.
+pub(crate) const ALICE: &str = "usr_alice";
+/// Another end user, who must be left alone.
+pub(crate) const BOB: &str = "usr_bob";
+
+/// An active end user with id `id` and sign-in name `name`, created at 10.
+pub(crate) fn user(id: &str, name: &str) -> UserRecord {
+    UserRecord {
+        id: id.into(),
+        name: name.into(),
+        password_hash: format!("$argon2id${name}"),
+        active: true,
+        created_at: 10,
+        updated_at: 10,
+    }
+}
+
+/// An admin's audit event about an end user.
+pub(crate) fn user_event(at: i64, kind: &str, user: &str) -> NewAuditEvent {
+    NewAuditEvent {
+        target: Some(user.into()),
+        ..NewAuditEvent::new(at, k(kind), Actor::cli_admin())
+    }
+}
+
+/// An end user's own audit event about what they allowed `client`.
+pub(crate) fn consent_event(at: i64, kind: &str, user: &str, client: &str) -> NewAuditEvent {
+    NewAuditEvent {
+        target: Some(user.into()),
+        client_id: Some(client.into()),
+        ..NewAuditEvent::new(at, k(kind), user_actor(user))
+    }
+}
+
+pub(crate) fn user_actor(user: &str) -> Actor {
+    Actor {
+        kind: "user",
+        id: Some(user.into()),
+        source: Some("198.51.100.4".into()),
+    }
+}
+
+/// Creates `user(id, name)` with its audit event.
+pub(crate) async fn create_user<S: Store + ?Sized>(s: &S, id: &str, name: &str) {
+    s.create_user(&user(id, name), &user_event(10, "user.create", id))
+        .await
+        .unwrap();
+}
+
+/// A grant at 100 by the authorization code flow: `user` let `client` have the
+/// family `family`, which (with its first refresh token, `rt(family)`) lasts
+/// until 1000.
+pub(crate) fn user_grant(client: &str, family: &str, user: &str) -> NewGrant {
+    NewGrant {
+        subject: user.into(),
+        grant_type: "authorization_code".into(),
+        actor: user_actor(user),
+        ..grant(client, family, None)
+    }
+}
+
+/// A session of `user` whose cookie hashes to `[n; 32]`.
+pub(crate) fn session(n: u8, user: &str, created_at: i64, expires_at: i64) -> UserSessionRow {
+    UserSessionRow {
+        id_hash: [n; 32],
+        user_id: user.into(),
+        csrf_token: format!("csrf-{n}"),
+        created_at,
+        last_seen_at: created_at,
+        expires_at,
+        source: Some("198.51.100.4".into()),
+    }
+}
+
+/// An authorization code `name` (stored as `digest(name)`) that `user` let
+/// `client` have at 100, valid until 160.
+pub(crate) fn code(name: &str, client: &str, user: &str) -> NewCode {
+    NewCode {
+        hash: digest(name),
+        client_id: client.into(),
+        user_id: user.into(),
+        redirect_uri: "https://app.example/cb".into(),
+        redirect_uri_given: true,
+        scopes: ss("upload-data view-indicator"),
+        code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
+        created_at: 100,
+        expires_at: 160,
+    }
+}
+
+/// What `user` allowed `client` at `at` (the client's name is the store's to fill in).
+pub(crate) fn consent(user: &str, client: &str, scopes: &str, at: i64) -> ConsentRecord {
+    ConsentRecord {
+        user_id: user.into(),
+        client_id: client.into(),
+        client_name: String::new(),
+        scopes: ss(scopes),
+        created_at: at,
+        updated_at: at,
+        last_used_at: None,
     }
 }

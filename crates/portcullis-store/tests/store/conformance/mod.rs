@@ -12,7 +12,8 @@
 //! only the built-in scopes. Times are small Unix seconds chosen per check.
 //!
 //! The checks live in one module per part of the store ([`store`], [`clients`],
-//! [`tokens`], [`revocations`], [`keys`], [`admin`], [`audit`], [`data`]) and one
+//! [`tokens`], [`revocations`], [`keys`], [`admin`], [`audit`], [`data`],
+//! [`users`]) and one
 //! for the injected failures ([`atomicity`]), all re-exported here for
 //! [`conformance_tests!`]; what they share is in [`fixtures`].
 
@@ -26,6 +27,7 @@ pub mod keys;
 pub mod revocations;
 pub mod store;
 pub mod tokens;
+pub mod users;
 
 pub use admin::*;
 pub use atomicity::*;
@@ -36,6 +38,7 @@ pub use keys::*;
 pub use revocations::*;
 pub use store::*;
 pub use tokens::*;
+pub use users::*;
 
 use portcullis_store::prelude::*;
 use std::any::Any;
@@ -118,11 +121,31 @@ macro_rules! conformance_tests {
                 a_label_keeps_its_last_issue_after_its_families_are_pruned,
                 pruning_drops_grace_answers_after_the_grace_but_keeps_the_spent_token,
                 revocations_are_kept_until_their_tokens_expire,
+                a_created_user_reads_back_by_id_and_by_name_and_users_are_listed_by_name,
+                a_user_name_can_be_taken_only_once,
+                a_new_password_replaces_the_hash_and_ends_only_that_users_sessions,
+                every_change_to_a_missing_user_is_not_found_and_writes_nothing,
+                user_sessions_live_until_they_expire_and_end_when_deleted,
+                a_new_user_session_drops_the_expired_ones,
+                a_disabled_users_session_is_not_returned,
+                disabling_a_user_revokes_exactly_their_live_authorization_code_families,
+                enabling_a_user_revokes_nothing,
+                a_consent_is_created_then_widened_and_read_back_with_the_client_name,
+                consents_are_listed_with_the_client_name_and_the_last_use_of_their_tokens,
+                revoking_a_consent_deletes_it_and_revokes_only_that_clients_families_of_the_user,
+                narrowing_a_consent_keeps_it_with_fewer_scopes_and_revokes_its_families,
+                revoking_a_missing_consent_is_not_found_and_changes_nothing,
+                deleting_a_client_removes_the_consents_and_codes_given_to_it,
+                a_code_is_redeemed_once_as_stored_then_reported_as_reused_with_its_family,
+                an_expired_or_unknown_code_is_unknown,
+                pruning_keeps_a_code_an_hour_past_its_expiry_for_reuse_detection,
             ];
             shared: [
                 of_eight_concurrent_rotations_of_one_token_exactly_one_wins,
                 concurrent_grants_are_all_recorded,
                 of_concurrent_initialisations_of_a_setting_one_wins_for_all,
+                concurrent_consents_to_one_application_all_end_up_in_it,
+                of_eight_concurrent_redemptions_of_one_code_exactly_one_wins,
             ];
             harness: [
                 an_injected_failure_hits_only_its_own_kind,
@@ -138,6 +161,11 @@ macro_rules! conformance_tests {
                 a_grant_that_cannot_be_audited_writes_nothing,
                 a_refresh_that_cannot_be_audited_spends_nothing,
                 a_key_rotation_that_cannot_be_audited_changes_nothing,
+                a_user_creation_that_cannot_be_audited_creates_nothing,
+                a_password_change_that_cannot_be_audited_changes_nothing,
+                a_user_disable_that_cannot_be_audited_changes_nothing,
+                a_consent_that_cannot_be_audited_is_not_recorded,
+                a_consent_revocation_that_cannot_be_audited_changes_nothing,
             ];
         );
     };
