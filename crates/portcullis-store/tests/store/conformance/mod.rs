@@ -133,7 +133,7 @@ macro_rules! conformance_tests {
                 a_consent_is_created_then_widened_and_read_back_with_the_client_name,
                 consents_are_listed_with_the_client_name_and_the_last_use_of_their_tokens,
                 revoking_a_consent_deletes_it_and_revokes_only_that_clients_families_of_the_user,
-                narrowing_a_consent_keeps_it_with_fewer_scopes_and_revokes_its_families,
+                narrowing_a_consent_narrows_its_families_and_revokes_their_access_tokens,
                 revoking_a_missing_consent_is_not_found_and_changes_nothing,
                 deleting_a_client_removes_the_consents_and_codes_given_to_it,
                 a_code_is_redeemed_once_as_stored_then_reported_as_reused_with_its_family,

@@ -183,7 +183,8 @@ pub async fn revoking_a_consent_deletes_it_and_revokes_only_that_clients_familie
         )
         .await
         .unwrap();
-    assert_eq!(sorted_ids(revoked), ["fam_a1", "fam_a2"]);
+    assert_eq!(sorted_ids(revoked.revoked), ["fam_a1", "fam_a2"]);
+    assert!(revoked.narrowed.is_empty());
     assert_eq!(s.get_consent(ALICE, PC).await.unwrap(), None);
     let left: Vec<_> = s
         .list_consents(ALICE)
@@ -236,7 +237,7 @@ pub async fn revoking_a_consent_deletes_it_and_revokes_only_that_clients_familie
     assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
 }
 
-pub async fn narrowing_a_consent_keeps_it_with_fewer_scopes_and_revokes_its_families<
+pub async fn narrowing_a_consent_narrows_its_families_and_revokes_their_access_tokens<
     S: Store + ?Sized,
 >(
     s: &S,
@@ -250,10 +251,25 @@ pub async fn narrowing_a_consent_keeps_it_with_fewer_scopes_and_revokes_its_fami
     )
     .await
     .unwrap();
-    granted(s, user_grant(PC, "fam_a1", ALICE)).await;
+    granted(
+        s,
+        NewGrant {
+            scopes: ss("upload-data view-indicator"),
+            ..user_grant(PC, "fam_a1", ALICE)
+        },
+    )
+    .await;
+    granted(
+        s,
+        NewGrant {
+            scopes: ss("view-indicator"),
+            ..user_grant(PC, "fam_a2", ALICE)
+        },
+    )
+    .await;
     granted(s, user_grant(OTHER, "fam_a_other", ALICE)).await;
 
-    let revoked = s
+    let change = s
         .revoke_consent(
             ALICE,
             PC,
@@ -264,20 +280,35 @@ pub async fn narrowing_a_consent_keeps_it_with_fewer_scopes_and_revokes_its_fami
         )
         .await
         .unwrap();
-    assert_eq!(revoked, ["fam_a1"]);
+    // A family keeping a scope is narrowed (its refresh tokens live on); one
+    // keeping none is revoked whole.
+    assert_eq!(change.narrowed, ["fam_a1"]);
+    assert_eq!(change.revoked, ["fam_a2"]);
     let got = s.get_consent(ALICE, PC).await.unwrap().unwrap();
     assert_eq!(got.scopes, ss("upload-data"));
     assert_eq!((got.created_at, got.updated_at), (100, 300));
-    assert_eq!(family(s, "fam_a1").await.revoked_at, Some(300));
+    let a1 = family(s, "fam_a1").await;
+    assert_eq!((a1.revoked_at, a1.scopes), (None, ss("upload-data")));
+    assert_eq!(family(s, "fam_a2").await.revoked_at, Some(300));
     assert_eq!(family(s, "fam_a_other").await.revoked_at, None);
     assert_eq!(
-        revocations(s).await.iter().map(rev).collect::<Vec<_>>(),
-        [("family", "fam_a1", None, 2000)]
+        sorted_revocations(s)
+            .await
+            .iter()
+            .map(rev)
+            .collect::<Vec<_>>(),
+        [
+            ("family", "fam_a1", Some(300), 2000),
+            ("family", "fam_a2", None, 2000)
+        ]
     );
     assert_eq!(audit_of(s, "consent.narrow").await.len(), 1);
     assert_eq!(
         family_revocation_events(s, 300).await,
-        [revoke_event("fam_a1", PC, "user")]
+        [
+            revoke_event("fam_a1", PC, "user"),
+            revoke_event("fam_a2", PC, "user")
+        ]
     );
 }
 
