@@ -122,6 +122,9 @@ pub async fn build_state(
     }))
 }
 
+/// The setting under which `serve` records its access token lifetime (seconds).
+pub const SERVED_ACCESS_TTL: &str = "access_token_ttl";
+
 /// Serves until SIGTERM or Ctrl-C: plain HTTP, or HTTPS with `tls`.
 pub async fn serve(listener: TcpListener, tls: Option<Tls>, state: AppState) -> anyhow::Result<()> {
     crate::metrics::Metrics::install().context("installing the metrics recorder")?;
@@ -136,6 +139,16 @@ pub async fn serve(listener: TcpListener, tls: Option<Tls>, state: AppState) -> 
         .put_setting("audience", &state.tokens.audience)
         .await
         .context("recording the audience")?;
+    // And its access token lifetime, so that a revocation the CLI makes lasts as
+    // long as this server's tokens.
+    state
+        .store
+        .put_setting(
+            SERVED_ACCESS_TTL,
+            &state.tokens.access_ttl.secs().to_string(),
+        )
+        .await
+        .context("recording the access token lifetime")?;
     let background = spawn_background(&state);
     let refresher = {
         let state = state.clone();

@@ -24,6 +24,12 @@ pub struct Ctx {
     pub clock: Arc<dyn Clock>,
     /// What first-use set-up did.
     pub bootstrapped: Bootstrapped,
+    /// How long a revocation made here must last: the longer of this command's
+    /// access token lifetime and the one the server last started with (recorded
+    /// in the database), so that a command run without the server's
+    /// `--access-token-ttl` never lets a revocation lapse before the tokens it
+    /// covers.
+    pub revocation_ttl: portcullis_core::Ttl,
 }
 
 /// Whether a command may create a new database.
@@ -126,7 +132,17 @@ pub async fn open_resolved(
     if let Some(kid) = &bootstrapped.created_key {
         tracing::info!(%kid, alg = %settings.signing_alg, "created a signing key");
     }
+    let served_ttl = store
+        .get_setting(portcullis_server::server::SERVED_ACCESS_TTL)
+        .await
+        .context("reading the server's settings")?
+        .and_then(|v| v.parse::<u64>().ok())
+        .and_then(portcullis_core::Ttl::from_secs);
+    let revocation_ttl = served_ttl.map_or(settings.access_token_ttl, |t| {
+        t.max(settings.access_token_ttl)
+    });
     Ok(Ctx {
+        revocation_ttl,
         settings,
         store,
         master: Arc::new(master),

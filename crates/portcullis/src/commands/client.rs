@@ -20,7 +20,7 @@ pub fn client_service(ctx: &Ctx) -> ClientService {
         ctx.master.token_hasher(),
         Arc::clone(&ctx.clock),
         Arc::new(Denylist::default()),
-        ctx.settings.access_token_ttl,
+        ctx.revocation_ttl,
     )
 }
 

@@ -43,7 +43,7 @@ pub async fn run(global: &GlobalArgs, cmd: KeysCommand) -> anyhow::Result<()> {
                 &ctx.master,
                 ctx.settings.signing_alg,
                 ctx.clock.now(),
-                ctx.settings.access_token_ttl,
+                ctx.revocation_ttl,
                 &portcullis_store::Actor::cli_admin(),
             )
             .await?;

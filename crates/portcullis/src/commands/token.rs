@@ -58,7 +58,7 @@ pub fn revoker<'a>(ctx: &'a Ctx, denylist: &'a Denylist) -> Revoker<'a> {
         store: &ctx.store,
         denylist,
         clock: ctx.clock.as_ref(),
-        default_access_ttl: ctx.settings.access_token_ttl,
+        default_access_ttl: ctx.revocation_ttl,
     }
 }
 

@@ -37,7 +37,7 @@ pub async fn run(ctx: Ctx, cmd: UserCommand) -> anyhow::Result<()> {
         ctx.master.token_hasher(),
         Arc::clone(&ctx.clock),
         Arc::new(Denylist::default()),
-        ctx.settings.access_token_ttl,
+        ctx.revocation_ttl,
     );
     let admin = Actor::cli_admin();
     match cmd {
