@@ -10,8 +10,9 @@
 //!
 //! Every server and CLI command gets a test clock (`PORTCULLIS_TEST_CLOCK_FILE`,
 //! honoured by debug builds only): [`TestServer::advance_clock`] lets time pass for
-//! expiry tests without sleeping.
+//! expiry tests without sleeping. [`http`] has the HTTP helpers the test suites share.
 
+pub mod http;
 pub mod pg;
 
 use anyhow::{Context, bail};
@@ -363,6 +364,15 @@ impl TestServer {
             bail!("{args:?} failed ({}): {}", out.code, out.stderr);
         }
         out.json()
+    }
+
+    /// The audit events of `kind`, newest first, as `portcullis audit list --kind KIND`
+    /// prints them.
+    pub fn audit_events(&self, kind: &str) -> anyhow::Result<Vec<serde_json::Value>> {
+        match self.cli_json(&["audit", "list", "--kind", kind, "--json"])? {
+            serde_json::Value::Array(events) => Ok(events),
+            other => bail!("audit list printed {other}, not an array"),
+        }
     }
 
     /// Creates a client (`client create --name NAME --json EXTRA…`); returns (id, secret).

@@ -2,39 +2,8 @@
 //! reaching JWTs at once, introspection (RFC 7662), the audit log.
 
 use crate::helpers::*;
-use portcullis_testkit::TestServer;
 use serde_json::{Value, json};
 use std::time::Duration;
-
-async fn refresh(
-    s: &TestServer,
-    id: &str,
-    secret: &str,
-    rt: &str,
-    scope: Option<&str>,
-) -> reqwest::Response {
-    let mut form = vec![("grant_type", "refresh_token"), ("refresh_token", rt)];
-    if let Some(sc) = scope {
-        form.push(("scope", sc));
-    }
-    token_basic(s, id, secret, &form).await
-}
-
-async fn post(
-    s: &TestServer,
-    path: &str,
-    id: &str,
-    secret: &str,
-    form: &[(&str, &str)],
-) -> reqwest::Response {
-    http()
-        .post(format!("{}{path}", s.url))
-        .basic_auth(id, Some(secret))
-        .form(form)
-        .send()
-        .await
-        .unwrap()
-}
 
 fn s(v: &Value, k: &str) -> String {
     v[k].as_str().unwrap().to_owned()
@@ -98,10 +67,8 @@ async fn reusing_a_spent_refresh_token_revokes_that_family_only() {
         200
     );
 
-    let events = sv
-        .cli_json(&["audit", "list", "--kind", "token.reuse_detected", "--json"])
-        .unwrap();
-    assert_eq!(events.as_array().unwrap().len(), 1);
+    let events = sv.audit_events("token.reuse_detected").unwrap();
+    assert_eq!(events.len(), 1);
     assert_eq!(events[0]["label"], "home-a");
     assert_eq!(events[0]["actor"]["kind"], "client");
     assert_eq!(events[0]["source"], "127.0.0.1");
@@ -200,7 +167,7 @@ async fn a_spent_token_replayed_after_its_successor_was_used_is_reuse_even_withi
             .status(),
         400
     );
-    assert_eq!(audit_of(&sv, "token.reuse_detected").len(), 1);
+    assert_eq!(sv.audit_events("token.reuse_detected").unwrap().len(), 1);
 }
 
 #[tokio::test]
@@ -275,7 +242,7 @@ async fn revoking_a_refresh_token_revokes_its_family_at_once() {
     let (id, secret) = sv.create_client("Revoke", &[]).unwrap();
     let t = get_token(&sv, &id, &secret, &[("label", "home-1")]).await;
     let other = get_token(&sv, &id, &secret, &[("label", "home-2")]).await;
-    let r = post(
+    let r = post_basic(
         &sv,
         "/oauth/revoke",
         &id,
@@ -307,7 +274,7 @@ async fn revoking_an_access_token_revokes_it_alone() {
     let (id, secret) = sv.create_client("Revoke AT", &[]).unwrap();
     let t = get_token(&sv, &id, &secret, &[]).await;
     // A wrong hint is only a hint.
-    let r = post(
+    let r = post_basic(
         &sv,
         "/oauth/revoke",
         &id,
@@ -338,7 +305,7 @@ async fn rfc7009_unknown_and_foreign_tokens_change_nothing_and_callers_must_auth
         &s(&t, "refresh_token"),
         &s(&t, "access_token"),
     ] {
-        let r = post(&sv, "/oauth/revoke", &b, &bsec, &[("token", token)]).await;
+        let r = post_basic(&sv, "/oauth/revoke", &b, &bsec, &[("token", token)]).await;
         assert_eq!(r.status(), 200, "{token}");
     }
     assert_eq!(whoami(&sv, &s(&t, "access_token")).await.status(), 200);
@@ -356,9 +323,9 @@ async fn rfc7009_unknown_and_foreign_tokens_change_nothing_and_callers_must_auth
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
-    let r = post(&sv, "/oauth/revoke", &a, "pcs_wrong", &[("token", "x")]).await;
+    let r = post_basic(&sv, "/oauth/revoke", &a, "pcs_wrong", &[("token", "x")]).await;
     assert_eq!(r.status(), 401);
-    let r = post(&sv, "/oauth/revoke", &a, &asec, &[]).await;
+    let r = post_basic(&sv, "/oauth/revoke", &a, &asec, &[]).await;
     assert_eq!(oauth_error(r).await.1, "invalid_request");
 }
 
@@ -440,7 +407,7 @@ async fn introspection_of_every_kind_of_token() {
         intro((&id, &secret), &rt, "").await,
         json!({"active": false})
     );
-    post(
+    post_basic(
         &sv,
         "/oauth/revoke",
         &id,
@@ -519,7 +486,7 @@ async fn the_audit_log_records_issue_refresh_revoke_and_client_changes() {
         .json()
         .await
         .unwrap();
-    post(
+    post_basic(
         &sv,
         "/oauth/revoke",
         &id,
@@ -586,7 +553,10 @@ async fn the_audit_log_records_issue_refresh_revoke_and_client_changes() {
         "Read reports",
     ])
     .unwrap();
-    assert_eq!(audit_of(&sv, "scope.create")[0]["target"], "read-reports");
+    assert_eq!(
+        sv.audit_events("scope.create").unwrap()[0]["target"],
+        "read-reports"
+    );
 }
 
 #[tokio::test]
