@@ -154,6 +154,34 @@ async fn rotate_secret_replaces_it_at_once_or_after_an_overlap() {
 }
 
 #[tokio::test]
+async fn a_secret_kept_for_an_overlap_stops_working_when_the_overlap_ends() {
+    let s = server(&[]);
+    let (id, old) = s.create_client("Overlap", &[]).unwrap();
+    let cc = [("grant_type", "client_credentials")];
+    let v = s
+        .cli_json(&[
+            "client",
+            "rotate-secret",
+            &id,
+            "--keep-old-for",
+            "1h",
+            "--json",
+        ])
+        .unwrap();
+    let new = v["client_secret"].as_str().unwrap().to_owned();
+    s.advance_clock(3600 - 10).unwrap();
+    assert_eq!(token_basic(&s, &id, &old, &cc).await.status(), 200);
+    s.advance_clock(11).unwrap();
+    // The server's client cache may hold the old secret for up to a second more.
+    let old_refused = eventually(std::time::Duration::from_secs(3), || async {
+        token_basic(&s, &id, &old, &cc).await.status() == 401
+    })
+    .await;
+    assert!(old_refused, "the old secret still works after the overlap");
+    assert_eq!(token_basic(&s, &id, &new, &cc).await.status(), 200);
+}
+
+#[tokio::test]
 async fn admin_users_are_created_from_stdin_and_the_first_one_is_announced_once() {
     let mut s = server(&[]);
     let banner = s.banner.join("\n");

@@ -171,6 +171,52 @@ async fn a_spent_token_replayed_after_its_successor_was_used_is_reuse_even_withi
 }
 
 #[tokio::test]
+async fn a_retry_after_the_grace_is_reuse_and_revokes_the_family() {
+    let sv = server(&[]);
+    let (id, secret) = sv
+        .create_client("Slow retry", &["--refresh-reuse-grace", "30s"])
+        .unwrap();
+    let t = get_token(&sv, &id, &secret, &[]).await;
+    let spent = s(&t, "refresh_token");
+    let first: Value = refresh(&sv, &id, &secret, &spent, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    sv.advance_clock(31).unwrap();
+    let late = refresh(&sv, &id, &secret, &spent, None).await;
+    let (status, error, description, _) = oauth_error(late).await;
+    assert_eq!((status, error.as_str()), (400, "invalid_grant"));
+    assert!(description.contains("already used"), "{description}");
+    // Reuse (RFC 9700 §4.14.2): the whole family goes, the pair the retry was after too.
+    assert_eq!(whoami(&sv, &s(&first, "access_token")).await.status(), 401);
+    let r = refresh(&sv, &id, &secret, &s(&first, "refresh_token"), None).await;
+    assert_eq!(oauth_error(r).await.1, "invalid_grant");
+    assert_eq!(sv.audit_events("token.reuse_detected").unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_refresh_token_past_its_lifetime_is_invalid_grant() {
+    let sv = server(&[]);
+    let (id, secret) = sv
+        .create_client("Hourly", &["--refresh-token-ttl", "1h"])
+        .unwrap();
+    let t = get_token(&sv, &id, &secret, &[]).await;
+    // Shortly before its hour is out it still rotates; the new one has an hour of its own.
+    sv.advance_clock(3600 - 10).unwrap();
+    let r = refresh(&sv, &id, &secret, &s(&t, "refresh_token"), None).await;
+    assert_eq!(r.status(), 200);
+    let second: Value = r.json().await.unwrap();
+    sv.advance_clock(3600 + 1).unwrap();
+    let r = refresh(&sv, &id, &secret, &s(&second, "refresh_token"), None).await;
+    let (status, error, description, _) = oauth_error(r).await;
+    assert_eq!((status, error.as_str()), (400, "invalid_grant"));
+    assert_eq!(description, "the refresh token has expired");
+    // Expiry is not reuse: nothing was revoked or audited as such.
+    assert!(sv.audit_events("token.reuse_detected").unwrap().is_empty());
+}
+
+#[tokio::test]
 async fn refresh_may_narrow_scope_but_never_widen_it() {
     let sv = server(&[]);
     let (id, secret) = sv.create_client("Narrow", &[]).unwrap();
