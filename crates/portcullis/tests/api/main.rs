@@ -7,6 +7,7 @@
 mod admin;
 mod admin_api;
 mod cli;
+mod error_bodies;
 mod faults;
 mod helpers;
 mod jwt;
