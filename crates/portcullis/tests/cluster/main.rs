@@ -67,6 +67,21 @@ async fn a_token_from_one_node_works_on_the_others() {
 }
 
 #[tokio::test]
+async fn time_passes_for_every_node_at_once() {
+    let n = nodes(2);
+    let (id, secret) = n[0].create_client("Day pass", &[]).unwrap();
+    let t = get_token(&n[0], &id, &secret, &[]).await;
+    assert_eq!(whoami(&n[1], &at(&t)).await.status(), 200);
+    // The test clock is the cluster's: advanced through one node, it moves for all.
+    n[1].advance_clock(86_400 + 1).unwrap();
+    for node in &n {
+        let r = whoami(node, &at(&t)).await;
+        assert_eq!(r.status(), 401, "{}", node.url);
+        assert!(challenge(&r).unwrap().contains("expired"));
+    }
+}
+
+#[tokio::test]
 async fn a_refresh_on_one_node_then_reuse_on_another_revokes_that_family_only() {
     let n = nodes(2);
     let (id, secret) = n[0].create_client("Reuse", &[]).unwrap();
