@@ -148,6 +148,40 @@ pub async fn refresh(
     token_basic(s, id, secret, &form).await
 }
 
+/// `n` refresh_token grants with the same `token`, all in flight at once, sent to
+/// `servers` in turn (the race that rotation must win exactly once); their
+/// statuses in the order they were sent.
+pub async fn concurrent_refreshes(
+    servers: &[&TestServer],
+    id: &str,
+    secret: &str,
+    token: &str,
+    n: usize,
+) -> Vec<u16> {
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let url = servers[i % servers.len()].url.clone();
+            let (id, secret, token) = (id.to_owned(), secret.to_owned(), token.to_owned());
+            tokio::spawn(async move {
+                http()
+                    .post(format!("{url}/oauth/token"))
+                    .basic_auth(id, Some(secret))
+                    .form(&[("grant_type", "refresh_token"), ("refresh_token", &token)])
+                    .send()
+                    .await
+                    .expect("the request is answered")
+                    .status()
+                    .as_u16()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::with_capacity(n);
+    for t in tasks {
+        statuses.push(t.await.expect("the request task ends"));
+    }
+    statuses
+}
+
 /// An access token carrying the `admin` scope, of a new client created with
 /// `--scope admin` (for the admin API).
 pub async fn admin_token(s: &TestServer) -> String {

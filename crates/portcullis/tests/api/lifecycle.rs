@@ -80,25 +80,7 @@ async fn of_eight_concurrent_refreshes_exactly_one_succeeds() {
     let (id, secret) = sv.create_client("Race", &[]).unwrap();
     let t = get_token(&sv, &id, &secret, &[]).await;
     let rt = s(&t, "refresh_token");
-    let mut tasks = Vec::new();
-    for _ in 0..8 {
-        let (url, id, secret, rt) = (sv.url.clone(), id.clone(), secret.clone(), rt.clone());
-        tasks.push(tokio::spawn(async move {
-            http()
-                .post(format!("{url}/oauth/token"))
-                .basic_auth(&id, Some(&secret))
-                .form(&[("grant_type", "refresh_token"), ("refresh_token", &rt)])
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
-        }));
-    }
-    let mut statuses = Vec::new();
-    for t in tasks {
-        statuses.push(t.await.unwrap());
-    }
+    let statuses = concurrent_refreshes(&[&sv], &id, &secret, &rt, 8).await;
     assert_eq!(
         statuses.iter().filter(|s| **s == 200).count(),
         1,

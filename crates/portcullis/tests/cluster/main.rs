@@ -123,28 +123,7 @@ async fn of_eight_concurrent_refreshes_over_two_nodes_exactly_one_wins() {
     let n = nodes(2);
     let (id, secret) = n[0].create_client("Race", &[]).unwrap();
     let t = get_token(&n[0], &id, &secret, &[("label", "home-1")]).await;
-    let urls: Vec<String> = n.iter().map(|s| s.url.clone()).collect();
-    let tasks: Vec<_> = (0..8)
-        .map(|i| {
-            let url = urls[i % 2].clone();
-            let (id, secret, token) = (id.clone(), secret.clone(), rt(&t));
-            tokio::spawn(async move {
-                http()
-                    .post(format!("{url}/oauth/token"))
-                    .basic_auth(id, Some(secret))
-                    .form(&[("grant_type", "refresh_token"), ("refresh_token", &token)])
-                    .send()
-                    .await
-                    .unwrap()
-                    .status()
-                    .as_u16()
-            })
-        })
-        .collect();
-    let mut statuses = Vec::new();
-    for t in tasks {
-        statuses.push(t.await.unwrap());
-    }
+    let statuses = concurrent_refreshes(&[&n[0], &n[1]], &id, &secret, &rt(&t), 8).await;
     assert_eq!(
         statuses.iter().filter(|s| **s == 200).count(),
         1,
