@@ -25,6 +25,8 @@ pub mod user;
 pub use audit::AuditKind;
 pub use claims::{AccessClaims, Audience};
 pub use client::{Client, ClientStatus};
+#[cfg(debug_assertions)]
+pub use clock::OffsetFileClock;
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use duration::Ttl;
 pub use error::{OAuthError, OAuthErrorCode};

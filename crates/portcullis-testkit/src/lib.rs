@@ -7,7 +7,12 @@
 //! `PORTCULLIS_TEST_ENGINE=postgres`, a new PostgreSQL database ([`pg::TestDatabase`])
 //! on a throwaway server ([`pg::server_url`]). Either way the master key is
 //! `<temporary directory>/master.key`, passed explicitly to the server and every CLI command.
+//!
+//! Every server and CLI command gets a test clock (`PORTCULLIS_TEST_CLOCK_FILE`,
+//! honoured by debug builds only): [`TestServer::advance_clock`] lets time pass for
+//! expiry tests without sleeping. [`http`] has the HTTP helpers the test suites share.
 
+pub mod http;
 pub mod pg;
 
 use anyhow::{Context, bail};
@@ -20,6 +25,10 @@ use std::time::Duration;
 
 /// How long a server may take to say it is listening.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The variable naming the test clock's offset file (`OffsetFileClock::ENV` in
+/// `portcullis-core`, which debug builds of the binary honour).
+const CLOCK_ENV: &str = "PORTCULLIS_TEST_CLOCK_FILE";
 
 /// The database engine a [`TestServer`] runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -204,6 +213,33 @@ impl TestServer {
         }
     }
 
+    /// `<dir>/clock-offset`: the test clock's offset in seconds, which the server and
+    /// every CLI command read (shared by the nodes of [`TestServer::join`], so a
+    /// cluster keeps one time).
+    pub fn clock_file(&self) -> PathBuf {
+        self.dir.path().join("clock-offset")
+    }
+
+    /// Lets `secs` seconds pass for this server, its joined nodes and the CLI commands
+    /// run on them, at once: their clock is the system clock plus the sum of every
+    /// advance so far. Needs a debug build of the binary (what `cargo test` builds):
+    /// a release build ignores the test clock.
+    pub fn advance_clock(&self, secs: i64) -> anyhow::Result<()> {
+        let path = self.clock_file();
+        let now = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|s| s.trim().parse::<i64>().ok())
+            .unwrap_or(0);
+        let next = now
+            .checked_add(secs)
+            .context("the test clock's offset overflows")?;
+        // Written whole and renamed over the old file: a reader never sees half of it.
+        let tmp = self.dir.path().join("clock-offset.tmp");
+        std::fs::write(&tmp, format!("{next}\n")).context("writing the test clock")?;
+        std::fs::rename(&tmp, &path).context("replacing the test clock")?;
+        Ok(())
+    }
+
     /// `--database-url URL --master-key-file FILE`: what every command is given.
     fn data_args(&self) -> [OsString; 4] {
         [
@@ -221,6 +257,7 @@ impl TestServer {
             .args(self.data_args())
             .args(&self.serve_args)
             .env_remove("PORTCULLIS_MASTER_KEY")
+            .env(CLOCK_ENV, self.clock_file())
             .env("PORTCULLIS_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -297,6 +334,7 @@ impl TestServer {
             .args(args)
             .args(self.data_args())
             .env_remove("PORTCULLIS_MASTER_KEY")
+            .env(CLOCK_ENV, self.clock_file())
             .env("PORTCULLIS_LOG", "warn")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -337,6 +375,15 @@ impl TestServer {
             bail!("{args:?} failed ({}): {}", out.code, out.stderr);
         }
         out.json()
+    }
+
+    /// The audit events of `kind`, newest first, as `portcullis audit list --kind KIND`
+    /// prints them.
+    pub fn audit_events(&self, kind: &str) -> anyhow::Result<Vec<serde_json::Value>> {
+        match self.cli_json(&["audit", "list", "--kind", kind, "--json"])? {
+            serde_json::Value::Array(events) => Ok(events),
+            other => bail!("audit list printed {other}, not an array"),
+        }
     }
 
     /// Creates a client (`client create --name NAME --json EXTRA…`); returns (id, secret).

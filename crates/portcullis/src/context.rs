@@ -32,6 +32,22 @@ pub struct Ctx {
     pub revocation_ttl: portcullis_core::Ttl,
 }
 
+/// The system clock. In a debug build only, `PORTCULLIS_TEST_CLOCK_FILE` moves it by
+/// the offset that file holds ([`portcullis_core::OffsetFileClock`]): the
+/// integration tests let time pass for a server and its CLI commands alike, since
+/// every command's time comes from here. A release build ignores the variable.
+fn clock() -> Arc<dyn Clock> {
+    #[cfg(debug_assertions)]
+    if let Some(path) = std::env::var_os(portcullis_core::OffsetFileClock::ENV) {
+        tracing::info!(
+            file = %std::path::Path::new(&path).display(),
+            "test clock: time is moved by the offset in this file"
+        );
+        return Arc::new(portcullis_core::OffsetFileClock::new(path));
+    }
+    Arc::new(SystemClock)
+}
+
 /// Whether a command may create a new database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Create {
@@ -123,7 +139,7 @@ pub async fn open_resolved(
             }
         },
     };
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let clock = clock();
     // A new installation has no previous key to keep; this only bounds a race.
     let longest = settings.access_token_ttl.secs_i64();
     let bootstrapped = prepare(&store, &master, settings.signing_alg, clock.now(), longest)

@@ -9,13 +9,6 @@ use reqwest::header::COOKIE;
 use reqwest::{Method, Response};
 use serde_json::{Value, json};
 
-/// An access token carrying the `admin` scope (client created with `--scope admin`).
-async fn admin_token(s: &TestServer) -> String {
-    let (id, secret) = s.create_client("Ops robot", &["--scope", "admin"]).unwrap();
-    let t = get_token(s, &id, &secret, &[]).await;
-    t["access_token"].as_str().unwrap().to_owned()
-}
-
 async fn call(
     s: &TestServer,
     token: &str,

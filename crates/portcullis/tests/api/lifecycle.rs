@@ -2,39 +2,8 @@
 //! reaching JWTs at once, introspection (RFC 7662), the audit log.
 
 use crate::helpers::*;
-use portcullis_testkit::TestServer;
 use serde_json::{Value, json};
 use std::time::Duration;
-
-async fn refresh(
-    s: &TestServer,
-    id: &str,
-    secret: &str,
-    rt: &str,
-    scope: Option<&str>,
-) -> reqwest::Response {
-    let mut form = vec![("grant_type", "refresh_token"), ("refresh_token", rt)];
-    if let Some(sc) = scope {
-        form.push(("scope", sc));
-    }
-    token_basic(s, id, secret, &form).await
-}
-
-async fn post(
-    s: &TestServer,
-    path: &str,
-    id: &str,
-    secret: &str,
-    form: &[(&str, &str)],
-) -> reqwest::Response {
-    http()
-        .post(format!("{}{path}", s.url))
-        .basic_auth(id, Some(secret))
-        .form(form)
-        .send()
-        .await
-        .unwrap()
-}
 
 fn s(v: &Value, k: &str) -> String {
     v[k].as_str().unwrap().to_owned()
@@ -98,10 +67,8 @@ async fn reusing_a_spent_refresh_token_revokes_that_family_only() {
         200
     );
 
-    let events = sv
-        .cli_json(&["audit", "list", "--kind", "token.reuse_detected", "--json"])
-        .unwrap();
-    assert_eq!(events.as_array().unwrap().len(), 1);
+    let events = sv.audit_events("token.reuse_detected").unwrap();
+    assert_eq!(events.len(), 1);
     assert_eq!(events[0]["label"], "home-a");
     assert_eq!(events[0]["actor"]["kind"], "client");
     assert_eq!(events[0]["source"], "127.0.0.1");
@@ -113,25 +80,7 @@ async fn of_eight_concurrent_refreshes_exactly_one_succeeds() {
     let (id, secret) = sv.create_client("Race", &[]).unwrap();
     let t = get_token(&sv, &id, &secret, &[]).await;
     let rt = s(&t, "refresh_token");
-    let mut tasks = Vec::new();
-    for _ in 0..8 {
-        let (url, id, secret, rt) = (sv.url.clone(), id.clone(), secret.clone(), rt.clone());
-        tasks.push(tokio::spawn(async move {
-            http()
-                .post(format!("{url}/oauth/token"))
-                .basic_auth(&id, Some(&secret))
-                .form(&[("grant_type", "refresh_token"), ("refresh_token", &rt)])
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
-        }));
-    }
-    let mut statuses = Vec::new();
-    for t in tasks {
-        statuses.push(t.await.unwrap());
-    }
+    let statuses = concurrent_refreshes(&[&sv], &id, &secret, &rt, 8).await;
     assert_eq!(
         statuses.iter().filter(|s| **s == 200).count(),
         1,
@@ -200,7 +149,53 @@ async fn a_spent_token_replayed_after_its_successor_was_used_is_reuse_even_withi
             .status(),
         400
     );
-    assert_eq!(audit_of(&sv, "token.reuse_detected").len(), 1);
+    assert_eq!(sv.audit_events("token.reuse_detected").unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_retry_after_the_grace_is_reuse_and_revokes_the_family() {
+    let sv = server(&[]);
+    let (id, secret) = sv
+        .create_client("Slow retry", &["--refresh-reuse-grace", "30s"])
+        .unwrap();
+    let t = get_token(&sv, &id, &secret, &[]).await;
+    let spent = s(&t, "refresh_token");
+    let first: Value = refresh(&sv, &id, &secret, &spent, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    sv.advance_clock(31).unwrap();
+    let late = refresh(&sv, &id, &secret, &spent, None).await;
+    let (status, error, description, _) = oauth_error(late).await;
+    assert_eq!((status, error.as_str()), (400, "invalid_grant"));
+    assert!(description.contains("already used"), "{description}");
+    // Reuse (RFC 9700 §4.14.2): the whole family goes, the pair the retry was after too.
+    assert_eq!(whoami(&sv, &s(&first, "access_token")).await.status(), 401);
+    let r = refresh(&sv, &id, &secret, &s(&first, "refresh_token"), None).await;
+    assert_eq!(oauth_error(r).await.1, "invalid_grant");
+    assert_eq!(sv.audit_events("token.reuse_detected").unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_refresh_token_past_its_lifetime_is_invalid_grant() {
+    let sv = server(&[]);
+    let (id, secret) = sv
+        .create_client("Hourly", &["--refresh-token-ttl", "1h"])
+        .unwrap();
+    let t = get_token(&sv, &id, &secret, &[]).await;
+    // Shortly before its hour is out it still rotates; the new one has an hour of its own.
+    sv.advance_clock(3600 - 10).unwrap();
+    let r = refresh(&sv, &id, &secret, &s(&t, "refresh_token"), None).await;
+    assert_eq!(r.status(), 200);
+    let second: Value = r.json().await.unwrap();
+    sv.advance_clock(3600 + 1).unwrap();
+    let r = refresh(&sv, &id, &secret, &s(&second, "refresh_token"), None).await;
+    let (status, error, description, _) = oauth_error(r).await;
+    assert_eq!((status, error.as_str()), (400, "invalid_grant"));
+    assert_eq!(description, "the refresh token has expired");
+    // Expiry is not reuse: nothing was revoked or audited as such.
+    assert!(sv.audit_events("token.reuse_detected").unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -275,7 +270,7 @@ async fn revoking_a_refresh_token_revokes_its_family_at_once() {
     let (id, secret) = sv.create_client("Revoke", &[]).unwrap();
     let t = get_token(&sv, &id, &secret, &[("label", "home-1")]).await;
     let other = get_token(&sv, &id, &secret, &[("label", "home-2")]).await;
-    let r = post(
+    let r = post_basic(
         &sv,
         "/oauth/revoke",
         &id,
@@ -307,7 +302,7 @@ async fn revoking_an_access_token_revokes_it_alone() {
     let (id, secret) = sv.create_client("Revoke AT", &[]).unwrap();
     let t = get_token(&sv, &id, &secret, &[]).await;
     // A wrong hint is only a hint.
-    let r = post(
+    let r = post_basic(
         &sv,
         "/oauth/revoke",
         &id,
@@ -338,7 +333,7 @@ async fn rfc7009_unknown_and_foreign_tokens_change_nothing_and_callers_must_auth
         &s(&t, "refresh_token"),
         &s(&t, "access_token"),
     ] {
-        let r = post(&sv, "/oauth/revoke", &b, &bsec, &[("token", token)]).await;
+        let r = post_basic(&sv, "/oauth/revoke", &b, &bsec, &[("token", token)]).await;
         assert_eq!(r.status(), 200, "{token}");
     }
     assert_eq!(whoami(&sv, &s(&t, "access_token")).await.status(), 200);
@@ -356,9 +351,9 @@ async fn rfc7009_unknown_and_foreign_tokens_change_nothing_and_callers_must_auth
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
-    let r = post(&sv, "/oauth/revoke", &a, "pcs_wrong", &[("token", "x")]).await;
+    let r = post_basic(&sv, "/oauth/revoke", &a, "pcs_wrong", &[("token", "x")]).await;
     assert_eq!(r.status(), 401);
-    let r = post(&sv, "/oauth/revoke", &a, &asec, &[]).await;
+    let r = post_basic(&sv, "/oauth/revoke", &a, &asec, &[]).await;
     assert_eq!(oauth_error(r).await.1, "invalid_request");
 }
 
@@ -440,7 +435,7 @@ async fn introspection_of_every_kind_of_token() {
         intro((&id, &secret), &rt, "").await,
         json!({"active": false})
     );
-    post(
+    post_basic(
         &sv,
         "/oauth/revoke",
         &id,
@@ -519,7 +514,7 @@ async fn the_audit_log_records_issue_refresh_revoke_and_client_changes() {
         .json()
         .await
         .unwrap();
-    post(
+    post_basic(
         &sv,
         "/oauth/revoke",
         &id,
@@ -586,7 +581,10 @@ async fn the_audit_log_records_issue_refresh_revoke_and_client_changes() {
         "Read reports",
     ])
     .unwrap();
-    assert_eq!(audit_of(&sv, "scope.create")[0]["target"], "read-reports");
+    assert_eq!(
+        sv.audit_events("scope.create").unwrap()[0]["target"],
+        "read-reports"
+    );
 }
 
 #[tokio::test]

@@ -8,6 +8,7 @@ mod admin;
 mod admin_api;
 mod authorize;
 mod cli;
+mod error_bodies;
 mod faults;
 mod helpers;
 mod jwt;

@@ -27,10 +27,6 @@ async fn indicators(s: &TestServer, token: &str) -> Value {
     r.json().await.unwrap()
 }
 
-fn at(v: &Value) -> String {
-    v["access_token"].as_str().unwrap().to_owned()
-}
-
 #[tokio::test]
 async fn uploads_are_stored_per_care_home_and_counted_in_indicators() {
     let s = server(&[]);

@@ -72,7 +72,7 @@ async fn a_failing_source_is_throttled_but_a_correct_secret_always_passes() {
     let r = token_via(&other, &s, &id, "pcs_guess", None).await;
     assert_eq!(r.status(), 401);
     // A burst is audited once.
-    let events = audit_of(&s, "client.auth_failed_burst");
+    let events = s.audit_events("client.auth_failed_burst").unwrap();
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0]["source"], "127.0.0.1");
 }
@@ -157,7 +157,7 @@ async fn behind_a_trusted_proxy_each_forwarded_client_is_its_own_source() {
     let r = token_via(&proxy, &s, &id, "pcs_junk", Some("2001:db8:7:8::1")).await;
     assert_eq!(r.status(), 401);
     // The audit log names the forwarded source.
-    let events = audit_of(&s, "client.auth_failed_burst");
+    let events = s.audit_events("client.auth_failed_burst").unwrap();
     let sources: Vec<&str> = events
         .iter()
         .map(|e| e["source"].as_str().unwrap())
@@ -194,7 +194,7 @@ async fn one_source_guessing_the_admin_password_does_not_lock_the_admin_out() {
     let r = admin.login("admin", &pw).await;
     assert_eq!(r.status(), 303);
     assert_eq!(r.headers()["location"], "/admin");
-    let events = audit_of(&s, "admin.login_failed_burst");
+    let events = s.audit_events("admin.login_failed_burst").unwrap();
     assert_eq!(events.len(), 1, "{events:?}");
 }
 
@@ -210,7 +210,7 @@ async fn a_flood_against_the_admin_from_many_sources_delays_but_never_refuses_th
             .await;
         assert_eq!(r.status(), 401);
     }
-    let events = audit_of(&s, "admin.login_flood");
+    let events = s.audit_events("admin.login_flood").unwrap();
     assert_eq!(events.len(), 1, "{events:?}");
     // The admin, from a source that has not been failing, gets in (a little later).
     let mut admin = Browser::new(&s);

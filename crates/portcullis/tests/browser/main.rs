@@ -10,6 +10,7 @@
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use portcullis_testkit::TestServer;
+use portcullis_testkit::http::{http, token_basic, whoami};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -92,7 +93,7 @@ async fn start_driver() -> Driver {
     // Readiness: chromedriver answers /status once it listens.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let ok = reqwest::Client::new()
+        let ok = http()
             .get(format!("http://127.0.0.1:{port}/status"))
             .send()
             .await
@@ -174,17 +175,6 @@ async fn text(c: &Client, css: &str) -> String {
         .unwrap()
 }
 
-async fn whoami(s: &TestServer, token: &str) -> u16 {
-    reqwest::Client::new()
-        .get(format!("{}/api/v1/whoami", s.url))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
-}
-
 #[tokio::test]
 async fn an_admin_onboards_a_care_group_mints_a_site_token_and_cuts_it_off() {
     let driver = start_driver().await;
@@ -234,16 +224,16 @@ async fn an_admin_onboards_a_care_group_mints_a_site_token_and_cuts_it_off() {
     screenshot(&c, "client-secret-shown-once").await;
 
     // The secret works at the token endpoint.
-    let r = reqwest::Client::new()
-        .post(format!("{}/oauth/token", s.url))
-        .basic_auth(&client_id, Some(&secret))
-        .form(&[
+    let r = token_basic(
+        &s,
+        &client_id,
+        &secret,
+        &[
             ("grant_type", "client_credentials"),
             ("label", "care-home-001"),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(r.status(), 200);
 
     // Mint a token set for a care home whose device cannot run an OAuth client.
@@ -256,7 +246,7 @@ async fn an_admin_onboards_a_care_group_mints_a_site_token_and_cuts_it_off() {
     .await;
     click(&c, "form[action$='/mint'] button[type=submit]").await;
     let access = text(&c, "#access").await;
-    assert_eq!(whoami(&s, &access).await, 200);
+    assert_eq!(whoami(&s, &access).await.status(), 200);
 
     // Cut that site off; the resource server refuses the token at once.
     c.goto(&format!("{}/admin/clients/{client_id}", s.url))
@@ -272,7 +262,7 @@ async fn an_admin_onboards_a_care_group_mints_a_site_token_and_cuts_it_off() {
         .unwrap();
     revoke.click().await.unwrap();
     assert!(text(&c, ".flash").await.starts_with("Revoked 1"));
-    assert_eq!(whoami(&s, &access).await, 401);
+    assert_eq!(whoami(&s, &access).await.status(), 401);
     screenshot(&c, "client-sites").await;
 
     // The other pages, for the record.

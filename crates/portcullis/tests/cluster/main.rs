@@ -7,14 +7,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[allow(dead_code)]
-#[path = "../api/helpers.rs"]
-mod helpers;
 mod proxy;
 
-use helpers::*;
+use portcullis_testkit::http::*;
+use portcullis_testkit::{Engine, TestServer};
 use serde_json::{Value, json};
+use std::path::Path;
 use std::time::{Duration, Instant};
+
+/// The binary under test.
+fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_portcullis"))
+}
 
 /// Every node has the same issuer (behind one load balancer, one name).
 const ISSUER: [&str; 4] = [
@@ -38,30 +42,6 @@ fn nodes(n: usize) -> Vec<TestServer> {
     all
 }
 
-fn at(v: &Value) -> String {
-    v["access_token"].as_str().unwrap().to_owned()
-}
-
-fn rt(v: &Value) -> String {
-    v["refresh_token"].as_str().unwrap().to_owned()
-}
-
-async fn refresh(s: &TestServer, id: &str, secret: &str, token: &str) -> reqwest::Response {
-    token_basic(
-        s,
-        id,
-        secret,
-        &[("grant_type", "refresh_token"), ("refresh_token", token)],
-    )
-    .await
-}
-
-/// An access token of a client with the `admin` scope.
-async fn admin_token(s: &TestServer) -> String {
-    let (id, secret) = s.create_client("Ops robot", &["--scope", "admin"]).unwrap();
-    at(&get_token(s, &id, &secret, &[]).await)
-}
-
 async fn admin_post(s: &TestServer, token: &str, path: &str) -> reqwest::Response {
     http()
         .post(format!("{}/admin/api/v1{path}", s.url))
@@ -70,17 +50,6 @@ async fn admin_post(s: &TestServer, token: &str, path: &str) -> reqwest::Respons
         .send()
         .await
         .unwrap()
-}
-
-/// The `kid` in a JWT's header.
-fn kid(jwt: &str) -> String {
-    use base64::Engine as _;
-    let header = jwt.split('.').next().unwrap();
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(header)
-        .unwrap();
-    let v: Value = serde_json::from_slice(&bytes).unwrap();
-    v["kid"].as_str().unwrap().to_owned()
 }
 
 #[tokio::test]
@@ -98,19 +67,35 @@ async fn a_token_from_one_node_works_on_the_others() {
 }
 
 #[tokio::test]
+async fn time_passes_for_every_node_at_once() {
+    let n = nodes(2);
+    let (id, secret) = n[0].create_client("Day pass", &[]).unwrap();
+    let t = get_token(&n[0], &id, &secret, &[]).await;
+    assert_eq!(whoami(&n[1], &at(&t)).await.status(), 200);
+    // The test clock is the cluster's: advanced through one node, it moves for all.
+    n[1].advance_clock(86_400 + 1).unwrap();
+    for node in &n {
+        let r = whoami(node, &at(&t)).await;
+        assert_eq!(r.status(), 401, "{}", node.url);
+        assert!(challenge(&r).unwrap().contains("expired"));
+    }
+}
+
+#[tokio::test]
 async fn a_refresh_on_one_node_then_reuse_on_another_revokes_that_family_only() {
     let n = nodes(2);
     let (id, secret) = n[0].create_client("Reuse", &[]).unwrap();
     let one = get_token(&n[0], &id, &secret, &[("label", "home-1")]).await;
     let two = get_token(&n[0], &id, &secret, &[("label", "home-2")]).await;
-    let r = refresh(&n[1], &id, &secret, &rt(&one)).await;
+    let r = refresh(&n[1], &id, &secret, &rt(&one), None).await;
     assert_eq!(r.status(), 200);
     let rotated: Value = r.json().await.unwrap();
     // The spent token again, on the other node: reuse.
-    let (status, error, ..) = oauth_error(refresh(&n[0], &id, &secret, &rt(&one)).await).await;
+    let (status, error, ..) =
+        oauth_error(refresh(&n[0], &id, &secret, &rt(&one), None).await).await;
     assert_eq!((status, error.as_str()), (400, "invalid_grant"));
     // That family is gone everywhere: its newest refresh token and its access tokens.
-    let (status, ..) = oauth_error(refresh(&n[0], &id, &secret, &rt(&rotated)).await).await;
+    let (status, ..) = oauth_error(refresh(&n[0], &id, &secret, &rt(&rotated), None).await).await;
     assert_eq!(status, 400);
     for node in &n {
         let refused = eventually(PROPAGATION, || async {
@@ -125,8 +110,11 @@ async fn a_refresh_on_one_node_then_reuse_on_another_revokes_that_family_only() 
     }
     // The other family lives on.
     assert_eq!(whoami(&n[1], &at(&two)).await.status(), 200);
-    assert_eq!(refresh(&n[1], &id, &secret, &rt(&two)).await.status(), 200);
-    let detected = audit_of(&n[0], "token.reuse_detected");
+    assert_eq!(
+        refresh(&n[1], &id, &secret, &rt(&two), None).await.status(),
+        200
+    );
+    let detected = n[0].audit_events("token.reuse_detected").unwrap();
     assert_eq!(detected.len(), 1, "{detected:?}");
 }
 
@@ -135,28 +123,7 @@ async fn of_eight_concurrent_refreshes_over_two_nodes_exactly_one_wins() {
     let n = nodes(2);
     let (id, secret) = n[0].create_client("Race", &[]).unwrap();
     let t = get_token(&n[0], &id, &secret, &[("label", "home-1")]).await;
-    let urls: Vec<String> = n.iter().map(|s| s.url.clone()).collect();
-    let tasks: Vec<_> = (0..8)
-        .map(|i| {
-            let url = urls[i % 2].clone();
-            let (id, secret, token) = (id.clone(), secret.clone(), rt(&t));
-            tokio::spawn(async move {
-                http()
-                    .post(format!("{url}/oauth/token"))
-                    .basic_auth(id, Some(secret))
-                    .form(&[("grant_type", "refresh_token"), ("refresh_token", &token)])
-                    .send()
-                    .await
-                    .unwrap()
-                    .status()
-                    .as_u16()
-            })
-        })
-        .collect();
-    let mut statuses = Vec::new();
-    for t in tasks {
-        statuses.push(t.await.unwrap());
-    }
+    let statuses = concurrent_refreshes(&[&n[0], &n[1]], &id, &secret, &rt(&t), 8).await;
     assert_eq!(
         statuses.iter().filter(|s| **s == 200).count(),
         1,
@@ -175,13 +142,7 @@ async fn an_access_token_revoked_on_one_node_is_refused_by_the_other_within_a_se
     let t = get_token(&n[0], &id, &secret, &[]).await;
     // Node B has verified it (and may have it cached).
     assert_eq!(whoami(&n[1], &at(&t)).await.status(), 200);
-    let r = http()
-        .post(format!("{}/oauth/revoke", n[0].url))
-        .basic_auth(&id, Some(&secret))
-        .form(&[("token", at(&t).as_str())])
-        .send()
-        .await
-        .unwrap();
+    let r = post_basic(&n[0], "/oauth/revoke", &id, &secret, &[("token", &at(&t))]).await;
     assert_eq!(r.status(), 200);
     let revoked = Instant::now();
     let refused = eventually(PROPAGATION, || async {
@@ -208,7 +169,7 @@ async fn a_client_disabled_on_one_node_gets_nothing_more_from_the_other() {
     // At once: the grant's own write checks the client's status.
     let r = token_basic(&n[0], &id, &secret, &[("grant_type", "client_credentials")]).await;
     assert_eq!(r.status(), 401, "a new token for a disabled client");
-    let (status, ..) = oauth_error(refresh(&n[0], &id, &secret, &rt(&t)).await).await;
+    let (status, ..) = oauth_error(refresh(&n[0], &id, &secret, &rt(&t), None).await).await;
     assert!(status == 400 || status == 401, "a refresh: {status}");
     // Within a second: the tokens it holds.
     let refused = eventually(PROPAGATION, || async {

@@ -8,7 +8,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use portcullis_guard::{Caller, Guard, GuardConfig, IntrospectionConfig, RequireScope};
 use portcullis_testkit::TestServer;
-use reqwest::{Client, RequestBuilder};
+use portcullis_testkit::http::*;
 use serde_json::{Value, json};
 use std::path::Path;
 use std::sync::Arc;
@@ -16,10 +16,6 @@ use std::time::{Duration, Instant};
 
 fn server() -> TestServer {
     TestServer::start(Path::new(env!("CARGO_BIN_EXE_portcullis")), &[]).expect("server starts")
-}
-
-fn http() -> Client {
-    Client::builder().no_proxy().build().unwrap()
 }
 
 /// A guard for the server's default issuer, which is also the audience.
@@ -51,45 +47,6 @@ async fn guarded_service(guard: Guard) -> String {
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     url
-}
-
-/// A client_credentials access token from the real token endpoint.
-async fn access_token(s: &TestServer, id: &str, secret: &str, form: &[(&str, &str)]) -> String {
-    let mut f = vec![("grant_type", "client_credentials")];
-    f.extend_from_slice(form);
-    let r = http()
-        .post(format!("{}/oauth/token", s.url))
-        .basic_auth(id, Some(secret))
-        .form(&f)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let body: Value = r.json().await.unwrap();
-    body["access_token"].as_str().unwrap().to_owned()
-}
-
-/// The `kid` in a JWT's header.
-fn kid(token: &str) -> String {
-    use base64::Engine;
-    let header = token.split('.').next().unwrap();
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(header)
-        .unwrap();
-    let v: Value = serde_json::from_slice(&bytes).unwrap();
-    v["kid"].as_str().unwrap().to_owned()
-}
-
-/// (status, WWW-Authenticate, JSON body).
-async fn send(req: RequestBuilder) -> (u16, Option<String>, Value) {
-    let r = req.send().await.unwrap();
-    let status = r.status().as_u16();
-    let www = r
-        .headers()
-        .get("www-authenticate")
-        .map(|v| v.to_str().unwrap().to_owned());
-    let body = r.json().await.unwrap_or(Value::Null);
-    (status, www, body)
 }
 
 #[tokio::test]
@@ -211,13 +168,7 @@ async fn with_introspection_a_revoked_token_is_refused_after_the_cache_ttl() {
         assert_eq!(status, 200, "{body}");
     }
 
-    let r = http()
-        .post(format!("{}/oauth/revoke", s.url))
-        .basic_auth(&id, Some(&secret))
-        .form(&[("token", token.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let r = post_basic(&s, "/oauth/revoke", &id, &secret, &[("token", &token)]).await;
     assert_eq!(r.status(), 200);
 
     let deadline = Instant::now() + Duration::from_secs(5);
