@@ -291,3 +291,25 @@ fn a_reader_that_goes_away_ends_a_command_quietly() {
         assert!(stderr.trim().is_empty(), "{args:?}: {stderr}");
     }
 }
+
+#[tokio::test]
+async fn a_cli_revocation_lasts_as_long_as_the_servers_tokens() {
+    // The server's tokens live 3 days; the CLI is run without that flag (its own
+    // default is 1 day).
+    let flags = ["--access-token-ttl", "3d", "--issuer", "https://auth.care.example"];
+    let mut s = server(&flags);
+    let (id, secret) = s.create_client("Long-lived", &[]).unwrap();
+    let token = access_token(&s, &id, &secret, &[("label", "home-1")]).await;
+    let out = s
+        .cli(&["token", "revoke", "--client", &id, "--label", "home-1"])
+        .unwrap();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // Two days on, the token has not expired; a revocation that lasted the CLI's
+    // own day would be gone, and a restarted server would load nothing for it.
+    s.advance_clock(2 * 86_400).unwrap();
+    s.restart(&flags).unwrap();
+    let r = whoami(&s, &token).await;
+    assert_eq!(r.status(), 401, "the revoked token is still refused");
+    let challenge = r.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    assert!(challenge.contains("revoked"), "{challenge}");
+}
