@@ -79,6 +79,8 @@ kinds! {
     UserPassword => "user.password",
     /// An end user signed in.
     UserLogin => "user.login",
+    /// A sign-in as an end user failed (wrong name or password, or a disabled user).
+    UserLoginFailed => "user.login_failed",
     /// A source reached a limit of failed end-user sign-ins.
     UserLoginFailedBurst => "user.login_failed_burst",
     /// Failed sign-ins for one end user from many sources: their sign-ins are delayed.

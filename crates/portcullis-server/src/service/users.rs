@@ -321,6 +321,13 @@ impl UserService {
         let user = match found {
             Some(u) if ok && u.active => u,
             _ => {
+                // Each failure costs an Argon2id hash before it gets here, and a
+                // source over its limit is refused before that: these writes are
+                // bounded by the hashing, never by the attacker.
+                let _ = self
+                    .store
+                    .append_audit(&audit(AuditKind::UserLoginFailed, None))
+                    .await;
                 let failure = self.throttle.failed(user_name, peer, known);
                 if failure.source_burst {
                     let _ = self

@@ -819,6 +819,11 @@ async fn disabling_a_user_revokes_their_tokens_and_their_sign_in() {
         )
         .await;
     assert_eq!(r.status, 401, "a disabled user cannot sign in");
+    let failed =
+        f.s.cli_json(&["audit", "list", "--kind", "user.login_failed", "--json"])
+            .unwrap();
+    assert_eq!(failed.as_array().unwrap().len(), 1, "{failed}");
+    assert_eq!(failed[0]["actor"]["id"], "alice", "{failed}");
 }
 
 #[tokio::test]

@@ -296,7 +296,12 @@ fn a_reader_that_goes_away_ends_a_command_quietly() {
 async fn a_cli_revocation_lasts_as_long_as_the_servers_tokens() {
     // The server's tokens live 3 days; the CLI is run without that flag (its own
     // default is 1 day).
-    let flags = ["--access-token-ttl", "3d", "--issuer", "https://auth.care.example"];
+    let flags = [
+        "--access-token-ttl",
+        "3d",
+        "--issuer",
+        "https://auth.care.example",
+    ];
     let mut s = server(&flags);
     let (id, secret) = s.create_client("Long-lived", &[]).unwrap();
     let token = access_token(&s, &id, &secret, &[("label", "home-1")]).await;
