@@ -79,6 +79,31 @@ impl PageForm {
         Ok(Self { fields, headers })
     }
 
+    /// Reads a form and checks it against CSRF: its `csrf` field must be the
+    /// token of the browser's session (`session`, looked up from the request's
+    /// headers) or, on a sign-in form, the value of the double-submit cookie
+    /// `sign_in_cookie`; and it must come from this origin. A refusal is 403 (503
+    /// when the session cannot be looked up) and nothing is read.
+    pub async fn read_checked<F, Fut>(
+        req: Request,
+        session: F,
+        sign_in_cookie: &str,
+    ) -> Result<Self, Response>
+    where
+        F: FnOnce(HeaderMap) -> Fut,
+        Fut: std::future::Future<Output = Result<Option<String>, crate::error::Fault>>,
+    {
+        let form = Self::read(req).await?;
+        let session = session(form.headers.clone())
+            .await
+            .map_err(|f| PageError::Fault(f).into_response())?;
+        let sign_in = cookie(form.headers(), sign_in_cookie).map(str::to_owned);
+        if !form.csrf_ok(&[session, sign_in]) {
+            return Err(csrf::forbidden());
+        }
+        Ok(form)
+    }
+
     /// Whether the form's `csrf` field is one of `expected` (compared in constant
     /// time) and the request comes from this origin.
     pub fn csrf_ok(&self, expected: &[Option<String>]) -> bool {
@@ -105,17 +130,12 @@ impl FromRequest<AppState> for AdminForm {
     type Rejection = Response;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
-        let form = PageForm::read(req).await?;
         // The tokens this browser may present: its session's, and at sign-in the
         // sign-in cookie's (sent only to /admin/login).
-        let session = current(form.headers(), state)
+        let session =
+            |headers: HeaderMap| async move { Ok(current(&headers, state).await?.map(|s| s.csrf)) };
+        PageForm::read_checked(req, session, SIGN_IN_CSRF_COOKIE)
             .await
-            .map_err(|f| PageError::Fault(f).into_response())?
-            .map(|s| s.csrf);
-        let sign_in = cookie(form.headers(), SIGN_IN_CSRF_COOKIE).map(str::to_owned);
-        if !form.csrf_ok(&[session, sign_in]) {
-            return Err(csrf::forbidden());
-        }
-        Ok(Self(form))
+            .map(Self)
     }
 }

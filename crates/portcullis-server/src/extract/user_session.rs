@@ -7,15 +7,14 @@
 //! recognised there. Lax still withholds the cookie from other sites' POSTs, and
 //! every form also carries the session's CSRF token.
 
-use crate::error::{Fault, PageError};
+use crate::error::Fault;
 use crate::extract::admin_form::PageForm;
 use crate::extract::admin_session::cookie;
-use crate::extract::csrf;
 use crate::service::users::UserSession;
 use crate::state::AppState;
 use axum::extract::{FromRequest, Request};
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
 /// Name of the session cookie.
 pub const COOKIE: &str = "pc_user";
@@ -48,15 +47,10 @@ impl FromRequest<AppState> for UserForm {
     type Rejection = Response;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
-        let form = PageForm::read(req).await?;
-        let session = current(form.headers(), state)
+        let session =
+            |headers: HeaderMap| async move { Ok(current(&headers, state).await?.map(|s| s.csrf)) };
+        PageForm::read_checked(req, session, SIGN_IN_CSRF_COOKIE)
             .await
-            .map_err(|f| PageError::Fault(f).into_response())?
-            .map(|s| s.csrf);
-        let sign_in = cookie(form.headers(), SIGN_IN_CSRF_COOKIE).map(str::to_owned);
-        if !form.csrf_ok(&[session, sign_in]) {
-            return Err(csrf::forbidden());
-        }
-        Ok(Self(form))
+            .map(Self)
     }
 }

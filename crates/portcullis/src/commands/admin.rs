@@ -8,13 +8,18 @@ use std::io::BufRead;
 
 const MIN_PASSWORD_CHARS: usize = 12;
 
-fn read_password() -> anyhow::Result<String> {
+/// The first line of standard input (`--password-stdin`), without its line end.
+pub fn password_line() -> anyhow::Result<String> {
     let mut line = String::new();
     std::io::stdin()
         .lock()
         .read_line(&mut line)
         .context("reading the password from standard input")?;
-    let pw = line.trim_end_matches(['\r', '\n']).to_owned();
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+fn read_password() -> anyhow::Result<String> {
+    let pw = password_line()?;
     if pw.chars().count() < MIN_PASSWORD_CHARS {
         bail!("the password must be at least {MIN_PASSWORD_CHARS} characters");
     }

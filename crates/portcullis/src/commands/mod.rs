@@ -1,6 +1,6 @@
 //! One module per command group.
 
-mod admin;
+pub(crate) mod admin;
 mod audit;
 mod client;
 mod keys;

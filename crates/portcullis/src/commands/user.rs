@@ -4,22 +4,11 @@
 use crate::cli::UserCommand;
 use crate::context::Ctx;
 use crate::output;
-use anyhow::Context;
 use portcullis_server::service::denylist::Denylist;
 use portcullis_server::service::users::UserService;
 use portcullis_server::views::UserView;
 use portcullis_store::{Actor, UserRecord};
-use std::io::BufRead;
 use std::sync::Arc;
-
-fn read_password() -> anyhow::Result<String> {
-    let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .context("reading the password from standard input")?;
-    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
-}
 
 fn print(user: &UserRecord, json: bool, done: &str) -> anyhow::Result<()> {
     if json {
@@ -42,7 +31,9 @@ pub async fn run(ctx: Ctx, cmd: UserCommand) -> anyhow::Result<()> {
     let admin = Actor::cli_admin();
     match cmd {
         UserCommand::Create { name, json, .. } => {
-            let u = users.create(&name, &read_password()?, &admin).await?;
+            let u = users
+                .create(&name, &crate::commands::admin::password_line()?, &admin)
+                .await?;
             print(&u, json.json, "created")
         }
         UserCommand::List { json } => {
@@ -71,7 +62,7 @@ pub async fn run(ctx: Ctx, cmd: UserCommand) -> anyhow::Result<()> {
         }
         UserCommand::ResetPassword { name, json, .. } => {
             let u = users
-                .reset_password(&name, &read_password()?, &admin)
+                .reset_password(&name, &crate::commands::admin::password_line()?, &admin)
                 .await?;
             print(&u, json.json, "set the password of")
         }

@@ -3,7 +3,7 @@
 //! library (`oauth2`) building the request and exchanging the code.
 
 use crate::helpers::{bin, eventually, http};
-use oauth2::basic::BasicClient;
+use oauth2::basic::{BasicClient, BasicTokenResponse};
 use oauth2::{
     AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet,
     PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, Scope, TokenResponse, TokenUrl,
@@ -102,6 +102,25 @@ impl Fixture {
         }
         let (url, state) = req.url();
         (url.to_string(), state, verifier)
+    }
+}
+
+impl Fixture {
+    /// Exchanges `code` with `verifier` through the `oauth2` client (must succeed).
+    async fn exchange(&self, code: String, verifier: PkceCodeVerifier) -> BasicTokenResponse {
+        self.oauth()
+            .exchange_code(AuthorizationCode::new(code))
+            .set_pkce_verifier(verifier)
+            .request_async(&oauth_http)
+            .await
+            .unwrap()
+    }
+
+    /// The whole flow in `b` for `scopes`, allowed: the application's tokens.
+    async fn allowed(&self, b: &mut Browser, scopes: &[&str]) -> BasicTokenResponse {
+        let (url, _, verifier) = self.authorize_url(scopes);
+        let back = b.authorize(&self.s, &url, true).await;
+        self.exchange(query(&back)["code"].clone(), verifier).await
     }
 }
 
@@ -314,13 +333,7 @@ async fn a_user_signs_in_consents_and_the_application_gets_tokens_for_them() {
     let code = q["code"].clone();
     assert!(code.starts_with("pcc_"));
 
-    let tokens = f
-        .oauth()
-        .exchange_code(AuthorizationCode::new(code))
-        .set_pkce_verifier(verifier)
-        .request_async(&oauth_http)
-        .await
-        .unwrap();
+    let tokens = f.exchange(code, verifier).await;
     let scopes: Vec<String> = tokens
         .scopes()
         .unwrap()
@@ -365,13 +378,7 @@ async fn a_code_works_once_and_its_reuse_revokes_what_it_gave() {
     let back = Browser::new().authorize(&f.s, &url, true).await;
     let code = query(&back)["code"].clone();
     let verifier_text = verifier.secret().clone();
-    let tokens = f
-        .oauth()
-        .exchange_code(AuthorizationCode::new(code.clone()))
-        .set_pkce_verifier(verifier)
-        .request_async(&oauth_http)
-        .await
-        .unwrap();
+    let tokens = f.exchange(code.clone(), verifier).await;
     let access = tokens.access_token().secret().clone();
     assert_eq!(whoami(&f.s, &access).await.0, 200);
 
@@ -697,16 +704,8 @@ async fn forms_without_their_token_or_for_another_request_are_refused() {
 #[tokio::test]
 async fn the_account_page_revokes_a_grant_and_its_tokens() {
     let f = fixture();
-    let (url, _, verifier) = f.authorize_url(&["view-indicator", "upload-data"]);
     let mut b = Browser::new();
-    let back = b.authorize(&f.s, &url, true).await;
-    let tokens = f
-        .oauth()
-        .exchange_code(AuthorizationCode::new(query(&back)["code"].clone()))
-        .set_pkce_verifier(verifier)
-        .request_async(&oauth_http)
-        .await
-        .unwrap();
+    let tokens = f.allowed(&mut b, &["view-indicator", "upload-data"]).await;
     let access = tokens.access_token().secret().clone();
     assert_eq!(whoami(&f.s, &access).await.0, 200);
 
@@ -785,15 +784,7 @@ async fn the_account_page_revokes_a_grant_and_its_tokens() {
 #[tokio::test]
 async fn disabling_a_user_revokes_their_tokens_and_their_sign_in() {
     let f = fixture();
-    let (url, _, verifier) = f.authorize_url(&["view-indicator"]);
-    let back = Browser::new().authorize(&f.s, &url, true).await;
-    let tokens = f
-        .oauth()
-        .exchange_code(AuthorizationCode::new(query(&back)["code"].clone()))
-        .set_pkce_verifier(verifier)
-        .request_async(&oauth_http)
-        .await
-        .unwrap();
+    let tokens = f.allowed(&mut Browser::new(), &["view-indicator"]).await;
     let access = tokens.access_token().secret().clone();
     assert_eq!(whoami(&f.s, &access).await.0, 200);
 
