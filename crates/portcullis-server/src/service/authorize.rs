@@ -41,12 +41,14 @@ pub struct AuthorizeRequest {
 }
 
 /// Why an authorization request was refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum AuthorizeRefusal {
     /// The client or the redirect URI cannot be trusted: say so on a page.
     Page(String),
     /// Tell the application, at its redirect URI.
     Redirect(ErrorRedirect),
+    /// The database could not say (503, or an opaque 500).
+    Fault(Fault),
 }
 
 /// An error answer for the application (RFC 6749 §4.1.2.1).
@@ -147,7 +149,7 @@ pub async fn check(
     let client = store
         .get_client(&id)
         .await
-        .map_err(|e| AuthorizeRefusal::Page(fault_text(&e.into())))?
+        .map_err(|e| AuthorizeRefusal::Fault(e.into()))?
         .filter(|c| c.status == ClientStatus::Active)
         .ok_or_else(unknown)?;
     let given = p
@@ -261,14 +263,6 @@ pub async fn check(
         state,
         challenge,
     })
-}
-
-fn fault_text(f: &Fault) -> String {
-    f.log("authorize");
-    match f {
-        Fault::Unavailable(_) => "The server cannot reach its database; try again shortly.".into(),
-        Fault::Broken(_) => "Something went wrong on the server.".into(),
-    }
 }
 
 /// Issues a code for `req` on behalf of `user_id`: 256 random bits, stored only as

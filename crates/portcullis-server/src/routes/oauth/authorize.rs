@@ -52,6 +52,7 @@ async fn checked(
         .map_err(|refusal| match refusal {
             AuthorizeRefusal::Page(message) => error_page(StatusCode::BAD_REQUEST, &message),
             AuthorizeRefusal::Redirect(e) => redirect(after_post, &e.url(&state.tokens.issuer)),
+            AuthorizeRefusal::Fault(f) => PageError::Fault(f).into_response(),
         })
 }
 
