@@ -249,6 +249,51 @@ async fn no_acknowledged_upload_is_lost_when_a_node_is_killed() {
     assert_eq!(indicators["total_records"], 200, "{indicators}");
 }
 
+/// Signs in as the first admin on `s` (the sign-in form, its CSRF cookie and
+/// field): the session's `Cookie` header value.
+async fn admin_session_cookie(s: &TestServer) -> String {
+    let password = s
+        .banner
+        .iter()
+        .find_map(|l| l.split("with password: ").nth(1))
+        .expect("the first start prints the admin password")
+        .trim()
+        .to_owned();
+    let page = http()
+        .get(format!("{}/admin/login", s.url))
+        .send()
+        .await
+        .unwrap();
+    let cookie_value = |r: &reqwest::Response, name: &str| {
+        r.headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|v| v.strip_prefix(&format!("{name}=")))
+            .and_then(|v| v.split(';').next())
+            .map(str::to_owned)
+            .unwrap()
+    };
+    let login_csrf = cookie_value(&page, "pc_login_csrf");
+    let html = page.text().await.unwrap();
+    let marker = "name=\"csrf\" value=\"";
+    let start = html.find(marker).unwrap() + marker.len();
+    let field = &html[start..start + html[start..].find('"').unwrap()];
+    let r = http()
+        .post(format!("{}/admin/login", s.url))
+        .header("cookie", format!("pc_login_csrf={login_csrf}"))
+        .form(&[
+            ("csrf", field),
+            ("username", "admin"),
+            ("password", &password),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "signed in");
+    format!("pc_admin={}", cookie_value(&r, "pc_admin"))
+}
+
 // Two runtime threads: the proxy forwards on one while the test waits on the other.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_whose_database_goes_away_answers_503_and_recovers_by_itself() {
@@ -256,6 +301,14 @@ async fn a_node_whose_database_goes_away_answers_503_and_recovers_by_itself() {
     let cut = proxy::Cutoff::start(&a.database_url()).await;
     let b = tokio::task::block_in_place(|| a.join_via(&cut.database_url(), &ISSUER)).unwrap();
     let (id, secret) = a.create_client("Outage", &[]).unwrap();
+    let admin = admin_session_cookie(&a).await;
+    let dashboard = |s: &TestServer| {
+        http()
+            .get(format!("{}/admin", s.url))
+            .header("cookie", admin.clone())
+            .send()
+    };
+    assert_eq!(dashboard(&b).await.unwrap().status(), 200);
     assert_eq!(
         token_basic(&b, &id, &secret, &[("grant_type", "client_credentials")])
             .await
@@ -281,6 +334,10 @@ async fn a_node_whose_database_goes_away_answers_503_and_recovers_by_itself() {
         "answered within 5 s, not hung: {:?}",
         started.elapsed()
     );
+    // A signed-in admin is told the database is away, not sent to sign in again.
+    let page = dashboard(&b).await.unwrap();
+    assert_eq!(page.status(), 503);
+    assert!(page.headers().contains_key("retry-after"));
     // The node whose database is there serves on.
     assert_eq!(
         token_basic(&a, &id, &secret, &[("grant_type", "client_credentials")])
