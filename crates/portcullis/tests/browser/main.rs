@@ -3,8 +3,9 @@
 //! `chromium-driver` are installed by the test itself when missing (as root, with
 //! apt-get), so `cargo test --workspace` is the whole set-up.
 //!
-//! Screenshots of the main pages are written to `target/screenshots/`, and to
-//! `$PORTCULLIS_SCREENSHOTS_DIR` when set (the README's come from `docs/screenshots`).
+//! Screenshots of the main pages are written to `target/tmp/screenshots/`, and to
+//! `$PORTCULLIS_SCREENSHOTS_DIR` when set (relative to the workspace root: the
+//! README's come from `docs/screenshots`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -129,12 +130,21 @@ async fn browser(driver: &Driver) -> Client {
         .unwrap()
 }
 
+/// `$PORTCULLIS_SCREENSHOTS_DIR`. Cargo runs a test binary in its package's
+/// directory, not where `cargo test` was typed, so a relative path is taken from
+/// the workspace root (the README's `docs/screenshots`).
+fn screenshots_dir() -> Option<PathBuf> {
+    let d = PathBuf::from(std::env::var_os("PORTCULLIS_SCREENSHOTS_DIR")?);
+    if d.is_absolute() {
+        return Some(d);
+    }
+    Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(d))
+}
+
 async fn screenshot(c: &Client, name: &str) {
     let png = c.screenshot().await.unwrap();
     let mut dirs = vec![PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots")];
-    if let Ok(d) = std::env::var("PORTCULLIS_SCREENSHOTS_DIR") {
-        dirs.push(PathBuf::from(d));
-    }
+    dirs.extend(screenshots_dir());
     for d in dirs {
         std::fs::create_dir_all(&d).unwrap();
         std::fs::write(d.join(format!("{name}.png")), &png).unwrap();
