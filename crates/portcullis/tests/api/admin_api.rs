@@ -10,13 +10,13 @@ use reqwest::{Method, Response};
 use serde_json::{Value, json};
 
 /// An access token carrying the `admin` scope (client created with `--scope admin`).
-async fn admin_token(s: &TestServer) -> String {
+pub(crate) async fn admin_token(s: &TestServer) -> String {
     let (id, secret) = s.create_client("Ops robot", &["--scope", "admin"]).unwrap();
     let t = get_token(s, &id, &secret, &[]).await;
     t["access_token"].as_str().unwrap().to_owned()
 }
 
-async fn call(
+pub(crate) async fn call(
     s: &TestServer,
     token: &str,
     method: Method,
@@ -32,7 +32,7 @@ async fn call(
     req.send().await.unwrap()
 }
 
-async fn json_of(r: Response, status: u16) -> Value {
+pub(crate) async fn json_of(r: Response, status: u16) -> Value {
     let got = r.status().as_u16();
     let text = r.text().await.unwrap();
     assert_eq!(got, status, "{text}");
