@@ -2,7 +2,7 @@
 
 use portcullis_core::time::rfc3339;
 use portcullis_core::{Client, Ttl};
-use portcullis_store::{FamilyRecord, LabelRecord, ScopeRecord, StoredKey};
+use portcullis_store::{ConsentRecord, FamilyRecord, LabelRecord, ScopeRecord, StoredKey};
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
@@ -66,10 +66,20 @@ pub struct UserView {
     /// Sign-in name.
     pub name: String,
     /// `active` or `disabled`.
+    #[schema(schema_with = user_status)]
     pub status: String,
     /// RFC 3339.
     #[schema(format = DateTime)]
     pub created_at: String,
+}
+
+fn user_status() -> Schema {
+    one_of(
+        "`active`, or `disabled`: cannot sign in, and every token issued on their behalf \
+         is revoked.",
+        &["active", "disabled"],
+    )
+    .into()
 }
 
 impl UserView {
@@ -80,6 +90,35 @@ impl UserView {
             name: u.name.clone(),
             status: if u.active { "active" } else { "disabled" }.into(),
             created_at: portcullis_core::time::rfc3339(u.created_at),
+        }
+    }
+}
+
+/// What an end user allowed one application (a grant), as the admin API answers it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct GrantView {
+    /// The application's client id.
+    pub client_id: String,
+    /// The application's name.
+    pub client_name: String,
+    /// The scopes the user allowed it.
+    pub scopes: Vec<String>,
+    /// RFC 3339: when the user first allowed it.
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    /// RFC 3339 or null: when the application last used a token of this grant.
+    #[schema(format = DateTime)]
+    pub last_used_at: Option<String>,
+}
+
+impl From<&ConsentRecord> for GrantView {
+    fn from(c: &ConsentRecord) -> Self {
+        Self {
+            client_id: c.client_id.clone(),
+            client_name: c.client_name.clone(),
+            scopes: c.scopes.to_vec(),
+            created_at: rfc3339(c.created_at),
+            last_used_at: c.last_used_at.map(rfc3339),
         }
     }
 }

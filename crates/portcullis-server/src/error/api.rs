@@ -6,6 +6,7 @@ use super::{Fault, body, unavailable_body, unavailable_response};
 use crate::service::clients::ClientOpError;
 use crate::service::mint::MintError;
 use crate::service::scopes::ScopeOpError;
+use crate::service::users::UserOpError;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
@@ -195,6 +196,19 @@ impl From<MintError> for ApiError {
             // client lacks, or a client that is disabled.
             MintError::Scopes(_) | MintError::Disabled => Self::conflict(e.to_string()),
             MintError::Fault(f) => Self::Fault(f),
+        }
+    }
+}
+
+impl From<UserOpError> for ApiError {
+    fn from(e: UserOpError) -> Self {
+        match e {
+            // The handlers check names and passwords first (`rules::user_name`,
+            // `rules::password`), naming the field; this is the service's own word.
+            UserOpError::Invalid(m) => Self::bad_request(m),
+            UserOpError::Conflict(m) => Self::conflict(m),
+            UserOpError::NotFound(_) => Self::not_found(e.to_string()),
+            UserOpError::Fault(f) => Self::Fault(f),
         }
     }
 }

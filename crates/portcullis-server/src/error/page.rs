@@ -3,6 +3,7 @@
 
 use super::{Fault, unavailable_response};
 use crate::service::clients::ClientOpError;
+use crate::service::users::UserOpError;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
@@ -44,6 +45,19 @@ impl From<ClientOpError> for PageError {
         match e {
             ClientOpError::Fault(f) => Self::Fault(f),
             _ => Self::NotFound("client".into()),
+        }
+    }
+}
+
+impl From<UserOpError> for PageError {
+    /// For what a page cannot show on a form: a missing user or grant, a fault. The
+    /// forms that can be refused (a name, a password) show why next to the field, so
+    /// a refusal reaching this is a bug: an opaque 500.
+    fn from(e: UserOpError) -> Self {
+        match e {
+            UserOpError::NotFound(what) => Self::NotFound(what),
+            UserOpError::Fault(f) => Self::Fault(f),
+            other => Self::Fault(Fault::broken(other)),
         }
     }
 }

@@ -66,7 +66,7 @@ impl<'a> Browser<'a> {
             }
         }
     }
-    async fn get(&mut self, path: &str) -> Response {
+    pub(crate) async fn get(&mut self, path: &str) -> Response {
         let mut req = self
             .client
             .get(format!("{}{path}", self.s.url))
@@ -78,7 +78,12 @@ impl<'a> Browser<'a> {
         self.keep(r.headers());
         r
     }
-    async fn post(&mut self, path: &str, form: &[(&str, &str)], origin: Option<&str>) -> Response {
+    pub(crate) async fn post(
+        &mut self,
+        path: &str,
+        form: &[(&str, &str)],
+        origin: Option<&str>,
+    ) -> Response {
         let mut req = self
             .client
             .post(format!("{}{path}", self.s.url))

@@ -9,7 +9,7 @@ use reqwest::header::COOKIE;
 use reqwest::{Method, Response};
 use serde_json::{Value, json};
 
-async fn call(
+pub(crate) async fn call(
     s: &TestServer,
     token: &str,
     method: Method,
@@ -25,7 +25,7 @@ async fn call(
     req.send().await.unwrap()
 }
 
-async fn json_of(r: Response, status: u16) -> Value {
+pub(crate) async fn json_of(r: Response, status: u16) -> Value {
     let got = r.status().as_u16();
     let text = r.text().await.unwrap();
     assert_eq!(got, status, "{text}");

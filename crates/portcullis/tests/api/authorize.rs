@@ -13,12 +13,14 @@ use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use serde_json::Value;
 use std::collections::HashMap;
 
-const REDIRECT: &str = "http://127.0.0.1:9/callback";
-const PASSWORD: &str = "correct horse battery";
+pub(crate) const REDIRECT: &str = "http://127.0.0.1:9/callback";
+pub(crate) const PASSWORD: &str = "correct horse battery";
 
 /// The `oauth2` crate's HTTP client interface over reqwest 0.13 (never following
 /// redirects, as its documentation asks).
-async fn oauth_http(req: oauth2::HttpRequest) -> Result<oauth2::HttpResponse, std::io::Error> {
+pub(crate) async fn oauth_http(
+    req: oauth2::HttpRequest,
+) -> Result<oauth2::HttpResponse, std::io::Error> {
     let io = |e: reqwest::Error| std::io::Error::other(e.to_string());
     let (parts, body) = req.into_parts();
     let mut r = http()
@@ -36,17 +38,18 @@ async fn oauth_http(req: oauth2::HttpRequest) -> Result<oauth2::HttpResponse, st
     out.body(body).map_err(std::io::Error::other)
 }
 
-type Oauth = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
+pub(crate) type Oauth =
+    BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
 
 /// A server with an application allowed the flow and one end user.
-struct Fixture {
-    s: TestServer,
-    client_id: String,
-    secret: String,
-    user_id: String,
+pub(crate) struct Fixture {
+    pub(crate) s: TestServer,
+    pub(crate) client_id: String,
+    pub(crate) secret: String,
+    pub(crate) user_id: String,
 }
 
-fn fixture() -> Fixture {
+pub(crate) fn fixture() -> Fixture {
     let s = TestServer::start(bin(), &[]).expect("server starts");
     let (client_id, secret) = s
         .create_client(
@@ -82,7 +85,7 @@ fn fixture() -> Fixture {
 }
 
 impl Fixture {
-    fn oauth(&self) -> Oauth {
+    pub(crate) fn oauth(&self) -> Oauth {
         BasicClient::new(ClientId::new(self.client_id.clone()))
             .set_client_secret(ClientSecret::new(self.secret.clone()))
             .set_auth_uri(AuthUrl::new(format!("{}/oauth/authorize", self.s.url)).unwrap())
@@ -91,7 +94,7 @@ impl Fixture {
     }
 
     /// An authorization URL for `scopes`, with its state and PKCE verifier.
-    fn authorize_url(&self, scopes: &[&str]) -> (String, CsrfToken, PkceCodeVerifier) {
+    pub(crate) fn authorize_url(&self, scopes: &[&str]) -> (String, CsrfToken, PkceCodeVerifier) {
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let oauth = self.oauth();
         let mut req = oauth
@@ -125,19 +128,19 @@ impl Fixture {
 }
 
 /// A browser that keeps cookies, follows nothing by itself, and reads forms.
-struct Browser {
+pub(crate) struct Browser {
     cookies: HashMap<String, String>,
 }
 
-struct Page {
-    status: u16,
-    location: Option<String>,
-    html: String,
+pub(crate) struct Page {
+    pub(crate) status: u16,
+    pub(crate) location: Option<String>,
+    pub(crate) html: String,
 }
 
 impl Page {
     /// The value of the hidden input `name`.
-    fn field(&self, name: &str) -> String {
+    pub(crate) fn field(&self, name: &str) -> String {
         let marker = format!("name=\"{name}\" value=\"");
         let i = self
             .html
@@ -196,7 +199,7 @@ fn unescape(s: &str) -> String {
 }
 
 impl Browser {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             cookies: HashMap::new(),
         }
@@ -231,7 +234,7 @@ impl Browser {
         }
     }
 
-    async fn get(&mut self, url: &str) -> Page {
+    pub(crate) async fn get(&mut self, url: &str) -> Page {
         let r = http()
             .get(url)
             .header(COOKIE, self.cookie_header())
@@ -241,7 +244,7 @@ impl Browser {
         self.keep(r).await
     }
 
-    async fn post(&mut self, url: &str, form: &[(&str, &str)]) -> Page {
+    pub(crate) async fn post(&mut self, url: &str, form: &[(&str, &str)]) -> Page {
         let r = http()
             .post(url)
             .header(COOKIE, self.cookie_header())
@@ -255,7 +258,7 @@ impl Browser {
     /// From the authorization URL to the redirect back to the application,
     /// signing in and answering the consent page as asked. Returns the final
     /// redirect's URL.
-    async fn authorize(&mut self, s: &TestServer, url: &str, allow: bool) -> String {
+    pub(crate) async fn authorize(&mut self, s: &TestServer, url: &str, allow: bool) -> String {
         let mut page = self.get(url).await;
         if page.html.contains("name=\"username\"") {
             assert_eq!(page.status, 200);
@@ -304,12 +307,12 @@ impl Browser {
 }
 
 /// The query parameters of a URL.
-fn query(url: &str) -> HashMap<String, String> {
+pub(crate) fn query(url: &str) -> HashMap<String, String> {
     let u = oauth2::url::Url::parse(url).unwrap();
     u.query_pairs().into_owned().collect()
 }
 
-async fn whoami(s: &TestServer, token: &str) -> (u16, Value) {
+pub(crate) async fn whoami(s: &TestServer, token: &str) -> (u16, Value) {
     let r = http()
         .get(format!("{}/api/v1/whoami", s.url))
         .bearer_auth(token)

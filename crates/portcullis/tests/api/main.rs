@@ -6,6 +6,7 @@
 
 mod admin;
 mod admin_api;
+mod admin_users;
 mod authorize;
 mod cli;
 mod error_bodies;

@@ -560,7 +560,7 @@ async fn an_end_user_signs_in_allows_an_application_and_revokes_it() {
         after.contains("You have not allowed any application to use your data."),
         "{after}"
     );
-    assert_eq!(whoami(&s, access).await, 401);
+    assert_eq!(whoami(&s, access).await.status(), 401);
     let (status, refused) = token(
         &s,
         client,

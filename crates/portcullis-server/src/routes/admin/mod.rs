@@ -1,7 +1,7 @@
 //! The admin web interface (SPEC §7): server-rendered pages that work without
 //! JavaScript, behind a server-side session, every form CSRF-protected. The pages
 //! call the same services as the CLI (`service::clients`, `service::tokens`,
-//! `service::revocation`), so no rule lives in two places.
+//! `service::revocation`, `service::users`), so no rule lives in two places.
 
 // Handlers answer `Result<_, Response>`: the error is the page to show.
 #![allow(clippy::result_large_err)]
@@ -16,6 +16,7 @@ mod login;
 pub mod page;
 mod scopes;
 mod sites;
+mod users;
 
 use crate::state::AppState;
 use axum::Router;
@@ -43,6 +44,21 @@ pub fn router() -> Router<AppState> {
         )
         .route("/admin/clients/{id}/mint", post(sites::mint))
         .route("/admin/clients/{id}/revoke", post(sites::revoke))
+        .route("/admin/users", get(users::list).post(users::create))
+        .route("/admin/users/{id}", get(users::show))
+        .route("/admin/users/{id}/status", post(users::set_status))
+        .route(
+            "/admin/users/{id}/reset-password",
+            post(users::reset_password),
+        )
+        .route(
+            "/admin/users/{id}/grants/{client_id}/revoke",
+            post(users::revoke_grant),
+        )
+        .route(
+            "/admin/users/{id}/grants/{client_id}/remove-scope",
+            post(users::remove_scope),
+        )
         .route("/admin/scopes", get(scopes::list).post(scopes::create))
         .route("/admin/keys", get(keys::list))
         .route("/admin/keys/rotate", post(keys::rotate))

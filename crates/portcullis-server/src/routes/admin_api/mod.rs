@@ -1,5 +1,6 @@
 //! The admin JSON API (`/admin/api/v1/…`, SPEC §7): the operations of the admin
-//! pages for programs. Handlers authenticate ([`AdminCaller`]), read JSON with
+//! pages for programs (clients, tokens, scopes, keys, end users and their grants,
+//! the audit log). Handlers authenticate ([`AdminCaller`]), read JSON with
 //! [`ApiJson`] (≤ 64 KiB; anything malformed is 400), call the same services as the
 //! pages and the CLI, and answer with the CLI's `--json` shapes (`crate::views`).
 //! Errors are `{"error", "error_description"}`. The OpenAPI document and a Swagger
@@ -17,6 +18,7 @@ mod openapi;
 mod rules;
 mod scopes;
 mod tokens;
+mod users;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -24,7 +26,7 @@ use axum::Router;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::header;
 use axum::http::request::Parts;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
@@ -63,6 +65,23 @@ pub fn router() -> Router<AppState> {
         .route(
             "/admin/api/v1/scopes",
             get(scopes::list).post(scopes::create),
+        )
+        .route("/admin/api/v1/users", get(users::list).post(users::create))
+        .route("/admin/api/v1/users/{id}", get(users::show))
+        .route("/admin/api/v1/users/{id}/disable", post(users::disable))
+        .route("/admin/api/v1/users/{id}/enable", post(users::enable))
+        .route(
+            "/admin/api/v1/users/{id}/reset-password",
+            post(users::reset_password),
+        )
+        .route("/admin/api/v1/users/{id}/grants", get(users::grants))
+        .route(
+            "/admin/api/v1/users/{id}/grants/{client_id}",
+            delete(users::revoke_grant),
+        )
+        .route(
+            "/admin/api/v1/users/{id}/grants/{client_id}/remove-scope",
+            post(users::remove_scope),
         )
         .route("/admin/api/v1/keys", get(keys::list))
         .route("/admin/api/v1/keys/rotate", post(keys::rotate))

@@ -2,12 +2,12 @@
 //! generated from the handlers' annotations (no authentication needed), and a
 //! Swagger UI page reading it at `/admin/api/docs/` (assets vendored at build time).
 
-use super::{ErrorView, audit, clients, keys, scopes, tokens};
+use super::{ErrorView, audit, clients, keys, scopes, tokens, users};
 use crate::error::RETRY_AFTER_UNAVAILABLE;
 use crate::state::AppState;
 use crate::views::{
-    ActorView, AuditView, ClientView, FamilyView, KeyView, LabelView, MintedView, RotatedKeyView,
-    ScopeView,
+    ActorView, AuditView, ClientView, FamilyView, GrantView, KeyView, LabelView, MintedView,
+    RotatedKeyView, ScopeView, UserView,
 };
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
@@ -168,7 +168,7 @@ fn is_null_schema(s: &RefOr<Schema>) -> bool {
 /// The document.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Portcullis admin API", description = "Client, token, scope, key and audit administration. Authenticate with a bearer token carrying the `admin` scope, or an admin session cookie plus `X-CSRF-Token` on unsafe methods. Request bodies are JSON objects of at most 64 KiB (`Content-Type: application/json`, or none); an empty body reads as `{}`; unknown fields are refused. Every refusal is an `ErrorView`."),
+    info(title = "Portcullis admin API", description = "Client, token, scope, key, end user and audit administration. Authenticate with a bearer token carrying the `admin` scope, or an admin session cookie plus `X-CSRF-Token` on unsafe methods. Request bodies are JSON objects of at most 64 KiB (`Content-Type: application/json`, or none); an empty body reads as `{}`; unknown fields are refused. Every refusal is an `ErrorView`."),
     modifiers(&Common),
     security(("bearer" = [])),
     paths(
@@ -176,14 +176,17 @@ fn is_null_schema(s: &RefOr<Schema>) -> bool {
         clients::disable, clients::enable, clients::rotate_secret,
         tokens::labels, tokens::list, tokens::mint, tokens::revoke,
         scopes::list, scopes::create,
+        users::list, users::create, users::show, users::disable, users::enable,
+        users::reset_password, users::grants, users::revoke_grant, users::remove_scope,
         keys::list, keys::rotate,
         audit::list,
     ),
     components(schemas(
         ClientView, ScopeView, FamilyView, AuditView, ActorView, LabelView, KeyView,
-        RotatedKeyView, MintedView, ErrorView,
+        RotatedKeyView, MintedView, UserView, GrantView, ErrorView,
         clients::ClientBody, clients::RotateSecretBody, tokens::MintBody, tokens::RevokeBody,
-        tokens::RevokedView, scopes::ScopeBody, keys::RotateKeyBody,
+        tokens::RevokedView, scopes::ScopeBody, keys::RotateKeyBody, users::NewUserBody,
+        users::PasswordBody, users::RemoveScopeBody,
     ))
 )]
 pub struct ApiDoc;

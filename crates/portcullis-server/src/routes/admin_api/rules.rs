@@ -22,10 +22,13 @@ use portcullis_core::client::MAX_CLIENT_NAME_CHARS;
 use portcullis_core::duration::MAX_TTL_SECS;
 use portcullis_core::label::MAX_LABEL_CHARS;
 use portcullis_core::scope::MAX_SCOPES_PER_REQUEST;
-use portcullis_core::{AuditKind, GrantType, ScopeName, Ttl};
+use portcullis_core::user::{MAX_PASSWORD_CHARS, MAX_USER_NAME_CHARS, check_new_password};
+use portcullis_core::{AuditKind, GrantType, ScopeName, Ttl, UserName};
 use std::fmt::Write as _;
 use utoipa::openapi::extensions::Extensions;
-use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType, Type};
+use utoipa::openapi::schema::{
+    ArrayBuilder, KnownFormat, ObjectBuilder, SchemaFormat, SchemaType, Type,
+};
 use utoipa::openapi::{RefOr, Schema};
 
 /// Control characters (`char::is_control`).
@@ -114,6 +117,40 @@ pub const CLIENT_ID_PATTERN: &str = r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$";
 
 /// Scope names (`ScopeName::parse`).
 pub const SCOPE_NAME_PATTERN: &str = r"^[a-z0-9][a-z0-9:._-]{0,63}$";
+
+/// Format of a user id (`usr_` and base64url). The API answers 404 for any other id,
+/// as for an unknown one (a user name is not an id here).
+pub const USER_ID_PATTERN: &str = r"^usr_[A-Za-z0-9_-]{1,64}$";
+
+/// A user name (`UserName::parse`): 1 to 64 characters, none control, format or white
+/// space.
+pub fn user_name_pattern() -> String {
+    format!("^{}{{1,{MAX_USER_NAME_CHARS}}}$", visible())
+}
+
+/// Checks a new user's name: its length as sent (see the module's note on
+/// normalisation), then `UserName::parse`; 400 names the field.
+pub fn user_name(name: &str) -> Result<(), ApiError> {
+    let refused = |e: &dyn std::fmt::Display| ApiError::bad_request(format!("name: {e}"));
+    if name.chars().count() > MAX_USER_NAME_CHARS {
+        return Err(refused(&portcullis_core::user::UserNameError));
+    }
+    UserName::parse(name).map(drop).map_err(|e| refused(&e))
+}
+
+/// Checks a new password (`check_new_password`: 8 to 1024 characters, any); 400
+/// names the field.
+pub fn password(field: &str, pw: &str) -> Result<(), ApiError> {
+    check_new_password(pw).map_err(|e| ApiError::bad_request(format!("{field}: {e}")))
+}
+
+/// A new password's schema.
+pub fn password_schema(description: &str) -> ObjectBuilder {
+    string(description)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Password)))
+        .min_length(Some(portcullis_core::user::MIN_PASSWORD_CHARS))
+        .max_length(Some(MAX_PASSWORD_CHARS))
+}
 
 /// `1..=max` characters, none control or format, the first and last not white space.
 fn visible_ends(max: usize) -> String {
@@ -471,6 +508,10 @@ mod tests {
         promises_hold(&redirect_uri_pattern(), |s| {
             RedirectUri::parse(s).is_ok() && redirect_uris(&[s.to_owned()]).is_ok()
         });
+        promises_hold(&user_name_pattern(), |s| {
+            user_name(s).is_ok() || grows_under_nfc(s)
+        });
+        promises_hold(USER_ID_PATTERN, |s| s.starts_with("usr_"));
         promises_hold(SCOPE_NAME_PATTERN, |s| ScopeName::parse(s).is_ok());
         promises_hold(CLIENT_ID_PATTERN, |s| ClientId::parse(s).is_ok());
         for zero in [false, true] {
