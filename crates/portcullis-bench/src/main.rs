@@ -12,6 +12,7 @@
 //! share ([`deploy`]); `--compare-engines` measures SQLite, one PostgreSQL node
 //! and several in alternation ([`scenarios::engines`]).
 
+mod browser;
 mod denylist;
 mod deploy;
 mod load;
