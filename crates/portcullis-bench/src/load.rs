@@ -6,7 +6,10 @@
 //!
 //! A scenario supplies one [`Exchange`] per worker: it builds each request and
 //! judges each response. Per-worker state lets later scenarios chain requests
-//! (a refresh token feeding the next refresh, a token feeding `whoami`).
+//! (a refresh token feeding the next refresh, a token feeding `whoami`). An
+//! exchange that draws on a finite supply (a pool of single-use authorization
+//! codes) can run out: its worker stops, and the level ends with the last
+//! worker's last answer instead of at the end of the window.
 
 use crate::postgres::{self, Sampler};
 use crate::procfs;
@@ -14,7 +17,7 @@ use anyhow::{Context, bail};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::client::conn::http1::SendRequest;
-use hyper::{Request, StatusCode, Uri};
+use hyper::{HeaderMap, Request, StatusCode, Uri};
 use hyper_util::rt::TokioIo;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -77,10 +80,15 @@ impl Target {
 
 /// One worker's side of a scenario.
 pub trait Exchange: Send + 'static {
+    /// Takes the next piece of work, for an exchange that draws on a finite
+    /// supply; `false` (the supply is used up) stops the worker.
+    fn has_next(&mut self) -> bool {
+        true
+    }
     /// Builds the next request.
     fn request(&mut self, target: &Target) -> anyhow::Result<Request<Full<Bytes>>>;
     /// Whether the response is a success; anything else counts as an error.
-    fn check(&mut self, status: StatusCode, body: &Bytes) -> bool;
+    fn check(&mut self, status: StatusCode, headers: &HeaderMap, body: &Bytes) -> bool;
 }
 
 /// How to drive one concurrency level.
@@ -105,8 +113,11 @@ pub struct Plan {
 pub struct LevelResult {
     /// Workers.
     pub concurrency: usize,
-    /// Length of the measured window.
+    /// Length of the measured window: the planned duration, or less when the
+    /// workers ran out of work ([`Exchange::has_next`]) before its end.
     pub window: Duration,
+    /// Whether the workers ran out of work before the end of the planned window.
+    pub ran_out: bool,
     /// Latencies of successful requests in the window, in microseconds, sorted.
     pub latencies_us: Vec<u64>,
     /// Failed requests in the window (non-success status, transport error, timeout).
@@ -133,12 +144,19 @@ impl LevelResult {
     /// Successful requests per second.
     pub fn rps(&self) -> f64 {
         let n = self.latencies_us.len() as f64;
-        n / self.window.as_secs_f64()
+        let secs = self.window.as_secs_f64();
+        // A supply used up during the warm-up leaves no window.
+        if secs > 0.0 { n / secs } else { 0.0 }
     }
 
     /// Cores kept busy on average over the window by `cpu`.
     pub fn cores(&self, cpu: Duration) -> f64 {
-        cpu.as_secs_f64() / self.window.as_secs_f64()
+        let secs = self.window.as_secs_f64();
+        if secs > 0.0 {
+            cpu.as_secs_f64() / secs
+        } else {
+            0.0
+        }
     }
 
     /// CPU time the rest of the machine used in the window (machine minus server,
@@ -202,6 +220,8 @@ impl LevelResult {
 struct WorkerStats {
     /// The target it talked to.
     node: usize,
+    /// Whether it stopped because its exchange ran out of work.
+    ran_out: bool,
     latencies_us: Vec<u64>,
     errors: u64,
     first_error: Option<String>,
@@ -245,15 +265,18 @@ where
         let exchange = make(i);
         tasks.spawn(worker(node, target, sender, exchange, warm_end, end));
     }
+    let (finished, finished_early) = tokio::sync::oneshot::channel();
     let cpu = tokio::spawn(cpu_in_window(
         plan.server_pids.clone(),
         plan.database.clone(),
         warm_end,
         end,
+        finished_early,
     ));
     let mut result = LevelResult {
         concurrency: plan.concurrency,
         window: plan.duration,
+        ran_out: false,
         latencies_us: Vec::new(),
         per_node: vec![0; targets.len()],
         errors: 0,
@@ -272,9 +295,17 @@ where
         }
         result.latencies_us.extend(stats.latencies_us);
         result.errors += stats.errors;
+        result.ran_out |= stats.ran_out;
         if result.first_error.is_none() {
             result.first_error = stats.first_error;
         }
+    }
+    if result.ran_out {
+        // The work ran out: the window ends with the last answer, and so does
+        // the CPU sampler's (it is still waiting for `end`).
+        let last = Instant::now().min(end);
+        result.window = last.saturating_duration_since(warm_end);
+        let _ = finished.send(());
     }
     result.latencies_us.sort_unstable();
     let used = cpu.await.context("the CPU sampler failed")?;
@@ -334,17 +365,23 @@ async fn sample(pids: &[u32], database: Option<&Sampler>) -> Sample {
 }
 
 /// CPU time the server (its `server_pids`), PostgreSQL (with a `database`), this
-/// process and the whole machine use between `start` and `end`, the bytes the
-/// server writes to storage, and what the database did.
+/// process and the whole machine use between `start` and `end` (or `finished`,
+/// when the workers run out of work first), the bytes the server writes to
+/// storage, and what the database did.
 async fn cpu_in_window(
     server_pids: Vec<u32>,
     database: Option<Arc<Sampler>>,
     start: Instant,
     end: Instant,
+    finished: tokio::sync::oneshot::Receiver<()>,
 ) -> Used {
     tokio::time::sleep_until(start).await;
     let before = sample(&server_pids, database.as_deref()).await;
-    tokio::time::sleep_until(end).await;
+    tokio::select! {
+        () = tokio::time::sleep_until(end) => {}
+        // Sent when the work ran out; dropped (an error) when the level ended normally.
+        Ok(()) = finished => {}
+    }
     let after = sample(&server_pids, database.as_deref()).await;
     let used = |a: Option<Duration>, b: Option<Duration>| b?.checked_sub(a?);
     Used {
@@ -413,24 +450,25 @@ pub async fn connect_from(
 async fn exchange_once(
     sender: &mut SendRequest<Full<Bytes>>,
     request: Request<Full<Bytes>>,
-) -> anyhow::Result<(StatusCode, Bytes)> {
+) -> anyhow::Result<(StatusCode, HeaderMap, Bytes)> {
     sender.ready().await.context("connection not ready")?;
     let response = sender
         .send_request(request)
         .await
         .context("sending the request")?;
     let status = response.status();
-    let body = response
-        .into_body()
+    let (parts, body) = response.into_parts();
+    let body = body
         .collect()
         .await
         .context("reading the response body")?
         .to_bytes();
-    Ok((status, body))
+    Ok((status, parts.headers, body))
 }
 
-/// One worker: requests back to back until `end`; records those started after
-/// `warm_end` and finished by `end`. Reconnects after a transport error.
+/// One worker: requests back to back until `end` or until its exchange runs out
+/// of work; records those started after `warm_end` and finished by `end`.
+/// Reconnects after a transport error.
 async fn worker<E: Exchange>(
     node: usize,
     target: Arc<Target>,
@@ -441,6 +479,7 @@ async fn worker<E: Exchange>(
 ) -> anyhow::Result<WorkerStats> {
     let mut stats = WorkerStats {
         node,
+        ran_out: false,
         latencies_us: Vec::new(),
         errors: 0,
         first_error: None,
@@ -460,6 +499,10 @@ async fn worker<E: Exchange>(
                 }
             },
         };
+        if !exchange.has_next() {
+            stats.ran_out = true;
+            break;
+        }
         let request = exchange.request(&target)?;
         let started = Instant::now();
         let outcome =
@@ -467,8 +510,8 @@ async fn worker<E: Exchange>(
         let finished = Instant::now();
         let measured = started >= warm_end && finished <= end;
         match outcome {
-            Ok(Ok((status, body))) => {
-                if exchange.check(status, &body) {
+            Ok(Ok((status, headers, body))) => {
+                if exchange.check(status, &headers, &body) {
                     if measured {
                         let us = u64::try_from(finished.duration_since(started).as_micros())
                             .unwrap_or(u64::MAX);

@@ -1,8 +1,10 @@
 //! `portcullis-bench`: a load generator for Portcullis.
 //!
 //! Each scenario is a subcommand (`token`, `refresh`, `introspect`, `whoami`,
-//! `upload`, and `flood`, legitimate users under a flood of failed
-//! authentications; `denylist` and `signing` measure in this process). Unless `--url` names a running
+//! `upload`; `flood`, legitimate users under a flood of failed
+//! authentications; `code`, the authorization code flow beside the refresh
+//! grant and the end users' sign-in; `denylist` and `signing` measure in this
+//! process). Unless `--url` names a running
 //! server, the bench starts the real server in a child process: it re-executes
 //! itself with the hidden first argument [`server::REEXEC_ARG`], which hands the
 //! rest of the command line to [`portcullis::main_with_args`].
@@ -12,6 +14,7 @@
 //! share ([`deploy`]); `--compare-engines` measures SQLite, one PostgreSQL node
 //! and several in alternation ([`scenarios::engines`]).
 
+mod browser;
 mod denylist;
 mod deploy;
 mod load;
@@ -64,6 +67,81 @@ enum Scenario {
     /// Legitimate token requests and admin sign-ins, alone and then under a flood
     /// of failed authentications from many source addresses.
     Flood(FloodArgs),
+    /// The authorization code flow on one server: code exchanges against refresh
+    /// grants in alternating rounds (codes minted beforehand with a signed-in
+    /// user's consent), the end users' sign-in rate, and client credentials
+    /// tokens alone and while wrong passwords flood the sign-in.
+    Code(CodeArgs),
+}
+
+/// Options of the `code` scenario. It always starts its own server: it creates
+/// the client and the end user with the CLI, and its attackers bind 127.x.y.z
+/// source addresses.
+#[derive(Debug, Clone, Args)]
+pub struct CodeArgs {
+    /// Signing algorithm of the server (ES256 keeps signing from dominating both
+    /// grants, so the exchange's own cost shows).
+    #[arg(long, value_enum, ignore_case = true, default_value = "ES256")]
+    pub signing_alg: Alg,
+    /// How long to measure each round and phase. Codes live 60 seconds: minting
+    /// (at most 20 s), warm-up and duration must fit in it, so warm-up and
+    /// duration together may not exceed 30 s.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+    /// Warm-up before each round and phase (not measured).
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    pub warmup: Duration,
+    /// Workers of the refresh, code exchange and token rounds, and of the
+    /// minting, one keep-alive connection each.
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// Rounds of refresh then code exchange (at least 2).
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
+    /// Concurrency levels of the end users' sign-in, comma separated.
+    #[arg(long, value_delimiter = ',', default_value = "2,8")]
+    pub sign_in_concurrency: Vec<usize>,
+    /// Attacker workers posting wrong passwords to `/account/login` while the
+    /// token rate is measured under the flood.
+    #[arg(long, default_value_t = 32)]
+    pub flood_workers: usize,
+    /// Distinct source addresses (127.1.0.1 onwards; never 127.0.0.1) the
+    /// attackers cycle through.
+    #[arg(long, default_value_t = 500)]
+    pub sources: usize,
+}
+
+impl CodeArgs {
+    /// Rejects option values clap cannot check on its own.
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.concurrency == 0 {
+            bail!("--concurrency must be at least 1");
+        }
+        if self.rounds < 2 {
+            bail!("--rounds must be at least 2");
+        }
+        if self.sign_in_concurrency.is_empty() || self.sign_in_concurrency.contains(&0) {
+            bail!("--sign-in-concurrency needs one or more levels, each at least 1");
+        }
+        if self.flood_workers == 0 {
+            bail!("--flood-workers must be at least 1");
+        }
+        if !(1..=scenarios::flood::MAX_SOURCES).contains(&self.sources) {
+            bail!(
+                "--sources must be between 1 and {}",
+                scenarios::flood::MAX_SOURCES
+            );
+        }
+        if self.duration.is_zero() {
+            bail!("--duration must be more than zero");
+        }
+        if self.warmup + self.duration > Duration::from_secs(30) {
+            bail!(
+                "--warmup and --duration together may not exceed 30s: the codes, minted before a round, live 60 seconds"
+            );
+        }
+        Ok(())
+    }
 }
 
 /// Options of the `denylist` measurement.
@@ -326,6 +404,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Scenario::Flood(args) => {
                 args.validate()?;
                 scenarios::flood::run(&args).await
+            }
+            Scenario::Code(args) => {
+                args.validate()?;
+                scenarios::code::run(&args).await
             }
             Scenario::Denylist(args) => denylist::run(args.ids),
             Scenario::Signing => signing::run(),

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdout, Command};
 
 /// Hidden first argument that makes the bench binary act as `portcullis`.
@@ -186,28 +186,23 @@ impl ServerProcess {
 
     /// Creates a client with `portcullis client create --json` on the server's database.
     pub async fn create_client(&self, name: &str) -> anyhow::Result<Credentials> {
-        let mut cmd = portcullis_command(&self.exe);
-        cmd.args(["client", "create", "--name", name, "--json"])
-            .args(["--database-url", &self.config.database_url])
-            .arg("--master-key-file")
-            .arg(&self.config.master_key_file)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let out = cmd.output().await.context("running `client create`")?;
-        if !out.status.success() {
-            bail!(
-                "`client create` failed ({}): {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
-        let json: serde_json::Value = serde_json::from_slice(&out.stdout).with_context(|| {
-            format!(
-                "`client create --json` printed no JSON: {}",
-                String::from_utf8_lossy(&out.stdout)
+        self.create_client_with(name, &[]).await
+    }
+
+    /// [`Self::create_client`] with more options of `client create` (`--grant`,
+    /// `--redirect-uri`, …).
+    pub async fn create_client_with(
+        &self,
+        name: &str,
+        options: &[&str],
+    ) -> anyhow::Result<Credentials> {
+        let json = self
+            .cli_json(
+                "client create",
+                &[&["client", "create", "--name", name, "--json"], options].concat(),
+                None,
             )
-        })?;
+            .await?;
         let field = |name: &str| {
             json[name]
                 .as_str()
@@ -217,6 +212,71 @@ impl ServerProcess {
         Ok(Credentials {
             client_id: field("client_id")?,
             client_secret: field("client_secret")?,
+        })
+    }
+
+    /// Creates an end user with `portcullis user create NAME --password-stdin
+    /// --json` on the server's database; returns the user's id.
+    pub async fn create_user(&self, name: &str, password: &str) -> anyhow::Result<String> {
+        let json = self
+            .cli_json(
+                "user create",
+                &["user", "create", name, "--password-stdin", "--json"],
+                Some(password),
+            )
+            .await?;
+        json["id"]
+            .as_str()
+            .map(str::to_owned)
+            .context("`user create --json` printed no id")
+    }
+
+    /// Runs `portcullis ARGS` on the server's database and master key, with
+    /// `stdin` as its standard input, and reads the JSON it prints; `what` names
+    /// the command in errors.
+    async fn cli_json(
+        &self,
+        what: &str,
+        args: &[&str],
+        stdin: Option<&str>,
+    ) -> anyhow::Result<serde_json::Value> {
+        let mut cmd = portcullis_command(&self.exe);
+        cmd.args(args)
+            .args(["--database-url", &self.config.database_url])
+            .arg("--master-key-file")
+            .arg(&self.config.master_key_file)
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().with_context(|| format!("running `{what}`"))?;
+        if let Some(text) = stdin {
+            let mut pipe = child.stdin.take().context("the command's stdin")?;
+            pipe.write_all(format!("{text}\n").as_bytes())
+                .await
+                .with_context(|| format!("writing to `{what}`"))?;
+            // Closing it ends the input.
+            drop(pipe);
+        }
+        let out = child
+            .wait_with_output()
+            .await
+            .with_context(|| format!("running `{what}`"))?;
+        if !out.status.success() {
+            bail!(
+                "`{what}` failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        serde_json::from_slice(&out.stdout).with_context(|| {
+            format!(
+                "`{what} --json` printed no JSON: {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
         })
     }
 

@@ -2,10 +2,11 @@
 //! credentials, drive each concurrency level and report.
 //!
 //! A new scenario adds a [`Kind`], a module with its [`crate::load::Exchange`],
-//! and an arm in [`run_level`]. [`flood`] is apart: two phases on one server,
-//! with its own report. [`engines`] runs a scenario on SQLite and PostgreSQL
-//! in alternation.
+//! and an arm in [`run_level`]. [`flood`] and [`code`] are apart: phases on
+//! one server of their own, with their own report. [`engines`] runs a scenario
+//! on SQLite and PostgreSQL in alternation.
 
+pub mod code;
 pub mod engines;
 pub mod flood;
 pub mod token;

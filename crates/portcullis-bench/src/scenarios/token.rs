@@ -10,7 +10,7 @@ use base64::Engine;
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
-use hyper::{Method, Request, StatusCode};
+use hyper::{HeaderMap, Method, Request, StatusCode};
 use std::sync::Arc;
 
 /// How many distinct labels the requests cycle through.
@@ -39,7 +39,7 @@ impl Exchange for TokenExchange {
             .context("building the token request")
     }
 
-    fn check(&mut self, status: StatusCode, _body: &Bytes) -> bool {
+    fn check(&mut self, status: StatusCode, _headers: &HeaderMap, _body: &Bytes) -> bool {
         status == StatusCode::OK
     }
 }

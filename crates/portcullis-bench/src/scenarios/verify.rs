@@ -10,7 +10,7 @@ use base64::Engine;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
-use hyper::{Method, Request, StatusCode};
+use hyper::{HeaderMap, Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use std::sync::Arc;
 
@@ -116,7 +116,7 @@ impl Exchange for VerifyExchange {
         }
     }
 
-    fn check(&mut self, status: StatusCode, body: &Bytes) -> bool {
+    fn check(&mut self, status: StatusCode, _headers: &HeaderMap, body: &Bytes) -> bool {
         match self.path {
             Path::Whoami => status == StatusCode::OK,
             // An inactive answer is a 200 too: count only active ones as success.

@@ -1,8 +1,8 @@
 //! The attackers: token requests with wrong secrets and sign-ins with wrong
 //! passwords, each connection from the next of many loopback source addresses.
 
-use super::sign_in::{describe, send, sign_in};
-use super::{Phase, RECONNECT_PAUSE};
+use super::RECONNECT_PAUSE;
+use crate::browser::{SignInForm, describe, send, sign_in};
 use crate::load::{self, Target};
 use anyhow::Context;
 use base64::Engine;
@@ -31,7 +31,7 @@ const UNKNOWN_CLIENT_EVERY: u64 = 4;
 
 /// `i` → 127.1.0.1, 127.1.0.2, … 127.1.0.254, 127.1.1.1, …: never 127.0.0.1,
 /// and no host part 0 or 255.
-pub(super) fn source_address(i: usize) -> IpAddr {
+pub(crate) fn source_address(i: usize) -> IpAddr {
     let per_third = 254;
     let per_second = 256 * per_third;
     let second = 1 + i / per_second;
@@ -46,25 +46,51 @@ pub(super) fn source_address(i: usize) -> IpAddr {
     ))
 }
 
-impl Phase {
+/// Who the sign-in attackers guess passwords for.
+#[derive(Debug, Clone)]
+pub(crate) enum Victim {
+    /// One real user: past a number of failures the server delays that user's
+    /// sign-ins and queues the failing sources behind each other.
+    User(String),
+    /// A made-up name for each guess: the server checks a dummy Argon2id hash,
+    /// as costly as a real one, and no per-user delay slows the attackers.
+    MadeUp,
+}
+
+/// A flood of failed authentications, each attacker connection from the next of
+/// `sources`.
+#[derive(Debug, Clone)]
+pub(crate) struct Flood {
+    /// The server.
+    pub(crate) target: Arc<Target>,
+    /// The source addresses the attackers go round.
+    pub(crate) sources: Arc<[IpAddr]>,
+    /// Workers sending `client_credentials` requests with wrong secrets.
+    pub(crate) token_workers: usize,
+    /// The client id they name (one request in [`UNKNOWN_CLIENT_EVERY`] names a
+    /// made-up one instead).
+    pub(crate) client_id: Arc<str>,
+    /// Workers signing in with wrong passwords.
+    pub(crate) sign_in_workers: usize,
+    /// The sign-in form they use.
+    pub(crate) form: &'static SignInForm,
+    /// Whom they sign in as.
+    pub(crate) victim: Victim,
+}
+
+impl Flood {
     /// Starts the attackers on a thread of their own with a single-threaded
     /// runtime, as if on another machine: the legitimate client's requests do
     /// not wait behind attacker tasks in this process's runtime, and the
     /// attackers take at most one core from the machine the server shares.
     /// The thread ends at `end` with the token and sign-in attackers' counts.
-    pub(super) fn spawn_attackers(
-        &self,
+    pub(crate) fn spawn(
+        self,
         warm_end: Instant,
         end: Instant,
     ) -> std::thread::JoinHandle<anyhow::Result<(AttackStats, AttackStats)>> {
-        let args = &self.args;
-        let token_attackers = args.flood_workers - args.flood_workers / 2;
-        let client_id: Arc<str> = Arc::from(self.creds.client_id.as_str());
         let next_source = Arc::new(AtomicUsize::new(0));
         let salt = RandomState::new();
-        let user = self.admin.user.clone();
-        let (target, sources) = (Arc::clone(&self.target), Arc::clone(&self.sources));
-        let workers = args.flood_workers;
         std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -72,10 +98,10 @@ impl Phase {
                 .context("starting the attackers' runtime")?;
             runtime.block_on(async move {
                 let mut tasks = JoinSet::new();
-                for worker in 0..workers {
+                for worker in 0..self.token_workers + self.sign_in_workers {
                     let attacker = Attacker {
-                        target: Arc::clone(&target),
-                        sources: Arc::clone(&sources),
+                        target: Arc::clone(&self.target),
+                        sources: Arc::clone(&self.sources),
                         next_source: Arc::clone(&next_source),
                         worker: worker as u64,
                         salt: salt.clone(),
@@ -83,12 +109,12 @@ impl Phase {
                         end,
                         stats: AttackStats::default(),
                     };
-                    if worker < token_attackers {
-                        let client_id = Arc::clone(&client_id);
+                    if worker < self.token_workers {
+                        let client_id = Arc::clone(&self.client_id);
                         tasks.spawn(async move { (true, attacker.tokens(client_id).await) });
                     } else {
-                        let user = user.clone();
-                        tasks.spawn(async move { (false, attacker.sign_ins(user).await) });
+                        let (form, victim) = (self.form, self.victim.clone());
+                        tasks.spawn(async move { (false, attacker.sign_ins(form, victim).await) });
                     }
                 }
                 let (mut token, mut login) = (AttackStats::default(), AttackStats::default());
@@ -108,9 +134,9 @@ impl Phase {
 
 /// What attackers of one kind saw in the window.
 #[derive(Debug, Default)]
-pub(super) struct AttackStats {
+pub(crate) struct AttackStats {
     /// Requests answered (token requests, or sign-in posts).
-    pub(super) answered: u64,
+    pub(crate) answered: u64,
     /// `401 Unauthorized`.
     unauthorized: u64,
     /// `429 Too Many Requests`.
@@ -120,15 +146,15 @@ pub(super) struct AttackStats {
     /// Other statuses and how often.
     other_statuses: Vec<(StatusCode, u64)>,
     /// Connect or transport failures.
-    pub(super) transport: u64,
+    pub(crate) transport: u64,
     /// Requests still unanswered at the end of the window, abandoned (sign-ins
     /// the server queues or delays, mostly).
-    pub(super) cut_off: u64,
+    pub(crate) cut_off: u64,
     /// Connections opened, each from the next source address (all of them, not
     /// only the window's).
-    pub(super) connections: u64,
+    pub(crate) connections: u64,
     /// The first other status or transport failure.
-    pub(super) first_other: Option<String>,
+    pub(crate) first_other: Option<String>,
 }
 
 impl AttackStats {
@@ -177,7 +203,7 @@ impl AttackStats {
     }
 
     /// `401 n / 429 n / other n`.
-    pub(super) fn statuses(&self) -> String {
+    pub(crate) fn statuses(&self) -> String {
         let mut other = self.other.to_string();
         if !self.other_statuses.is_empty() {
             let list: Vec<String> = self
@@ -302,20 +328,25 @@ impl Attacker {
         self.stats
     }
 
-    /// Wrong passwords for `user` at `/admin/login`: one sign-in (form, then
-    /// post) a connection.
-    async fn sign_ins(mut self, user: String) -> AttackStats {
+    /// Wrong passwords for `victim` at `form`: one sign-in (form, then post) a
+    /// connection.
+    async fn sign_ins(mut self, form: &'static SignInForm, victim: Victim) -> AttackStats {
         let mut n: u64 = 0;
         while Instant::now() < self.end {
             let Some(mut conn) = self.connect().await else {
                 continue;
             };
             n += 1;
-            let password = format!("wrong-{}", self.guess(n));
+            let guess = self.guess(n);
+            let password = format!("wrong-{guess}");
+            let user = match &victim {
+                Victim::User(name) => name.clone(),
+                Victim::MadeUp => format!("nobody-{}", guess.get(..12).unwrap_or_default()),
+            };
             let started = Instant::now();
             let outcome = tokio::time::timeout_at(
                 self.end,
-                sign_in(&mut conn, &self.target, &user, &password),
+                sign_in(&mut conn, &self.target, form, &user, &password),
             )
             .await;
             if !self.measured(started) {

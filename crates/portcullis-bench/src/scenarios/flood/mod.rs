@@ -29,23 +29,24 @@
 //! the flood costs (the server and this load generator share the machine, so the
 //! attackers' own CPU use is part of that cost).
 //!
-//! The attackers and `Phase::spawn_attackers`, which starts them, are in
-//! `attack`; the legitimate admin's sign-ins and the requests behind every
-//! sign-in in `sign_in`; the side-by-side table in `report`.
+//! The attackers and [`Flood`], which starts them, are in `attack` (the `code`
+//! scenario floods the end users' sign-in with them too); the legitimate admin's
+//! sign-ins in `sign_in`; the side-by-side table in `report`.
 
 mod attack;
 mod report;
 mod sign_in;
 
 pub use attack::MAX_SOURCES;
+pub(crate) use attack::{AttackStats, Flood, Victim, source_address};
 
 use crate::FloodArgs;
+use crate::browser::ADMIN_SIGN_IN;
 use crate::load::{LevelResult, Plan, Target};
 use crate::report::ServerFacts;
 use crate::scenarios::token;
 use crate::server::{AdminCredentials, Credentials, ServerProcess};
 use anyhow::Context;
-use attack::{AttackStats, source_address};
 use sign_in::{SignIns, legit_sign_ins};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
@@ -147,7 +148,18 @@ impl Phase {
         // starts once its connections are open, a few milliseconds later.
         let warm_end = Instant::now() + args.warmup;
         let end = warm_end + args.duration;
-        let attackers = flood.then(|| self.spawn_attackers(warm_end, end));
+        let attackers = flood.then(|| {
+            Flood {
+                target: Arc::clone(&self.target),
+                sources: Arc::clone(&self.sources),
+                token_workers: args.flood_workers - args.flood_workers / 2,
+                client_id: Arc::from(self.creds.client_id.as_str()),
+                sign_in_workers: args.flood_workers / 2,
+                form: &ADMIN_SIGN_IN,
+                victim: Victim::User(self.admin.user.clone()),
+            }
+            .spawn(warm_end, end)
+        });
         let admin = tokio::spawn(legit_sign_ins(
             Arc::clone(&self.target),
             self.admin.clone(),
