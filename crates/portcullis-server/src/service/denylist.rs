@@ -56,8 +56,10 @@ impl Denylist {
     /// Why `claims` are revoked, if they are.
     pub fn revoked(&self, claims: &AccessClaims) -> Option<&'static str> {
         let sets = self.sets.read().ok()?;
-        if let Some(fam) = claims.family_id()
-            && sets.families.contains_key(&self.key(fam))
+        // One hash of the family id serves both family checks.
+        let family = claims.family_id().map(|f| self.key(f));
+        if let Some(fam) = family
+            && sets.families.contains_key(&fam)
         {
             return Some("the token's grant has been revoked");
         }
@@ -69,8 +71,8 @@ impl Denylist {
         {
             return Some("the client's tokens have been revoked");
         }
-        if let Some(fam) = claims.family_id()
-            && let Some((before, _)) = sets.families_before.get(&self.key(fam))
+        if let Some(fam) = family
+            && let Some((before, _)) = sets.families_before.get(&fam)
             && claims.iat <= *before
         {
             return Some("the grant has changed: refresh the token");
