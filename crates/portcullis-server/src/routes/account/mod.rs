@@ -8,7 +8,7 @@ pub mod pages;
 use crate::error::PageError;
 use crate::extract::client_addr::ClientAddr;
 use crate::extract::user_session::{UserForm, current};
-use crate::routes::admin::page::{render, when};
+use crate::routes::admin::page::render;
 use crate::service::users::{UserOpError, UserSession, UserSignInRefused};
 use crate::state::AppState;
 use askama::Template;
@@ -17,7 +17,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use pages::{ScopeLine, SignIn, describe, end_session, redirect, sign_in_page, start_session};
+use pages::{GrantRow, SignIn, end_session, grant_rows, redirect, sign_in_page, start_session};
 use portcullis_core::ScopeSet;
 
 /// Routes.
@@ -34,15 +34,6 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-/// A grant as the account page shows it.
-pub struct GrantRow {
-    client_id: String,
-    client_name: String,
-    scopes: Vec<ScopeLine>,
-    created_at: String,
-    last_used_at: String,
-}
-
 #[derive(Template)]
 #[template(path = "account/account.html")]
 struct AccountPage<'a> {
@@ -50,6 +41,8 @@ struct AccountPage<'a> {
     csrf: &'a str,
     flash: &'a str,
     grants: Vec<GrantRow>,
+    grants_base: &'a str,
+    client_link: &'a str,
     password_error: &'a str,
 }
 
@@ -60,17 +53,7 @@ async fn account_page(
     flash: &str,
     password_error: &str,
 ) -> Result<Response, PageError> {
-    let consents = state.users.consents(&session.user.id).await?;
-    let mut grants = Vec::with_capacity(consents.len());
-    for c in consents {
-        grants.push(GrantRow {
-            scopes: describe(state, c.scopes.iter().map(ToString::to_string)).await,
-            client_id: c.client_id,
-            client_name: c.client_name,
-            created_at: when(Some(c.created_at)),
-            last_used_at: when(c.last_used_at),
-        });
-    }
+    let grants = grant_rows(state, state.users.consents(&session.user.id).await?).await;
     Ok(render(
         status,
         &AccountPage {
@@ -78,6 +61,8 @@ async fn account_page(
             csrf: &session.csrf,
             flash,
             grants,
+            grants_base: "/account/grants",
+            client_link: "",
             password_error,
         },
     ))

@@ -32,6 +32,38 @@ pub async fn describe(state: &AppState, names: impl Iterator<Item = String>) -> 
         .collect()
 }
 
+/// A grant as a page shows it (the user's `/account`, an admin's user page).
+pub struct GrantRow {
+    /// The application.
+    pub client_id: String,
+    /// Its name.
+    pub client_name: String,
+    /// What it may do, in plain words.
+    pub scopes: Vec<ScopeLine>,
+    /// When it was allowed.
+    pub created_at: String,
+    /// When one of its tokens was last used.
+    pub last_used_at: String,
+}
+
+/// The rows of `consents`, scopes described.
+pub async fn grant_rows(
+    state: &AppState,
+    consents: Vec<portcullis_store::ConsentRecord>,
+) -> Vec<GrantRow> {
+    let mut rows = Vec::with_capacity(consents.len());
+    for c in consents {
+        rows.push(GrantRow {
+            scopes: describe(state, c.scopes.iter().map(ToString::to_string)).await,
+            client_id: c.client_id,
+            client_name: c.client_name,
+            created_at: crate::routes::admin::page::when(Some(c.created_at)),
+            last_used_at: crate::routes::admin::page::when(c.last_used_at),
+        });
+    }
+    rows
+}
+
 #[derive(Template)]
 #[template(path = "account/sign_in.html")]
 struct SignInPage<'a> {

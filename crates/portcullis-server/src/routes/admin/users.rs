@@ -2,11 +2,11 @@
 //! reset; the applications they allowed, each revoked or narrowed one scope at a
 //! time (its tokens stop working at once: `service::users` does it).
 
-use super::page::{Chrome, PageResult, render, when};
+use super::page::{Chrome, PageResult, render};
 use crate::error::PageError;
 use crate::extract::admin_form::AdminForm;
 use crate::extract::admin_session::AdminSession;
-use crate::routes::account::pages::{ScopeLine, describe};
+use crate::routes::account::pages::{GrantRow, grant_rows};
 use crate::service::users::UserOpError;
 use crate::state::AppState;
 use crate::views::UserView;
@@ -126,15 +126,6 @@ pub async fn create(
     .await
 }
 
-/// A grant as the user's page shows it.
-struct GrantRow {
-    client_id: String,
-    client_name: String,
-    scopes: Vec<ScopeLine>,
-    created_at: String,
-    last_used_at: String,
-}
-
 #[derive(Template)]
 #[template(path = "admin/user.html")]
 struct UserPage {
@@ -144,6 +135,8 @@ struct UserPage {
     flash: String,
     shown: UserView,
     grants: Vec<GrantRow>,
+    grants_base: String,
+    client_link: &'static str,
     password_error: String,
 }
 
@@ -158,16 +151,7 @@ async fn user_page(
 ) -> PageResult {
     let u = state.users.get(id).await?;
     let consents = state.users.consents(&u.id).await?;
-    let mut grants = Vec::with_capacity(consents.len());
-    for c in consents {
-        grants.push(GrantRow {
-            scopes: describe(state, c.scopes.iter().map(ToString::to_string)).await,
-            client_id: c.client_id,
-            client_name: c.client_name,
-            created_at: when(Some(c.created_at)),
-            last_used_at: when(c.last_used_at),
-        });
-    }
+    let grants = grant_rows(state, consents).await;
     let c = Chrome::new(session, "users");
     Ok(render(
         status,
@@ -176,6 +160,8 @@ async fn user_page(
             csrf: c.csrf,
             nav: c.nav,
             flash: flash.to_owned(),
+            grants_base: format!("/admin/users/{}/grants", u.id),
+            client_link: "/admin/clients/",
             shown: UserView::new(&u),
             grants,
             password_error: password_error.to_owned(),
