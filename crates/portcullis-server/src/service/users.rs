@@ -9,7 +9,9 @@
 //! node's denylist at once.
 
 use crate::error::Fault;
-use crate::service::admin_auth::{ABSOLUTE_SECS, IDLE_SECS, TOUCH_EVERY_SECS, random_csrf};
+use crate::service::admin_auth::{
+    ABSOLUTE_SECS, IDLE_SECS, SignInRefused, TOUCH_EVERY_SECS, random_csrf,
+};
 use crate::service::denylist::Denylist;
 use crate::service::throttle::{Admission, LoginThrottle};
 use portcullis_core::user::check_new_password;
@@ -84,21 +86,6 @@ pub struct NewUserSession {
     pub cookie: PlainToken,
     /// The user.
     pub user: UserRecord,
-}
-
-/// Why a sign-in was refused.
-#[derive(Debug)]
-pub enum UserSignInRefused {
-    /// Too many failures: try again after this many seconds.
-    Throttled {
-        /// Seconds.
-        retry_after: u64,
-    },
-    /// The name or the password is wrong, or the user is disabled (which, is not
-    /// said).
-    Wrong,
-    /// The session could not be stored.
-    Fault(Fault),
 }
 
 /// End users, their sessions and their grants.
@@ -206,10 +193,15 @@ impl UserService {
 
     /// A user by name (or by id: `usr_…`).
     pub async fn get(&self, name_or_id: &str) -> Result<UserRecord, UserOpError> {
-        let found = if name_or_id.starts_with("usr_") {
+        // An id first (`usr_…`), then a name: a user may be named like an id.
+        let by_id = if name_or_id.starts_with("usr_") {
             self.store.get_user(name_or_id).await?
         } else {
-            self.store.find_user(name_or_id).await?
+            None
+        };
+        let found = match by_id {
+            Some(u) => Some(u),
+            None => self.store.find_user(name_or_id).await?,
         };
         found.ok_or_else(|| UserOpError::NotFound(format!("user {name_or_id}")))
     }
@@ -282,10 +274,10 @@ impl UserService {
         pw: &str,
         peer: IpAddr,
         previous: Option<&UserSession>,
-    ) -> Result<NewUserSession, UserSignInRefused> {
+    ) -> Result<NewUserSession, SignInRefused> {
         match self.throttle.admit(user_name, peer) {
             Admission::Refuse { retry_after } => {
-                return Err(UserSignInRefused::Throttled { retry_after });
+                return Err(SignInRefused::Throttled { retry_after });
             }
             Admission::Proceed { delay } if !delay.is_zero() => tokio::time::sleep(delay).await,
             Admission::Proceed { .. } => {}
@@ -295,7 +287,7 @@ impl UserService {
             self.store
                 .find_user(user_name)
                 .await
-                .map_err(|e| UserSignInRefused::Fault(e.into()))?
+                .map_err(|e| SignInRefused::Fault(e.into()))?
         } else {
             None
         };
@@ -343,13 +335,13 @@ impl UserService {
                     tracing::warn!(user = %user_name.chars().take(64).collect::<String>(),
                         "failed sign-ins for one end user from many sources; delaying theirs");
                 }
-                return Err(UserSignInRefused::Wrong);
+                return Err(SignInRefused::Wrong);
             }
         };
         if let Some(old) = previous {
             self.sign_out(old).await;
         }
-        let fault = |e: Fault| UserSignInRefused::Fault(e);
+        let fault = |e: Fault| SignInRefused::Fault(e);
         let cookie = PlainToken::generate(TokenKind::UserSession).map_err(|e| fault(e.into()))?;
         let csrf = random_csrf().map_err(|e| fault(e.into()))?;
         self.store

@@ -318,3 +318,22 @@ async fn a_cli_revocation_lasts_as_long_as_the_servers_tokens() {
     let challenge = r.headers()["www-authenticate"].to_str().unwrap().to_owned();
     assert!(challenge.contains("revoked"), "{challenge}");
 }
+
+#[test]
+fn a_user_named_like_an_id_is_found_by_name() {
+    let s = server(&[]);
+    let out = s
+        .cli_with_stdin(
+            &["user", "create", "usr_lookalike", "--password-stdin"],
+            "correct horse battery\n",
+        )
+        .unwrap();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = s
+        .cli(&["user", "disable", "usr_lookalike", "--json"])
+        .unwrap();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let user: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(user["name"], "usr_lookalike");
+    assert_eq!(user["status"], "disabled");
+}

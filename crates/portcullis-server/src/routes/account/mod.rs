@@ -9,7 +9,8 @@ use crate::error::PageError;
 use crate::extract::client_addr::ClientAddr;
 use crate::extract::user_session::{UserForm, current};
 use crate::routes::admin::page::render;
-use crate::service::users::{UserOpError, UserSession, UserSignInRefused};
+use crate::service::admin_auth::SignInRefused;
+use crate::service::users::{UserOpError, UserSession};
 use crate::state::AppState;
 use askama::Template;
 use axum::Router;
@@ -130,21 +131,21 @@ pub async fn login(
             start_session(&state, &mut r, new.cookie.expose());
             r
         }
-        Err(UserSignInRefused::Wrong) => sign_in(
+        Err(SignInRefused::Wrong) => sign_in(
             &state,
             StatusCode::UNAUTHORIZED,
             "Wrong user name or password.",
             &name,
             "",
         ),
-        Err(UserSignInRefused::Throttled { retry_after }) => {
+        Err(SignInRefused::Throttled { retry_after }) => {
             let msg = format!("Too many failed sign-ins. Try again in {retry_after} seconds.");
             let mut r = sign_in(&state, StatusCode::TOO_MANY_REQUESTS, &msg, &name, "");
             r.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
             r
         }
-        Err(UserSignInRefused::Fault(f)) => PageError::Fault(f).into_response(),
+        Err(SignInRefused::Fault(f)) => PageError::Fault(f).into_response(),
     }
 }
 

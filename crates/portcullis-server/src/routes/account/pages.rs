@@ -19,6 +19,14 @@ pub struct ScopeLine {
 /// The scopes of `names`, described from the registered scopes.
 pub async fn describe(state: &AppState, names: impl Iterator<Item = String>) -> Vec<ScopeLine> {
     let registered = state.store.list_scopes().await.unwrap_or_default();
+    described(&registered, names)
+}
+
+/// The scopes of `names`, described from `registered`.
+fn described(
+    registered: &[portcullis_store::ScopeRecord],
+    names: impl Iterator<Item = String>,
+) -> Vec<ScopeLine> {
     names
         .map(|name| {
             let description = registered
@@ -51,17 +59,18 @@ pub async fn grant_rows(
     state: &AppState,
     consents: Vec<portcullis_store::ConsentRecord>,
 ) -> Vec<GrantRow> {
-    let mut rows = Vec::with_capacity(consents.len());
-    for c in consents {
-        rows.push(GrantRow {
-            scopes: describe(state, c.scopes.iter().map(ToString::to_string)).await,
+    // One read of the registered scopes for every grant, not one per grant.
+    let registered = state.store.list_scopes().await.unwrap_or_default();
+    consents
+        .into_iter()
+        .map(|c| GrantRow {
+            scopes: described(&registered, c.scopes.iter().map(ToString::to_string)),
             client_id: c.client_id,
             client_name: c.client_name,
             created_at: crate::routes::admin::page::when(Some(c.created_at)),
             last_used_at: crate::routes::admin::page::when(c.last_used_at),
-        });
-    }
-    rows
+        })
+        .collect()
 }
 
 #[derive(Template)]

@@ -15,10 +15,11 @@ use crate::routes::account::pages::{
     start_session,
 };
 use crate::routes::admin::page::render;
+use crate::service::admin_auth::SignInRefused;
 use crate::service::authorize::{
     self, AuthorizeRefusal, AuthorizeRequest, ErrorRedirect, code_url, create_code,
 };
-use crate::service::users::{UserSession, UserSignInRefused};
+use crate::service::users::UserSession;
 use crate::state::AppState;
 use askama::Template;
 use axum::extract::{RawQuery, State};
@@ -207,7 +208,7 @@ pub async fn submit(
                     start_session(&state, &mut r, new.cookie.expose());
                     r
                 }
-                Err(UserSignInRefused::Wrong) => sign_in(
+                Err(SignInRefused::Wrong) => sign_in(
                     &state,
                     &req,
                     &query,
@@ -215,7 +216,7 @@ pub async fn submit(
                     "Wrong user name or password.",
                     &name,
                 ),
-                Err(UserSignInRefused::Throttled { retry_after }) => {
+                Err(SignInRefused::Throttled { retry_after }) => {
                     let msg =
                         format!("Too many failed sign-ins. Try again in {retry_after} seconds.");
                     let mut r = sign_in(
@@ -230,7 +231,7 @@ pub async fn submit(
                         .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
                     r
                 }
-                Err(UserSignInRefused::Fault(f)) => PageError::Fault(f).into_response(),
+                Err(SignInRefused::Fault(f)) => PageError::Fault(f).into_response(),
             }
         }
         Some("consent") => {
