@@ -177,8 +177,10 @@ pub trait ClientStore: Send + Sync {
 pub trait TokenStore: Send + Sync {
     /// Durably records a new grant: its family, its first refresh token (if any),
     /// its label's last-issued time and its audit event, only if the client is
-    /// active when it commits (the check is part of the write); `false`: it is not,
-    /// and nothing was written. Concurrent calls are group-committed.
+    /// active when it commits (the check is part of the write) and the code it
+    /// spends, if any, is still unspent and unexpired then (spent by the same
+    /// write); `false`: one of them is not, and nothing was written. Concurrent
+    /// calls are group-committed.
     async fn record_grant(&self, grant: NewGrant) -> StoreResult<bool>;
     /// A refresh token by its selector, with its family and stored hash (which the
     /// caller must compare, in constant time, with the presented token's).
@@ -411,16 +413,9 @@ pub trait UserStore: Send + Sync {
 
     /// Stores a new authorization code.
     async fn create_code(&self, code: &NewCode) -> StoreResult<()>;
-    /// Spends the code with this hash, once: the first call for an unexpired code
-    /// gets it (and records `family_id` as what it yields); every later call learns
-    /// it was reused, and of which family. A code past `expires_at` that was never
-    /// used is [`CodeRedemption::Unknown`].
-    async fn redeem_code(
-        &self,
-        hash: &[u8; 32],
-        family_id: &str,
-        now: i64,
-    ) -> StoreResult<CodeRedemption>;
+    /// The code with this hash, spent or not, expired or not (until pruned): a
+    /// plain read. A grant spends it ([`NewGrant::spends_code`]).
+    async fn find_code(&self, hash: &[u8; 32]) -> StoreResult<Option<StoredCode>>;
 }
 
 /// Everything Portcullis persists: the role traits, and what concerns the

@@ -57,6 +57,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         "end_users",
         include_str!("../migrations/sqlite/0010_end_users.sql"),
     ),
+    (
+        11,
+        "codes_spent_in_place",
+        include_str!("../migrations/sqlite/0011_codes_spent_in_place.sql"),
+    ),
 ];
 
 /// PostgreSQL migrations, in order (the same numbers and names as SQLite's).
@@ -110,5 +115,10 @@ pub(crate) const POSTGRES: &[Migration] = &[
         10,
         "end_users",
         include_str!("../migrations/postgres/0010_end_users.sql"),
+    ),
+    (
+        11,
+        "codes_spent_in_place",
+        include_str!("../migrations/postgres/0011_codes_spent_in_place.sql"),
     ),
 ];

@@ -108,6 +108,12 @@ pub struct NewGrant {
     pub refresh_token: Option<NewRefresh>,
     /// Who asked, for the audit log.
     pub actor: Actor,
+    /// The authorization code this grant spends (its hash), if any: spent in the
+    /// same commit, and only if it is unspent and unexpired at `created_at`; the
+    /// code then names this family as what it yielded (pass the code's own
+    /// family, if it has one). A code that cannot be spent records nothing, as
+    /// an inactive client does.
+    pub spends_code: Option<[u8; 32]>,
 }
 
 /// A refresh token to store: only its selector and hash, never the token.
@@ -560,27 +566,26 @@ pub struct NewCode {
     pub scopes: portcullis_core::ScopeSet,
     /// PKCE S256 challenge (RFC 7636).
     pub code_challenge: String,
+    /// The family the grant that spends it records, chosen when it is issued
+    /// (so that spending it only flips a flag; stored codes issued before had
+    /// none, and their grant chose one).
+    pub family_id: Option<String>,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.
     pub expires_at: i64,
 }
 
-/// What redeeming a code found.
+/// An authorization code as stored, with what became of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CodeRedemption {
-    /// First use: the code is now spent; the tokens it yields belong to the family
-    /// id given at redemption.
-    Redeemed(NewCode),
-    /// The code was used before: its tokens (this family, if any) must be revoked.
-    Reused {
-        /// The client it was issued to.
-        client_id: String,
-        /// The family the first use yielded.
-        family_id: Option<String>,
-    },
-    /// No such code.
-    Unknown,
+pub struct StoredCode {
+    /// The code and what it was issued for.
+    pub code: NewCode,
+    /// Whether a grant spent it (a second presentation is reuse): that grant
+    /// recorded the code's family.
+    pub spent: bool,
+    /// Whether the user who allowed it is active.
+    pub user_active: bool,
 }
 
 /// What ending or narrowing a consent did to its token families.

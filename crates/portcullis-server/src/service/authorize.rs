@@ -14,7 +14,7 @@
 use crate::error::Fault;
 use portcullis_core::pkce::CodeChallenge;
 use portcullis_core::{Client, ClientId, ClientStatus, GrantType, ScopeSet};
-use portcullis_crypto::{PlainToken, TokenHasher, TokenKind};
+use portcullis_crypto::{PlainToken, TokenHasher, TokenKind, ordered_id_now};
 use portcullis_store::{ClientStore, NewCode, UserStore};
 
 /// How long a code may wait to be exchanged (RFC 6749 §4.1.2: short; 60 s).
@@ -284,6 +284,7 @@ pub async fn create_code(
             redirect_uri_given: req.redirect_uri_given,
             scopes: req.scopes.clone(),
             code_challenge: req.challenge.as_str().to_owned(),
+            family_id: Some(ordered_id_now("fam_")?),
             created_at: now,
             expires_at: now + CODE_TTL_SECS,
         })

@@ -155,6 +155,52 @@ impl<'a> GrantRows<'a> {
     }
 }
 
+/// Spends the authorization codes of the grants whose client is active, each
+/// only if unspent and unexpired at its grant's time (a code another
+/// transaction is spending waits for it, then is found spent); returns the job
+/// indexes of the grants whose code was not spent, which must record nothing.
+pub(super) async fn spend_codes(
+    tx: &Transaction<'_>,
+    grants: &[(usize, &NewGrant)],
+    active: &ActiveClients,
+) -> StoreResult<HashSet<usize>> {
+    let spending: Vec<(usize, &NewGrant, &[u8; 32])> = grants
+        .iter()
+        .filter(|(_, g)| active.get(&g.client_id).copied().unwrap_or(false))
+        .filter_map(|(i, g)| g.spends_code.as_ref().map(|c| (*i, *g, c)))
+        .collect();
+    if spending.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let hashes: Vec<&[u8]> = spending.iter().map(|(_, _, c)| c.as_slice()).collect();
+    let families: Vec<&str> = spending
+        .iter()
+        .map(|(_, g, _)| g.family_id.as_str())
+        .collect();
+    let times: Vec<i64> = spending.iter().map(|(_, g, _)| g.created_at).collect();
+    // Two grants of one batch spending one code join the same row: it is
+    // updated once, for one of them.
+    let stmt = tx
+        .prepare_cached(
+            "UPDATE authorization_codes c SET spent = true, family_id = x.fam \
+             FROM unnest($1::bytea[], $2::text[], $3::int8[]) AS x(h, fam, at) \
+             WHERE c.code_hash = x.h AND NOT c.spent AND c.expires_at > x.at \
+             RETURNING c.family_id",
+        )
+        .await?;
+    let spent: HashSet<String> = tx
+        .query(&stmt, &[&hashes, &families, &times])
+        .await?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?;
+    Ok(spending
+        .into_iter()
+        .filter(|(_, g, _)| !spent.contains(&g.family_id))
+        .map(|(i, _, _)| i)
+        .collect())
+}
+
 /// Inserts the grants whose client is active (the caller holds the clients'
 /// shared locks and read `active` after taking them); returns their job indexes.
 pub(super) async fn insert_grants(

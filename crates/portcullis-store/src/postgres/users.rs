@@ -4,7 +4,7 @@
 use super::revocations::record_family_revocations;
 use super::{PgStore, audit, bounded, notify, scopes};
 use crate::{
-    CodeRedemption, ConsentChange, ConsentRecord, NewAuditEvent, NewCode, StoreError, StoreResult,
+    ConsentChange, ConsentRecord, NewAuditEvent, NewCode, StoreError, StoreResult, StoredCode,
     UserRecord, UserSessionRow, UserStore,
 };
 use async_trait::async_trait;
@@ -482,8 +482,8 @@ impl UserStore for PgStore {
                 .await?
                 .execute(
                     "INSERT INTO authorization_codes (code_hash, client_id, user_id, \
-                     redirect_uri, redirect_uri_given, scopes, code_challenge, created_at, \
-                     expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                     redirect_uri, redirect_uri_given, scopes, code_challenge, family_id, \
+                     created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                     &[
                         &code.hash.as_slice(),
                         &code.client_id,
@@ -492,6 +492,7 @@ impl UserStore for PgStore {
                         &code.redirect_uri_given,
                         &code.scopes.to_string(),
                         &code.code_challenge,
+                        &code.family_id,
                         &code.created_at,
                         &code.expires_at,
                     ],
@@ -502,54 +503,38 @@ impl UserStore for PgStore {
         .await
     }
 
-    async fn redeem_code(
-        &self,
-        hash: &[u8; 32],
-        family_id: &str,
-        now: i64,
-    ) -> StoreResult<CodeRedemption> {
-        in_tx!(self, |tx| {
-            // The row lock makes concurrent exchanges of one code take turns: the
-            // first spends it, the others find it spent.
-            let Some(r) = tx
-                .query_opt(
-                    "SELECT client_id, user_id, redirect_uri, redirect_uri_given, scopes, \
-                     code_challenge, created_at, expires_at, used_at, family_id \
-                     FROM authorization_codes WHERE code_hash = $1 FOR UPDATE",
-                    &[&hash.as_slice()],
+    async fn find_code(&self, hash: &[u8; 32]) -> StoreResult<Option<StoredCode>> {
+        bounded(async {
+            let c = self.conn().await?;
+            let stmt = c
+                .prepare_cached(
+                    "SELECT c.client_id, c.user_id, c.redirect_uri, c.redirect_uri_given, \
+                     c.scopes, c.code_challenge, c.family_id, c.created_at, c.expires_at, \
+                     c.spent, coalesce(u.status = 'active', false) \
+                     FROM authorization_codes c LEFT JOIN users u ON u.id = c.user_id \
+                     WHERE c.code_hash = $1",
                 )
-                .await?
-            else {
-                return Ok(CodeRedemption::Unknown);
+                .await?;
+            let Some(r) = c.query_opt(&stmt, &[&hash.as_slice()]).await? else {
+                return Ok(None);
             };
-            let code = NewCode {
-                hash: *hash,
-                client_id: r.try_get(0)?,
-                user_id: r.try_get(1)?,
-                redirect_uri: r.try_get(2)?,
-                redirect_uri_given: r.try_get(3)?,
-                scopes: scopes(r.try_get(4)?)?,
-                code_challenge: r.try_get(5)?,
-                created_at: r.try_get(6)?,
-                expires_at: r.try_get(7)?,
-            };
-            let used_at: Option<i64> = r.try_get(8)?;
-            if used_at.is_some() {
-                return Ok(CodeRedemption::Reused {
-                    client_id: code.client_id,
-                    family_id: r.try_get(9)?,
-                });
-            }
-            if code.expires_at <= now {
-                return Ok(CodeRedemption::Unknown);
-            }
-            tx.execute(
-                "UPDATE authorization_codes SET used_at = $1, family_id = $2 \
-                 WHERE code_hash = $3",
-                &[&now, &family_id, &hash.as_slice()],
-            )
-            .await?;
-            Ok(CodeRedemption::Redeemed(code))
+            Ok(Some(StoredCode {
+                code: NewCode {
+                    hash: *hash,
+                    client_id: r.try_get(0)?,
+                    user_id: r.try_get(1)?,
+                    redirect_uri: r.try_get(2)?,
+                    redirect_uri_given: r.try_get(3)?,
+                    scopes: scopes(r.try_get(4)?)?,
+                    code_challenge: r.try_get(5)?,
+                    family_id: r.try_get(6)?,
+                    created_at: r.try_get(7)?,
+                    expires_at: r.try_get(8)?,
+                },
+                spent: r.try_get(9)?,
+                user_active: r.try_get(10)?,
+            }))
         })
+        .await
     }
 }

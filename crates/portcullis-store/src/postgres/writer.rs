@@ -201,10 +201,13 @@ fn reply(job: HotJob, result: StoreResult<Outcome>) {
 
 /// Applies `jobs` in one transaction; one outcome per job, in order.
 async fn apply(conn: &mut Object, jobs: &[HotJob]) -> StoreResult<Vec<Outcome>> {
-    if jobs
-        .iter()
-        .all(|j| matches!(j, HotJob::Grant(..) | HotJob::Audit(..)))
-    {
+    // A grant that spends an authorization code needs the code's answer before
+    // it is written, which the one-round-trip pipeline cannot give.
+    if jobs.iter().all(|j| match j {
+        HotJob::Grant(g, _) => g.spends_code.is_none(),
+        HotJob::Audit(..) => true,
+        _ => false,
+    }) {
         return apply_grants(conn, jobs).await;
     }
     let tx = conn.transaction().await?;
@@ -224,7 +227,7 @@ async fn apply(conn: &mut Object, jobs: &[HotJob]) -> StoreResult<Vec<Outcome>> 
     let mut outcomes: Vec<Option<Outcome>> = jobs.iter().map(|_| None).collect();
     let mut audit: Vec<(usize, NewAuditEvent)> = Vec::new();
 
-    let grants: Vec<(usize, &NewGrant)> = jobs
+    let mut grants: Vec<(usize, &NewGrant)> = jobs
         .iter()
         .enumerate()
         .filter_map(|(i, j)| match j {
@@ -232,6 +235,14 @@ async fn apply(conn: &mut Object, jobs: &[HotJob]) -> StoreResult<Vec<Outcome>> 
             _ => None,
         })
         .collect();
+    let unspent = tokens::spend_codes(&tx, &grants, &active).await?;
+    grants.retain(|(i, _)| {
+        let spent = !unspent.contains(i);
+        if !spent {
+            outcomes[*i] = Some(Outcome::Granted(false));
+        }
+        spent
+    });
     let granted = tokens::insert_grants(&tx, &grants, &active).await?;
     for (i, g) in &grants {
         let ok = granted.contains(i);

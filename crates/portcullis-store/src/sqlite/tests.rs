@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 use super::*;
-use crate::{AuditFilter, AuditStore, ClientStore, NewAuditEvent, NewGrant, TokenStore};
+use crate::{AuditFilter, AuditStore, ClientStore, NewAuditEvent, NewGrant, TokenStore, UserStore};
 use portcullis_core::{AuditKind, ClientId};
 
 #[tokio::test]
@@ -35,6 +35,40 @@ async fn migration_5_keeps_refresh_tokens_stored_before_it_findable() {
     assert_eq!(found.spent_at, None);
 }
 
+#[tokio::test]
+async fn migration_11_keeps_a_code_spent_before_it_spent_and_one_unspent_spendable() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let mut raw = conn::open(&path, conn::Role::Writer).unwrap();
+    assert_eq!(apply_migrations(&mut raw, &SQLITE[..10]).unwrap(), 10);
+    let sql = format!(
+        "INSERT INTO clients (id, name, status, grant_types, redirect_uris, created_at, \
+         updated_at) VALUES ('pc_app', 'app', 'active', '[]', '[]', 0, 0); \
+         INSERT INTO users (id, name, password_hash, status, created_at, updated_at) \
+         VALUES ('usr_a', 'alice', 'x', 'active', 0, 0); \
+         INSERT INTO authorization_codes (code_hash, client_id, user_id, redirect_uri, \
+         redirect_uri_given, scopes, code_challenge, created_at, expires_at, used_at, family_id) \
+         VALUES (x'01{z}', 'pc_app', 'usr_a', 'https://app/cb', 1, 'upload-data', 'c', 0, 60, \
+         30, 'fam_spent'), (x'02{z}', 'pc_app', 'usr_a', 'https://app/cb', 1, 'upload-data', \
+         'c', 0, 60, NULL, NULL);",
+        z = "00".repeat(31)
+    );
+    raw.execute_batch(&sql).unwrap();
+    drop(raw);
+    let store = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(store.migrate().await.unwrap(), SQLITE.len() - 10);
+    let mut h = [0u8; 32];
+    h[0] = 1;
+    let spent = store.find_code(&h).await.unwrap();
+    let spent = spent.unwrap();
+    assert!(spent.spent);
+    assert_eq!(spent.code.family_id.as_deref(), Some("fam_spent"));
+    h[0] = 2;
+    let fresh = store.find_code(&h).await.unwrap().unwrap();
+    assert!(!fresh.spent);
+    assert_eq!(fresh.code.family_id, None, "its grant chooses a family");
+}
+
 async fn refresh_rows(store: &SqliteStore) -> i64 {
     store
         .read(|c| Ok(c.query_row("SELECT count(*) FROM refresh_tokens", [], |r| r.get(0))?))
@@ -58,6 +92,7 @@ fn grant(client: &str, family: &str, selector: &str, expires_at: i64) -> NewGran
             expires_at,
         }),
         actor: crate::Actor::system(),
+        spends_code: None,
     }
 }
 

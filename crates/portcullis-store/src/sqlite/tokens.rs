@@ -206,7 +206,8 @@ pub(super) type ActiveClients = std::collections::HashMap<String, bool>;
 /// inside the grant's own transaction (`BEGIN IMMEDIATE`: no other writer, of this
 /// process or another, can change it before the commit), so once a disable or
 /// delete has committed no grant for that client commits after it, in any
-/// process. `false`: the client is not active; nothing was written.
+/// process. `false`: the client is not active, or the code the grant spends
+/// cannot be spent; nothing was written.
 pub(super) fn insert_grant(
     tx: &Connection,
     g: &NewGrant,
@@ -226,6 +227,21 @@ pub(super) fn insert_grant(
     };
     if !is_active {
         return Ok(false);
+    }
+    if let Some(code) = &g.spends_code {
+        // Spent here, before anything is written, so a code already spent (or
+        // expired) leaves the grant unrecorded: of two exchanges of one code,
+        // only the first to commit issues anything. With the code's own family
+        // the row keeps its size (see migration 11).
+        let spent = tx
+            .prepare_cached(
+                "UPDATE authorization_codes SET spent = 1, family_id = ?2 \
+                 WHERE code_hash = ?3 AND spent = 0 AND expires_at > ?1",
+            )?
+            .execute(params![g.created_at, g.family_id, code.as_slice()])?;
+        if spent == 0 {
+            return Ok(false);
+        }
     }
     let scopes = g.scopes.to_string();
     tx.prepare_cached(

@@ -3,7 +3,7 @@
 use super::revocations::record_family_revocations;
 use super::{SqliteStore, audit, scopes};
 use crate::{
-    CodeRedemption, ConsentChange, ConsentRecord, NewAuditEvent, NewCode, StoreError, StoreResult,
+    ConsentChange, ConsentRecord, NewAuditEvent, NewCode, StoreError, StoreResult, StoredCode,
     UserRecord, UserSessionRow, UserStore,
 };
 use async_trait::async_trait;
@@ -435,8 +435,8 @@ impl UserStore for SqliteStore {
         self.write(move |tx| {
             tx.execute(
                 "INSERT INTO authorization_codes (code_hash, client_id, user_id, redirect_uri, \
-                 redirect_uri_given, scopes, code_challenge, created_at, expires_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                 redirect_uri_given, scopes, code_challenge, family_id, created_at, expires_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 params![
                     k.hash.as_slice(),
                     k.client_id,
@@ -445,6 +445,7 @@ impl UserStore for SqliteStore {
                     k.redirect_uri_given,
                     k.scopes.to_string(),
                     k.code_challenge,
+                    k.family_id,
                     k.created_at,
                     k.expires_at
                 ],
@@ -454,23 +455,21 @@ impl UserStore for SqliteStore {
         .await
     }
 
-    async fn redeem_code(
-        &self,
-        hash: &[u8; 32],
-        family_id: &str,
-        now: i64,
-    ) -> StoreResult<CodeRedemption> {
-        let (hash, family_id) = (*hash, family_id.to_owned());
-        self.write(move |tx| {
-            let row = tx
-                .prepare_cached(
-                    "SELECT client_id, user_id, redirect_uri, redirect_uri_given, scopes, \
-                     code_challenge, created_at, expires_at, used_at, family_id \
-                     FROM authorization_codes WHERE code_hash = ?1",
+    async fn find_code(&self, hash: &[u8; 32]) -> StoreResult<Option<StoredCode>> {
+        // A point lookup on the exchange's hot path: on this thread, as the
+        // refresh token lookup is.
+        let hash = *hash;
+        self.readers
+            .with(move |c| {
+                c.prepare_cached(
+                    "SELECT c.client_id, c.user_id, c.redirect_uri, c.redirect_uri_given, \
+                     c.scopes, c.code_challenge, c.family_id, c.created_at, c.expires_at, \
+                     c.spent, coalesce(u.status = 'active', 0) FROM authorization_codes c \
+                     LEFT JOIN users u ON u.id = c.user_id WHERE c.code_hash = ?1",
                 )?
                 .query_row([hash.as_slice()], |r| {
-                    Ok((
-                        NewCode {
+                    Ok(StoredCode {
+                        code: NewCode {
                             hash,
                             client_id: r.get(0)?,
                             user_id: r.get(1)?,
@@ -478,31 +477,16 @@ impl UserStore for SqliteStore {
                             redirect_uri_given: r.get(3)?,
                             scopes: scopes(&r.get::<_, String>(4)?)?,
                             code_challenge: r.get(5)?,
-                            created_at: r.get(6)?,
-                            expires_at: r.get(7)?,
+                            family_id: r.get(6)?,
+                            created_at: r.get(7)?,
+                            expires_at: r.get(8)?,
                         },
-                        r.get::<_, Option<i64>>(8)?,
-                        r.get::<_, Option<String>>(9)?,
-                    ))
+                        spent: r.get(9)?,
+                        user_active: r.get(10)?,
+                    })
                 })
-                .optional()?;
-            match row {
-                None => Ok(CodeRedemption::Unknown),
-                Some((code, Some(_), family)) => Ok(CodeRedemption::Reused {
-                    client_id: code.client_id,
-                    family_id: family,
-                }),
-                Some((code, None, _)) if code.expires_at <= now => Ok(CodeRedemption::Unknown),
-                Some((code, None, _)) => {
-                    tx.execute(
-                        "UPDATE authorization_codes SET used_at = ?1, family_id = ?2 \
-                         WHERE code_hash = ?3",
-                        params![now, family_id, hash.as_slice()],
-                    )?;
-                    Ok(CodeRedemption::Redeemed(code))
-                }
-            }
-        })
-        .await
+                .optional()
+            })
+            .await
     }
 }

@@ -404,6 +404,36 @@ async fn a_code_works_once_and_its_reuse_revokes_what_it_gave() {
     assert!(format!("{refresh:?}").contains("invalid_grant"));
 }
 
+#[tokio::test]
+async fn of_concurrent_exchanges_of_one_code_one_wins_and_the_others_revoke_it() {
+    let f = fixture();
+    let mut b = Browser::new();
+    let (c, v) = code(&f, &mut b).await;
+    let form = [
+        ("code", c.as_str()),
+        ("code_verifier", v.as_str()),
+        ("redirect_uri", REDIRECT),
+    ];
+    let at_once = || exchange(&f, &f.client_id, &f.secret, &form);
+    let (a1, a2, a3, a4) = tokio::join!(at_once(), at_once(), at_once(), at_once());
+    let answers = [a1, a2, a3, a4];
+    let won: Vec<&Value> = answers
+        .iter()
+        .filter(|(status, _)| *status == 200)
+        .map(|(_, body)| body)
+        .collect();
+    assert_eq!(won.len(), 1, "{answers:?}");
+    for (status, body) in answers.iter().filter(|(status, _)| *status != 200) {
+        assert_eq!(
+            (*status, body["error"].as_str()),
+            (400, Some("invalid_grant"))
+        );
+    }
+    // Each loser presented a spent code: what the winner got is revoked.
+    let access = won[0]["access_token"].as_str().unwrap();
+    assert_eq!(whoami(&f.s, access).await.0, 401);
+}
+
 /// A code exchanged by hand, with what the test chooses to send.
 async fn exchange(f: &Fixture, id: &str, secret: &str, form: &[(&str, &str)]) -> (u16, Value) {
     let mut body = vec![("grant_type", "authorization_code")];
@@ -423,6 +453,23 @@ async fn code(f: &Fixture, b: &mut Browser) -> (String, String) {
     let (url, _, verifier) = f.authorize_url(&["view-indicator"]);
     let back = b.authorize(&f.s, &url, true).await;
     (query(&back)["code"].clone(), verifier.secret().clone())
+}
+
+/// Exchanges code `c` with verifier `v` as the fixture's client: it must work.
+async fn spends(f: &Fixture, c: &str, v: &str) {
+    let (status, body) = exchange(
+        f,
+        &f.client_id,
+        &f.secret,
+        &[
+            ("code", c),
+            ("code_verifier", v),
+            ("redirect_uri", REDIRECT),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["access_token"].is_string(), "{body}");
 }
 
 #[tokio::test]
@@ -453,8 +500,10 @@ async fn a_code_is_bound_to_its_client_redirect_uri_and_verifier() {
         (400, Some("invalid_grant")),
         "{body}"
     );
+    // A refused exchange wrote nothing: the code is still its client's to spend.
+    spends(&f, &c, &v).await;
     // The wrong verifier.
-    let (c, _) = code(&f, &mut b).await;
+    let (c, v) = code(&f, &mut b).await;
     let wrong = "x".repeat(43);
     let (status, body) = exchange(
         &f,
@@ -472,6 +521,7 @@ async fn a_code_is_bound_to_its_client_redirect_uri_and_verifier() {
         (400, Some("invalid_grant")),
         "{body}"
     );
+    spends(&f, &c, &v).await;
     // Another redirect URI than the request's.
     let (c, v) = code(&f, &mut b).await;
     let (status, body) = exchange(
@@ -490,6 +540,7 @@ async fn a_code_is_bound_to_its_client_redirect_uri_and_verifier() {
         (400, Some("invalid_grant")),
         "{body}"
     );
+    spends(&f, &c, &v).await;
     // No verifier at all.
     let (c, _) = code(&f, &mut b).await;
     let (status, body) = exchange(&f, &f.client_id, &f.secret, &[("code", &c)]).await;

@@ -4,11 +4,11 @@
 //! (`code_presented_again`): refused, and every token its first use yielded is
 //! revoked (RFC 6749 §4.1.2).
 
-use super::{Grant, RefreshError, TokenResponse, TokenService};
+use super::{Grant, IssueError, RefreshError, TokenResponse, TokenService};
 use portcullis_core::pkce::check_verifier;
 use portcullis_core::{AuditKind, Client, GrantType, OAuthError};
 use portcullis_crypto::{TokenKind, ordered_id_now, pkce_matches};
-use portcullis_store::{Actor, CodeRedemption, NewAuditEvent, RevokeScope};
+use portcullis_store::{Actor, NewAuditEvent, RevokeScope, StoredCode};
 
 /// What the token request carries besides the client.
 #[derive(Debug, Clone, Copy)]
@@ -25,8 +25,17 @@ fn invalid_grant(why: &str) -> RefreshError {
     OAuthError::invalid_grant(why).into()
 }
 
+fn expired() -> RefreshError {
+    invalid_grant("the authorization code is invalid or expired")
+}
+
 impl TokenService {
     /// Exchanges an authorization code for tokens (`sub`: the user who allowed it).
+    ///
+    /// The code is read and checked first; it is spent by the write that records
+    /// the grant (one group-committed write, as a refresh is), so a refused
+    /// request leaves it as it was, and of two exchanges racing with one code
+    /// only the first to commit issues anything.
     pub async fn exchange_code(
         &self,
         client: &Client,
@@ -38,26 +47,17 @@ impl TokenService {
             return Err(invalid_grant("the authorization code is invalid"));
         }
         let hash = self.hasher.hash(TokenKind::AuthorizationCode, ex.code).0;
-        let family_id = ordered_id_now("fam_")?;
         let now = self.clock.now();
-        let code = match self.store.redeem_code(&hash, &family_id, now).await? {
-            CodeRedemption::Unknown => {
-                return Err(invalid_grant(
-                    "the authorization code is invalid or expired",
-                ));
-            }
-            CodeRedemption::Reused {
-                client_id,
-                family_id,
-            } => {
-                self.code_presented_again(&client_id, family_id.as_deref(), &actor)
-                    .await?;
-                return Err(invalid_grant(
-                    "the authorization code was already used; the tokens it yielded are revoked",
-                ));
-            }
-            CodeRedemption::Redeemed(code) => code,
+        let Some(stored) = self.store.find_code(&hash).await? else {
+            return Err(expired());
         };
+        if stored.spent {
+            return self.reused(&stored, &actor).await;
+        }
+        let code = stored.code;
+        if code.expires_at <= now {
+            return Err(expired());
+        }
         if code.client_id != client.id.as_str() {
             return Err(invalid_grant(
                 "the authorization code was issued to another client",
@@ -82,28 +82,45 @@ impl TokenService {
                 "code_verifier does not match the code_challenge",
             ));
         }
-        let active = self
-            .store
-            .get_user(&code.user_id)
-            .await?
-            .is_some_and(|u| u.active);
-        if !active {
+        if !stored.user_active {
             return Err(invalid_grant("the user who allowed this is disabled"));
         }
-        let issued = self
-            .issue_in_family(
-                Grant {
-                    client,
-                    scopes: code.scopes,
-                    label: None,
-                    subject: code.user_id,
-                    grant_type: GrantType::AuthorizationCode,
-                    actor,
-                },
-                family_id,
-            )
+        let family_id = match code.family_id {
+            Some(id) => id,
+            None => ordered_id_now("fam_")?,
+        };
+        let grant = Grant {
+            client,
+            scopes: code.scopes,
+            label: None,
+            subject: code.user_id,
+            grant_type: GrantType::AuthorizationCode,
+            actor: actor.clone(),
+        };
+        if let Some(issued) = self.issue_recorded(grant, family_id, Some(hash)).await? {
+            return Ok(issued.response);
+        }
+        // Not recorded: another exchange spent the code first, it expired on the
+        // way, or the client was disabled.
+        match self.store.find_code(&hash).await? {
+            Some(again) if again.spent => self.reused(&again, &actor).await,
+            Some(again) if again.code.expires_at > now => Err(IssueError::ClientInactive.into()),
+            _ => Err(expired()),
+        }
+    }
+
+    /// A spent code presented again: refused, and its tokens revoked.
+    async fn reused(
+        &self,
+        stored: &StoredCode,
+        actor: &Actor,
+    ) -> Result<TokenResponse, RefreshError> {
+        let family = stored.code.family_id.as_deref();
+        self.code_presented_again(&stored.code.client_id, family, actor)
             .await?;
-        Ok(issued.response)
+        Err(invalid_grant(
+            "the authorization code was already used; the tokens it yielded are revoked",
+        ))
     }
 
     /// A spent code came back: revoke the family its first use yielded (if that
@@ -149,8 +166,7 @@ impl TokenService {
                     self.denylist.add_family(id, until);
                 }
                 if ids.is_empty() {
-                    // Already revoked, or its grant never committed: the reuse is
-                    // still worth recording.
+                    // Already revoked: the reuse is still worth recording.
                     self.store.append_audit(&event).await?;
                 }
             }

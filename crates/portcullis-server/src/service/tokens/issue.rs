@@ -10,16 +10,21 @@ impl TokenService {
     /// durably records the new family before returning.
     pub async fn issue(&self, grant: Grant<'_>) -> Result<Issued, IssueError> {
         let family_id = ordered_id_now("fam_")?;
-        self.issue_in_family(grant, family_id).await
+        self.issue_recorded(grant, family_id, None)
+            .await?
+            .ok_or(IssueError::ClientInactive)
     }
 
-    /// [`Self::issue`] under a family id chosen before (an authorization code
-    /// records, when it is spent, which family its tokens will belong to).
-    pub async fn issue_in_family(
+    /// [`Self::issue`], spending the authorization code with hash `spends_code`
+    /// (if any) in the write that records the grant. `None`: nothing was
+    /// recorded (the client is not active, or the code could not be spent), and
+    /// the tokens signed are thrown away.
+    pub(super) async fn issue_recorded(
         &self,
         grant: Grant<'_>,
         family_id: String,
-    ) -> Result<Issued, IssueError> {
+        spends_code: Option<[u8; 32]>,
+    ) -> Result<Option<Issued>, IssueError> {
         let now = self.clock.now();
         let client = grant.client;
         let scope = grant.scopes.to_string();
@@ -52,14 +57,15 @@ impl TokenService {
                 expires_at: family_expires,
                 refresh_token: refresh.as_ref().map(|(_, r)| r.clone()),
                 actor: grant.actor,
+                spends_code,
             })
             .await?;
         if !recorded {
-            return Err(IssueError::ClientInactive);
+            return Ok(None);
         }
         let alg = self.keys.get().current.alg().as_str();
         crate::metrics::token_issued(grant.grant_type.as_str(), alg);
-        Ok(Issued {
+        Ok(Some(Issued {
             family_id,
             response: TokenResponse {
                 access_token,
@@ -68,6 +74,6 @@ impl TokenService {
                 refresh_token: refresh.map(|(t, _)| t.expose().to_owned()),
                 scope,
             },
-        })
+        }))
     }
 }

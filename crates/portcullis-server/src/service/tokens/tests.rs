@@ -142,6 +142,7 @@ async fn a_refresh_token_from_before_selectors_still_refreshes_once() {
                 expires_at: 5000,
             }),
             actor: Actor::system(),
+            spends_code: None,
         })
         .await
         .unwrap();

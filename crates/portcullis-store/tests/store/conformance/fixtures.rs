@@ -113,6 +113,7 @@ pub(crate) fn grant(client: &str, family: &str, label: Option<&str>) -> NewGrant
             expires_at: 1000,
         }),
         actor: client_actor(client),
+        spends_code: None,
     }
 }
 
@@ -305,6 +306,7 @@ pub(crate) fn code(name: &str, client: &str, user: &str) -> NewCode {
         redirect_uri_given: true,
         scopes: ss("upload-data view-indicator"),
         code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
+        family_id: Some(format!("fam_of_{name}")),
         created_at: 100,
         expires_at: 160,
     }

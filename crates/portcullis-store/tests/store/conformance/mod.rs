@@ -136,8 +136,9 @@ macro_rules! conformance_tests {
                 narrowing_a_consent_narrows_its_families_and_revokes_their_access_tokens,
                 revoking_a_missing_consent_is_not_found_and_changes_nothing,
                 deleting_a_client_removes_the_consents_and_codes_given_to_it,
-                a_code_is_redeemed_once_as_stored_then_reported_as_reused_with_its_family,
-                an_expired_or_unknown_code_is_unknown,
+                a_code_is_spent_once_by_the_grant_that_records_it,
+                an_expired_or_unknown_code_or_an_inactive_client_spends_nothing,
+                a_code_reads_whether_its_user_is_active,
                 pruning_keeps_a_code_an_hour_past_its_expiry_for_reuse_detection,
             ];
             shared: [
@@ -145,7 +146,7 @@ macro_rules! conformance_tests {
                 concurrent_grants_are_all_recorded,
                 of_concurrent_initialisations_of_a_setting_one_wins_for_all,
                 concurrent_consents_to_one_application_all_end_up_in_it,
-                of_eight_concurrent_redemptions_of_one_code_exactly_one_wins,
+                of_eight_concurrent_grants_spending_one_code_exactly_one_is_recorded,
             ];
             harness: [
                 an_injected_failure_hits_only_its_own_kind,
