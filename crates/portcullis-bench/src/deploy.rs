@@ -71,12 +71,14 @@ pub struct Deployment {
 
 impl Deployment {
     /// Starts `nodes` servers signing with `alg` on a fresh database of `engine`,
-    /// PostgreSQL nodes with `--database-pool-size pool_size` when given.
+    /// PostgreSQL nodes with `--database-pool-size pool_size` when given, the
+    /// database first prefilled with `prefill` token families.
     pub async fn start(
         alg: Alg,
         engine: &Engine,
         nodes: usize,
         pool_size: Option<u16>,
+        prefill: u64,
     ) -> anyhow::Result<Self> {
         let (database, sampler, description) = match engine {
             Engine::Sqlite => (None, None, "database: a temporary SQLite file".to_owned()),
@@ -107,6 +109,7 @@ impl Deployment {
             DEFAULT_LOG,
             database.as_ref().map(BenchDatabase::url),
             pool_size,
+            prefill,
         )
         .await
         .with_context(|| format!("starting a {} server", alg.as_str()))?;
@@ -158,6 +161,11 @@ impl Deployment {
             server_pids: self.nodes.iter().map(ServerProcess::pid).collect(),
             database: self.sampler.clone(),
         }
+    }
+
+    /// The first admin the first node created, if it said so on its first start.
+    pub fn first_admin(&self) -> Option<crate::server::AdminCredentials> {
+        self.nodes.first().and_then(|n| n.first_admin.clone())
     }
 
     /// Notes the first node's peak memory in [`Self::facts`].

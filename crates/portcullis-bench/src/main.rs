@@ -19,6 +19,7 @@ mod denylist;
 mod deploy;
 mod load;
 mod postgres;
+mod prefill;
 mod procfs;
 mod report;
 mod scenarios;
@@ -72,6 +73,10 @@ enum Scenario {
     /// user's consent), the end users' sign-in rate, and client credentials
     /// tokens alone and while wrong passwords flood the sign-in.
     Code(CodeArgs),
+    /// What the paths cost as the data grows: for each database size (token
+    /// families stored first), client credentials, refresh, introspection and
+    /// whoami rates and the admin pages' fetch times, beside the empty database's.
+    Growth(scenarios::growth::GrowthArgs),
 }
 
 /// Options of the `code` scenario. It always starts its own server: it creates
@@ -287,6 +292,12 @@ pub struct CommonArgs {
     /// (2 unless more).
     #[arg(long, value_name = "N", default_value_t = 1, conflicts_with = "url")]
     pub nodes: usize,
+    /// Token families to store before measuring (with their refresh tokens,
+    /// labels and audit events, spread over prefilled clients of 10,000 families
+    /// and 100 labels each), to measure on a database that has grown; 1000000,
+    /// 1m and 10m are all understood.
+    #[arg(long, value_name = "N", default_value = "0", value_parser = parse_count, conflicts_with = "url")]
+    pub prefill: u64,
     /// `--database-pool-size` of each PostgreSQL node [default: the server's own, 16].
     #[arg(long, value_name = "N", requires = "database_url")]
     pub database_pool_size: Option<u16>,
@@ -409,6 +420,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 args.validate()?;
                 scenarios::code::run(&args).await
             }
+            Scenario::Growth(args) => scenarios::growth::run(&args).await,
             Scenario::Denylist(args) => denylist::run(args.ids),
             Scenario::Signing => signing::run(),
         }
@@ -420,4 +432,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             bail!("interrupted")
         }
     }
+}
+
+/// A count as `--prefill` takes it: digits, optionally with a `k` or `m` suffix
+/// (thousands, millions) and `_` separators.
+pub fn parse_count(s: &str) -> Result<u64, String> {
+    let t = s.trim().replace('_', "").to_ascii_lowercase();
+    let (digits, factor) = match t.strip_suffix('m') {
+        Some(d) => (d, 1_000_000),
+        None => match t.strip_suffix('k') {
+            Some(d) => (d, 1_000),
+            None => (t.as_str(), 1),
+        },
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(factor))
+        .ok_or_else(|| format!("{s:?} is not a count (e.g. 1000000, 1m, 250k)"))
 }

@@ -115,18 +115,21 @@ impl ServerProcess {
     /// scenarios that set off a warning per request or per source), stops it and
     /// starts it again.
     pub async fn start_with_log(alg: Alg, log: &str) -> anyhow::Result<Self> {
-        Self::start_on(alg, log, None, None).await
+        Self::start_on(alg, log, None, None, 0).await
     }
 
     /// [`Self::start_with_log`] on `database_url` (an empty PostgreSQL database the
     /// caller created) instead of a temporary SQLite file, with `--database-pool-size`
     /// when `pool_size` is given, and `--issuer` [`CLUSTER_ISSUER`] so that peers can
-    /// join. The master key goes to a temporary directory either way.
+    /// join. The master key goes to a temporary directory either way. With
+    /// `prefill` more than 0, that many token families are stored between the
+    /// first start and the restart ([`crate::prefill`]).
     pub async fn start_on(
         alg: Alg,
         log: &str,
         database_url: Option<&str>,
         pool_size: Option<u16>,
+        prefill: u64,
     ) -> anyhow::Result<Self> {
         let exe = std::env::current_exe().context("finding the bench executable")?;
         let dir = tempfile::Builder::new()
@@ -147,6 +150,24 @@ impl ServerProcess {
 
         let (mut first, first_start, first_ready) = spawn_serve(&exe, &config).await?;
         stop(&mut first).await.context("stopping the first start")?;
+        if prefill > 0 {
+            let done = match database_url {
+                Some(url) => crate::prefill::postgres(url, prefill).await?,
+                None => {
+                    let path = dir.path().join("p.db");
+                    tokio::task::spawn_blocking(move || crate::prefill::sqlite(&path, prefill))
+                        .await
+                        .context("the prefill task")??
+                }
+            };
+            println!(
+                "prefill: {} token families of {} clients (100 labels each), with their \
+                 refresh tokens and audit events, stored in {:.1} s",
+                done.families,
+                done.clients,
+                done.took.as_secs_f64()
+            );
+        }
         let (child, start, ready) = spawn_serve(&exe, &config).await?;
         let pid = child.id().context("the server exited at once")?;
         Ok(Self {

@@ -9,6 +9,7 @@
 pub mod code;
 pub mod engines;
 pub mod flood;
+pub mod growth;
 pub mod token;
 pub mod verify;
 
@@ -106,7 +107,8 @@ async fn start_deployment(
     nodes: usize,
     args: &CommonArgs,
 ) -> anyhow::Result<Deployment> {
-    let deployment = Deployment::start(alg, engine, nodes, args.database_pool_size).await?;
+    let deployment =
+        Deployment::start(alg, engine, nodes, args.database_pool_size, args.prefill).await?;
     println!("{}", deployment.description());
     report::server_ready(&deployment.facts);
     report::peers_ready(&deployment.peers_ready);

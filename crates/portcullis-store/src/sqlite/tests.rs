@@ -240,6 +240,53 @@ async fn the_audit_log_filters_and_pages_newest_first() {
     assert_eq!(pages, [vec![7, 6], vec![4, 3], vec![1]]);
 }
 
+/// A refresh finds its family by id, whatever the statistics say. After
+/// `ANALYZE` (SQLite here keeps `sqlite_stat4` samples), a client the samples do
+/// not know looks rare in the index by client, and SQLite chose that index for
+/// the family check: every refresh read all of its client's families.
+#[tokio::test]
+async fn a_refresh_reads_its_family_by_id_on_a_grown_analysed_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
+    store.migrate().await.unwrap();
+    let plan: Vec<String> = store
+        .write(|tx| {
+            tx.execute_batch(
+                "WITH RECURSIVE c(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM c WHERE i < 19) \
+                 INSERT INTO clients (id, name, status, grant_types, redirect_uris, created_at, \
+                 updated_at) SELECT 'pc_' || i, 'c', 'active', '[]', '[]', 0, 0 FROM c; \
+                 WITH RECURSIVE s(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM s WHERE n < 19999) \
+                 INSERT INTO token_families (id, client_id, label, subject, scopes, grant_type, \
+                 created_at, expires_at) SELECT printf('fam_%026d', n), 'pc_' || (n % 20), \
+                 'home', 'pc_' || (n % 20), 's', 'client_credentials', n, n + 100 FROM s; \
+                 ANALYZE;",
+            )?;
+            let mut stmt = tx.prepare(&format!(
+                "EXPLAIN QUERY PLAN {}",
+                super::tokens::SPEND_REFRESH_TOKEN
+            ))?;
+            let binds = rusqlite::params![
+                1,
+                "new",
+                None::<Vec<u8>>,
+                "rt",
+                "fam_x",
+                "pc_new",
+                [0u8; 32].as_slice()
+            ];
+            let rows = stmt.query_map(binds, |r| r.get::<_, String>("detail"))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+        .unwrap();
+    let families: Vec<&String> = plan.iter().filter(|l| l.contains(" f ")).collect();
+    assert_eq!(
+        families,
+        ["SEARCH f USING INDEX sqlite_autoindex_token_families_1 (id=?)"],
+        "{plan:?}"
+    );
+}
+
 /// The plan SQLite makes for the audit page's query, with the filter's own binds.
 async fn audit_plan(store: &SqliteStore, f: &AuditFilter) -> Vec<String> {
     let (sql, binds) = audit::audit_query("EXPLAIN QUERY PLAN SELECT *", f);
