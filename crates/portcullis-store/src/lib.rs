@@ -201,11 +201,13 @@ pub trait TokenStore: Send + Sync {
     async fn rotate_refresh_token(&self, rotation: Rotation) -> StoreResult<bool>;
     /// One family.
     async fn get_family(&self, id: &str) -> StoreResult<Option<FamilyRecord>>;
-    /// Token families of a client (optionally of one label), newest first.
+    /// Token families of a client (optionally of one label), newest first; at most
+    /// `limit` of them if given (a page showing the newest).
     async fn list_families(
         &self,
         client: &ClientId,
         label: Option<&str>,
+        limit: Option<u32>,
     ) -> StoreResult<Vec<FamilyRecord>>;
     /// A client's labels with their activity.
     async fn list_labels(&self, client: &ClientId, now: i64) -> StoreResult<Vec<LabelRecord>>;

@@ -62,6 +62,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         "codes_spent_in_place",
         include_str!("../migrations/sqlite/0011_codes_spent_in_place.sql"),
     ),
+    (
+        12,
+        "dashboard_at_scale",
+        include_str!("../migrations/sqlite/0012_dashboard_at_scale.sql"),
+    ),
 ];
 
 /// PostgreSQL migrations, in order (the same numbers and names as SQLite's).
@@ -120,5 +125,10 @@ pub(crate) const POSTGRES: &[Migration] = &[
         11,
         "codes_spent_in_place",
         include_str!("../migrations/postgres/0011_codes_spent_in_place.sql"),
+    ),
+    (
+        12,
+        "dashboard_at_scale",
+        include_str!("../migrations/postgres/0012_dashboard_at_scale.sql"),
     ),
 ];

@@ -12,6 +12,8 @@ pub struct LabelUsage {
     pending: Mutex<HashMap<String, Usage>>,
     /// Failed client authentications per UTC day, for the dashboard.
     failed_auth: Mutex<HashMap<i64, i64>>,
+    /// Tokens issued (grants, refreshes, mints) per UTC day, for the dashboard.
+    tokens: Mutex<HashMap<i64, i64>>,
 }
 
 impl LabelUsage {
@@ -43,6 +45,13 @@ impl LabelUsage {
         }
     }
 
+    /// Counts a token response (a grant, a refresh or a mint).
+    pub fn count_token(&self, now: i64) {
+        if let Ok(mut m) = self.tokens.lock() {
+            *m.entry(now - now.rem_euclid(86_400)).or_insert(0) += 1;
+        }
+    }
+
     /// Writes and clears what is pending.
     pub async fn flush(&self, store: &DynStore) -> StoreResult<usize> {
         let batch: Vec<Usage> = match self.pending.lock() {
@@ -50,14 +59,23 @@ impl LabelUsage {
             Err(_) => return Ok(0),
         };
         store.record_usage(&batch).await?;
-        let failed: Vec<(i64, String, i64)> = match self.failed_auth.lock() {
-            Ok(mut m) => m
-                .drain()
-                .map(|(day, n)| (day, "client_auth_failed".to_owned(), n))
-                .collect(),
-            Err(_) => Vec::new(),
-        };
-        store.bump_daily_counters(&failed).await?;
+        let mut counts = drain_counts(&self.failed_auth, "client_auth_failed");
+        counts.extend(drain_counts(&self.tokens, TOKENS_ISSUED));
+        store.bump_daily_counters(&counts).await?;
         Ok(batch.len())
+    }
+}
+
+/// The daily counter of tokens issued.
+pub const TOKENS_ISSUED: &str = "tokens_issued";
+
+/// Takes the counts of `m` as `kind` counters.
+fn drain_counts(m: &Mutex<HashMap<i64, i64>>, kind: &str) -> Vec<(i64, String, i64)> {
+    match m.lock() {
+        Ok(mut m) => m
+            .drain()
+            .map(|(day, n)| (day, kind.to_owned(), n))
+            .collect(),
+        Err(_) => Vec::new(),
     }
 }

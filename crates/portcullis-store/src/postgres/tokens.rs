@@ -625,16 +625,19 @@ impl TokenStore for PgStore {
         &self,
         client: &ClientId,
         label: Option<&str>,
+        limit: Option<u32>,
     ) -> StoreResult<Vec<FamilyRecord>> {
+        let limit = limit.map(i64::from);
         bounded(async {
             let c = self.conn().await?;
             let stmt = c
                 .prepare_cached(&format!(
                     "SELECT {FAMILY_COLUMNS} FROM token_families WHERE client_id = $1 \
-                     AND ($2::text IS NULL OR label = $2) ORDER BY created_at DESC, id"
+                     AND ($2::text IS NULL OR label = $2) ORDER BY created_at DESC, id \
+                     LIMIT $3"
                 ))
                 .await?;
-            c.query(&stmt, &[&client.as_str(), &label])
+            c.query(&stmt, &[&client.as_str(), &label, &limit])
                 .await?
                 .iter()
                 .map(family_from_row)

@@ -121,17 +121,19 @@ impl AuditStore for SqliteStore {
         let since = today - (days - 1) * 86_400;
         self.read(move |c| {
             let clients: i64 = c.query_row("SELECT count(*) FROM clients", [], |r| r.get(0))?;
+            // A label is a live site if one of its families is: one seek per label
+            // in the index of live families (migration 12), not a read of them all.
             let live_sites: i64 = c.query_row(
-                "SELECT count(*) FROM (SELECT DISTINCT client_id, label FROM token_families \
-                 WHERE label IS NOT NULL AND revoked_at IS NULL AND expires_at > ?1)",
+                "SELECT count(*) FROM labels l WHERE EXISTS (SELECT 1 FROM token_families f \
+                 WHERE f.client_id = l.client_id AND f.label = l.name \
+                 AND f.revoked_at IS NULL AND f.expires_at > ?1)",
                 [now],
                 |r| r.get(0),
             )?;
             let tokens_per_day = per_day(
                 c,
-                "SELECT at - (at % 86400) AS day, count(*) AS n FROM audit_events \
-                 WHERE kind IN ('token.issue', 'token.refresh') AND at >= ?1 \
-                 GROUP BY day ORDER BY day",
+                "SELECT day, count AS n FROM daily_counters \
+                 WHERE kind = 'tokens_issued' AND day >= ?1 ORDER BY day",
                 since,
             )?;
             let failed_auth_per_day = per_day(

@@ -69,6 +69,29 @@ async fn migration_11_keeps_a_code_spent_before_it_spent_and_one_unspent_spendab
     assert_eq!(fresh.code.family_id, None, "its grant chooses a family");
 }
 
+#[tokio::test]
+async fn migration_12_counts_the_tokens_issued_before_it_per_day() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let mut raw = conn::open(&path, conn::Role::Writer).unwrap();
+    assert_eq!(apply_migrations(&mut raw, &SQLITE[..11]).unwrap(), 11);
+    let day = 20 * 86_400;
+    raw.execute_batch(&format!(
+        "INSERT INTO audit_events (at, kind, actor_kind) VALUES \
+         ({a}, 'token.issue', 'client'), ({b}, 'token.refresh', 'client'), \
+         ({c}, 'token.issue', 'client'), ({b}, 'client.create', 'admin');",
+        a = day - 10,
+        b = day + 10,
+        c = day + 20,
+    ))
+    .unwrap();
+    drop(raw);
+    let store = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(store.migrate().await.unwrap(), SQLITE.len() - 11);
+    let stats = store.dashboard(day + 100, 2).await.unwrap();
+    assert_eq!(stats.tokens_per_day, [(day - 86_400, 1), (day, 2)]);
+}
+
 async fn refresh_rows(store: &SqliteStore) -> i64 {
     store
         .read(|c| Ok(c.query_row("SELECT count(*) FROM refresh_tokens", [], |r| r.get(0))?))

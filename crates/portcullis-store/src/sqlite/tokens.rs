@@ -132,14 +132,17 @@ impl TokenStore for SqliteStore {
         &self,
         client: &ClientId,
         label: Option<&str>,
+        limit: Option<u32>,
     ) -> StoreResult<Vec<FamilyRecord>> {
+        // SQLite: a negative limit is none.
+        let limit = limit.map_or(-1, i64::from);
         let (client, label) = (client.to_string(), label.map(str::to_owned));
         self.read(move |c| {
             let mut stmt = c.prepare_cached(
                 "SELECT * FROM token_families WHERE client_id = ?1 AND (?2 IS NULL OR label = ?2) \
-                 ORDER BY created_at DESC, id",
+                 ORDER BY created_at DESC, id LIMIT ?3",
             )?;
-            let rows = stmt.query_map(params![client, label], family_from_row)?;
+            let rows = stmt.query_map(params![client, label, limit], family_from_row)?;
             Ok(rows.collect::<Result<_, _>>()?)
         })
         .await
@@ -148,13 +151,13 @@ impl TokenStore for SqliteStore {
     async fn list_labels(&self, client: &ClientId, now: i64) -> StoreResult<Vec<LabelRecord>> {
         let client = client.to_string();
         self.read(move |c| {
-            // One pass over the client's families, counted per label (they are
-            // indexed by client and time, not by label: see migration 6).
+            // Each label's live families counted in the index of live families
+            // (migration 12): index entries only, never the families' rows.
             let mut stmt = c.prepare_cached(
-                "SELECT l.*, coalesce(f.live, 0) AS live FROM labels l LEFT JOIN \
-                 (SELECT label, count(*) AS live FROM token_families WHERE client_id = ?1 \
-                  AND label IS NOT NULL AND revoked_at IS NULL AND expires_at > ?2 GROUP BY label) f \
-                 ON f.label = l.name WHERE l.client_id = ?1 ORDER BY l.name",
+                "SELECT l.*, (SELECT count(*) FROM token_families f \
+                 WHERE f.client_id = l.client_id AND f.label = l.name \
+                 AND f.revoked_at IS NULL AND f.expires_at > ?2) AS live \
+                 FROM labels l WHERE l.client_id = ?1 ORDER BY l.name",
             )?;
             let rows = stmt.query_map(params![client, now], |r| {
                 Ok(LabelRecord {

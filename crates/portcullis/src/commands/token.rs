@@ -13,6 +13,7 @@ use portcullis_server::service::denylist::Denylist;
 use portcullis_server::service::mint::{self, MintError};
 use portcullis_server::service::revocation::Revoker;
 use portcullis_server::service::tokens::TokenService;
+use portcullis_server::service::usage::TOKENS_ISSUED;
 use portcullis_server::views::FamilyView;
 use portcullis_store::Actor;
 use std::sync::Arc;
@@ -92,6 +93,12 @@ pub async fn run(global: &GlobalArgs, cmd: TokenCommand) -> anyhow::Result<()> {
                 MintError::Disabled => anyhow::anyhow!("client {} is disabled", client.id),
                 other => anyhow::anyhow!("{other}"),
             })?;
+            // The dashboard's count of tokens issued (a server counts its own).
+            let now = ctx.clock.now();
+            let day = now - now.rem_euclid(86_400);
+            ctx.store
+                .bump_daily_counters(&[(day, TOKENS_ISSUED.to_owned(), 1)])
+                .await?;
             if json.json {
                 let mut v = serde_json::to_value(&issued.response)?;
                 if let Some(o) = v.as_object_mut() {
@@ -166,7 +173,10 @@ pub async fn run(global: &GlobalArgs, cmd: TokenCommand) -> anyhow::Result<()> {
             let c = crate::commands::client::client_service(&ctx)
                 .get(&client)
                 .await?;
-            let families = ctx.store.list_families(&c.id, label.as_deref()).await?;
+            let families = ctx
+                .store
+                .list_families(&c.id, label.as_deref(), None)
+                .await?;
             let views: Vec<FamilyView> = families.iter().map(FamilyView::from).collect();
             if json.json {
                 return output::json(&views);

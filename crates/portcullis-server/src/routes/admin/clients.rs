@@ -405,6 +405,9 @@ pub struct ClientPageExtras {
     pub mint_error: String,
 }
 
+/// The newest families a client's page shows.
+const FAMILIES_SHOWN: u32 = 200;
+
 /// Renders a client's page.
 pub async fn client_page(
     state: &AppState,
@@ -415,7 +418,10 @@ pub async fn client_page(
 ) -> PageResult {
     let client = state.clients.get(id).await?;
     let labels = state.store.list_labels(&client.id, state.now()).await?;
-    let families = state.store.list_families(&client.id, None).await?;
+    let families = state
+        .store
+        .list_families(&client.id, None, Some(FAMILIES_SHOWN))
+        .await?;
     let scopes = state.store.list_scopes().await?;
     let c = Chrome::new(session, "clients");
     Ok(render(
@@ -437,7 +443,6 @@ pub async fn client_page(
                 .collect(),
             families: families
                 .iter()
-                .take(200)
                 .map(|f| FamilyRow {
                     id: f.id.clone(),
                     label: f.label.clone().unwrap_or_default(),

@@ -62,7 +62,10 @@ pub async fn mint(
     )
     .await
     {
-        Ok(i) => i,
+        Ok(i) => {
+            state.usage.count_token(state.now());
+            i
+        }
         Err(MintError::Fault(e)) => return Err(e.into()),
         Err(MintError::Label(e)) => {
             return mint_failed(&state, &session, &id, label_text, format!("Label: {e}.")).await;

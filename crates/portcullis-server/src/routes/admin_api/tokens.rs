@@ -153,7 +153,7 @@ pub async fn list(
     let client = state.clients.get(&id).await?;
     let families = state
         .store
-        .list_families(&client.id, q.label.as_deref())
+        .list_families(&client.id, q.label.as_deref(), None)
         .await?;
     Ok(Json(families.iter().map(FamilyView::from).collect()))
 }
@@ -194,6 +194,7 @@ pub async fn mint(
         caller.actor,
     )
     .await?;
+    state.usage.count_token(state.now());
     Ok((StatusCode::CREATED, Json(MintedView::from(issued))))
 }
 

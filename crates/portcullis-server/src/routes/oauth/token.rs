@@ -61,6 +61,7 @@ pub async fn token(
             grants::authorization_code::grant(&state, &client.auth.client, &form, actor).await?
         }
     };
+    state.usage.count_token(state.now());
     let mut resp = Json(response).into_response();
     no_store(&mut resp);
     Ok(resp)

@@ -251,10 +251,15 @@ pub async fn the_dashboard_counts_clients_sites_tokens_uploads_and_failures<S: S
     };
     assert!(s.rotate_refresh_token(r).await.unwrap());
 
+    // Tokens issued are what the servers counted (a grant's or a refresh's audit
+    // event is not counted again).
     s.bump_daily_counters(&[
         (today, "client_auth_failed".into(), 4),
         (yesterday, "client_auth_failed".into(), 1),
         (today, "something_else".into(), 9),
+        (today, "tokens_issued".into(), 5),
+        (yesterday, "tokens_issued".into(), 1),
+        (today - 10 * DAY, "tokens_issued".into(), 3),
     ])
     .await
     .unwrap();
@@ -275,7 +280,6 @@ pub async fn the_dashboard_counts_clients_sites_tokens_uploads_and_failures<S: S
     let stats = s.dashboard(now, 7).await.unwrap();
     assert_eq!(stats.clients, 2);
     assert_eq!(stats.live_sites, 2);
-    // Today: fam_1, fam_3, fam_4, fam_6 and the refresh; yesterday: fam_2.
     assert_eq!(stats.tokens_per_day, [(yesterday, 1), (today, 5)]);
     assert_eq!(stats.tokens_today, 5);
     assert_eq!(

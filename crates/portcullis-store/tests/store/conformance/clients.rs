@@ -477,7 +477,12 @@ pub async fn deleting_a_client_removes_what_it_owns_but_keeps_its_revocation<S: 
     assert_eq!(left, [OTHER]);
     assert!(s.get_family("fam_1").await.unwrap().is_none());
     assert!(s.find_refresh_token(&rt("fam_1")).await.unwrap().is_none());
-    assert!(s.list_families(&cid(PC), None).await.unwrap().is_empty());
+    assert!(
+        s.list_families(&cid(PC), None, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(s.list_labels(&cid(PC), 300).await.unwrap().is_empty());
     assert!(s.site_counters(&cid(PC)).await.unwrap().is_empty());
     let revs = revocations(s).await;

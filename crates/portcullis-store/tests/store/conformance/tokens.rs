@@ -157,21 +157,29 @@ pub async fn families_are_listed_newest_first_and_by_label<S: Store + ?Sized>(s:
     granted(s, grant(OTHER, "fam_o", Some("home-a"))).await;
     let ids = |fams: Vec<FamilyRecord>| fams.into_iter().map(|f| f.id).collect::<Vec<_>>();
     assert_eq!(
-        ids(s.list_families(&cid(PC), None).await.unwrap()),
+        ids(s.list_families(&cid(PC), None, None).await.unwrap()),
         ["fam_4", "fam_3", "fam_2", "fam_1"]
     );
     assert_eq!(
-        ids(s.list_families(&cid(PC), Some("home-a")).await.unwrap()),
+        ids(s.list_families(&cid(PC), None, Some(2)).await.unwrap()),
+        ["fam_4", "fam_3"],
+        "the newest, as many as asked for"
+    );
+    assert_eq!(
+        ids(s
+            .list_families(&cid(PC), Some("home-a"), None)
+            .await
+            .unwrap()),
         ["fam_3", "fam_1"]
     );
     assert!(
-        s.list_families(&cid(PC), Some("nowhere"))
+        s.list_families(&cid(PC), Some("nowhere"), None)
             .await
             .unwrap()
             .is_empty()
     );
     assert!(
-        s.list_families(&cid("pc_none"), None)
+        s.list_families(&cid("pc_none"), None, None)
             .await
             .unwrap()
             .is_empty()
@@ -433,7 +441,10 @@ pub async fn concurrent_grants_are_all_recorded<S: Store + ?Sized>(s: Arc<S>) {
     for t in tasks {
         assert!(t.await.unwrap());
     }
-    assert_eq!(s.list_families(&cid(PC), None).await.unwrap().len(), 8);
+    assert_eq!(
+        s.list_families(&cid(PC), None, None).await.unwrap().len(),
+        8
+    );
     assert_eq!(audit_of(&*s, "token.issue").await.len(), 8);
     let labels = s.list_labels(&cid(PC), 100).await.unwrap();
     assert_eq!(labels.len(), 1);
