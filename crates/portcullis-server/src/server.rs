@@ -196,7 +196,8 @@ pub async fn serve(listener: TcpListener, tls: Option<Tls>, state: AppState) -> 
     Ok(())
 }
 
-/// Revocation polling, label usage flushing and pruning.
+/// Revocation polling, label usage flushing, pruning, key rotation and the
+/// dashboard's count of live sites.
 fn spawn_background(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
     let poll = {
         let state = state.clone();
@@ -269,7 +270,21 @@ fn spawn_background(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
             }
         })
     };
-    let mut tasks = vec![poll, usage, prune, rotate];
+    let live_sites = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let every = Duration::from_secs(crate::service::usage::LIVE_SITES_RECOUNT);
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                let now = state.tokens.clock.now();
+                if let Err(e) = state.usage.recount_live_sites(&state.store, now).await {
+                    tracing::warn!(error = %e, "cannot count the live sites");
+                }
+            }
+        })
+    };
+    let mut tasks = vec![poll, usage, prune, rotate, live_sites];
     if let Some(events) = state.store.events() {
         tasks.push(tokio::spawn(follow_changes(state.clone(), events)));
     }

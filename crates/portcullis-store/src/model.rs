@@ -432,8 +432,6 @@ pub struct LabelRecord {
 pub struct DashboardStats {
     /// Clients.
     pub clients: i64,
-    /// Labels with at least one live family.
-    pub live_sites: i64,
     /// Tokens issued (grants and refreshes) since the start of today (UTC).
     pub tokens_today: i64,
     /// Upload batches since the start of today (UTC).
@@ -452,7 +450,6 @@ impl DashboardStats {
     pub(crate) fn from_series(
         today: i64,
         clients: i64,
-        live_sites: i64,
         tokens_per_day: Vec<(i64, i64)>,
         uploads_per_site_day: Vec<(String, i64, i64)>,
         failed_auth_per_day: Vec<(i64, i64)>,
@@ -469,7 +466,6 @@ impl DashboardStats {
             .sum();
         Self {
             clients,
-            live_sites,
             tokens_today,
             uploads_today,
             tokens_per_day,

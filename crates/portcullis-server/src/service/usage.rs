@@ -14,6 +14,8 @@ pub struct LabelUsage {
     failed_auth: Mutex<HashMap<i64, i64>>,
     /// Tokens issued (grants, refreshes, mints) per UTC day, for the dashboard.
     tokens: Mutex<HashMap<i64, i64>>,
+    /// The dashboard's live sites as last counted, and when (server time).
+    live_sites: Mutex<Option<(i64, i64)>>,
 }
 
 impl LabelUsage {
@@ -52,6 +54,28 @@ impl LabelUsage {
         }
     }
 
+    /// The live sites, counted at most [`LIVE_SITES_FRESH`] seconds before `now`:
+    /// the count reads one index entry per label, which a dashboard view should
+    /// not wait for on a large database, so the background task recounts it
+    /// ([`Self::recount_live_sites`]); a view counts only when that is too old.
+    /// Returns the count and when it was made.
+    pub async fn live_sites(&self, store: &DynStore, now: i64) -> StoreResult<(i64, i64)> {
+        let last = self.live_sites.lock().ok().and_then(|m| *m);
+        match last {
+            Some((at, n)) if now - at <= LIVE_SITES_FRESH => Ok((n, at)),
+            _ => self.recount_live_sites(store, now).await.map(|n| (n, now)),
+        }
+    }
+
+    /// Counts the live sites now and keeps the count.
+    pub async fn recount_live_sites(&self, store: &DynStore, now: i64) -> StoreResult<i64> {
+        let n = store.count_live_sites(now).await?;
+        if let Ok(mut m) = self.live_sites.lock() {
+            *m = Some((now, n));
+        }
+        Ok(n)
+    }
+
     /// Writes and clears what is pending.
     pub async fn flush(&self, store: &DynStore) -> StoreResult<usize> {
         let batch: Vec<Usage> = match self.pending.lock() {
@@ -65,6 +89,12 @@ impl LabelUsage {
         Ok(batch.len())
     }
 }
+
+/// How old, in seconds, a count of live sites may be when the dashboard shows it
+/// (the background task recounts every [`LIVE_SITES_RECOUNT`] seconds).
+pub const LIVE_SITES_FRESH: i64 = 60;
+/// How often the background task recounts the live sites, in seconds.
+pub const LIVE_SITES_RECOUNT: u64 = 20;
 
 /// The daily counter of tokens issued.
 pub const TOKENS_ISSUED: &str = "tokens_issued";

@@ -220,15 +220,6 @@ impl AuditStore for PgStore {
                 .query_one("SELECT count(*) FROM clients", &[])
                 .await?
                 .try_get(0)?;
-            let live_sites: i64 = c
-                .query_one(
-                    "SELECT count(*) FROM labels l WHERE EXISTS (SELECT 1 FROM token_families f \
-                     WHERE f.client_id = l.client_id AND f.label = l.name \
-                     AND f.revoked_at IS NULL AND f.expires_at > $1)",
-                    &[&now],
-                )
-                .await?
-                .try_get(0)?;
             let tokens_per_day = per_day(
                 &c,
                 "SELECT day, count AS n FROM daily_counters \
@@ -257,11 +248,27 @@ impl AuditStore for PgStore {
             Ok(DashboardStats::from_series(
                 today,
                 clients,
-                live_sites,
                 tokens_per_day,
                 uploads_per_site_day,
                 failed_auth_per_day,
             ))
+        })
+        .await
+    }
+
+    async fn count_live_sites(&self, now: i64) -> StoreResult<i64> {
+        bounded(async {
+            let c = self.conn().await?;
+            let live_sites: i64 = c
+                .query_one(
+                    "SELECT count(*) FROM labels l WHERE EXISTS (SELECT 1 FROM token_families f \
+                     WHERE f.client_id = l.client_id AND f.label = l.name \
+                     AND f.revoked_at IS NULL AND f.expires_at > $1)",
+                    &[&now],
+                )
+                .await?
+                .try_get(0)?;
+            Ok(live_sites)
         })
         .await
     }

@@ -121,15 +121,6 @@ impl AuditStore for SqliteStore {
         let since = today - (days - 1) * 86_400;
         self.read(move |c| {
             let clients: i64 = c.query_row("SELECT count(*) FROM clients", [], |r| r.get(0))?;
-            // A label is a live site if one of its families is: one seek per label
-            // in the index of live families (migration 12), not a read of them all.
-            let live_sites: i64 = c.query_row(
-                "SELECT count(*) FROM labels l WHERE EXISTS (SELECT 1 FROM token_families f \
-                 WHERE f.client_id = l.client_id AND f.label = l.name \
-                 AND f.revoked_at IS NULL AND f.expires_at > ?1)",
-                [now],
-                |r| r.get(0),
-            )?;
             let tokens_per_day = per_day(
                 c,
                 "SELECT day, count AS n FROM daily_counters \
@@ -153,11 +144,25 @@ impl AuditStore for SqliteStore {
             Ok(DashboardStats::from_series(
                 today,
                 clients,
-                live_sites,
                 tokens_per_day,
                 uploads_per_site_day,
                 failed_auth_per_day,
             ))
+        })
+        .await
+    }
+
+    async fn count_live_sites(&self, now: i64) -> StoreResult<i64> {
+        self.read(move |c| {
+            // A label is a live site if one of its families is: one seek per label
+            // in the index of live families (migration 12), not a read of them all.
+            Ok(c.query_row(
+                "SELECT count(*) FROM labels l WHERE EXISTS (SELECT 1 FROM token_families f \
+                 WHERE f.client_id = l.client_id AND f.label = l.name \
+                 AND f.revoked_at IS NULL AND f.expires_at > ?1)",
+                [now],
+                |r| r.get(0),
+            )?)
         })
         .await
     }

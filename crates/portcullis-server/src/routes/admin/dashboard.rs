@@ -36,6 +36,7 @@ pub async fn dashboard(State(state): State<AppState>, session: AdminSession) -> 
     let now = state.now();
     let today = now - now.rem_euclid(86_400);
     let stats = state.store.dashboard(now, DAYS).await?;
+    let (live_sites, _) = state.usage.live_sites(&state.store, now).await?;
     let mut labels: Vec<String> = stats
         .uploads_per_site_day
         .iter()
@@ -71,7 +72,7 @@ pub async fn dashboard(State(state): State<AppState>, session: AdminSession) -> 
         nav: c.nav,
         flash: c.flash,
         clients: stats.clients,
-        live_sites: stats.live_sites,
+        live_sites,
         tokens_today: stats.tokens_today,
         uploads_today: stats.uploads_today,
         tokens_chart: bars(
