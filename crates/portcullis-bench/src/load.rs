@@ -447,7 +447,7 @@ pub async fn connect_from(
 }
 
 /// Sends one request and reads the whole response.
-async fn exchange_once(
+pub async fn exchange_once(
     sender: &mut SendRequest<Full<Bytes>>,
     request: Request<Full<Bytes>>,
 ) -> anyhow::Result<(StatusCode, HeaderMap, Bytes)> {

@@ -77,6 +77,54 @@ enum Scenario {
     /// families stored first), client credentials, refresh, introspection and
     /// whoami rates and the admin pages' fetch times, beside the empty database's.
     Growth(scenarios::growth::GrowthArgs),
+    /// Portcullis side by side with node-oidc-provider (npm, two workers, JWT
+    /// access tokens with the same algorithm): client credentials tokens from
+    /// each in alternating rounds with the same load generator, and the ratio.
+    /// Needs Node.js and npm on PATH; installs the peer's locked dependencies
+    /// into `crates/portcullis-bench/peers/node-oidc-provider` on first use.
+    Peers(PeersArgs),
+}
+
+/// Options of the `peers` scenario. It starts both servers itself.
+#[derive(Debug, Clone, Args)]
+pub struct PeersArgs {
+    /// Signing algorithm of both servers' access tokens.
+    #[arg(long, value_enum, ignore_case = true, default_value = "ES256")]
+    pub signing_alg: Alg,
+    /// How long to measure each server in each round.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+    /// Warm-up before each measurement (not measured).
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    pub warmup: Duration,
+    /// Workers, one keep-alive connection each, against either server.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// Rounds of Portcullis then node-oidc-provider.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
+    /// Worker processes of node-oidc-provider (Node's `cluster` module).
+    #[arg(long, default_value_t = 2)]
+    pub node_workers: usize,
+}
+
+impl PeersArgs {
+    /// Rejects option values clap cannot check on its own.
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.concurrency == 0 {
+            bail!("--concurrency must be at least 1");
+        }
+        if self.rounds == 0 {
+            bail!("--rounds must be at least 1");
+        }
+        if self.node_workers == 0 {
+            bail!("--node-workers must be at least 1");
+        }
+        if self.duration.is_zero() {
+            bail!("--duration must be more than zero");
+        }
+        Ok(())
+    }
 }
 
 /// Options of the `code` scenario. It always starts its own server: it creates
@@ -421,6 +469,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 scenarios::code::run(&args).await
             }
             Scenario::Growth(args) => scenarios::growth::run(&args).await,
+            Scenario::Peers(args) => {
+                args.validate()?;
+                scenarios::peers::run(&args).await
+            }
             Scenario::Denylist(args) => denylist::run(args.ids),
             Scenario::Signing => signing::run(),
         }

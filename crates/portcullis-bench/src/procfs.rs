@@ -76,6 +76,17 @@ pub fn machine_busy() -> anyhow::Result<Duration> {
     Ok(Duration::from_millis(busy * 1000 / USER_HZ))
 }
 
+/// The machine's load averages over 1, 5 and 15 minutes, as `/proc/loadavg`
+/// gives them (`3.58 2.63 2.46`).
+pub fn load_average() -> anyhow::Result<String> {
+    let text = std::fs::read_to_string("/proc/loadavg").context("reading /proc/loadavg")?;
+    let fields: Vec<&str> = text.split_whitespace().take(3).collect();
+    if fields.len() < 3 {
+        anyhow::bail!("unexpected /proc/loadavg: {text:?}");
+    }
+    Ok(fields.join(" "))
+}
+
 /// The command name (`comm`) of every PostgreSQL process, the postmaster and each
 /// backend alike (their titles change, their `comm` does not).
 pub const POSTGRES_COMMAND: &str = "postgres";

@@ -443,7 +443,7 @@ fn parse_first_admin(line: &str) -> Option<AdminCredentials> {
 }
 
 /// SIGTERM, wait up to [`STOP_TIMEOUT`], then SIGKILL.
-async fn stop(child: &mut Child) -> anyhow::Result<()> {
+pub async fn stop(child: &mut Child) -> anyhow::Result<()> {
     let Some(pid) = child.id() else {
         return Ok(()); // Already reaped.
     };

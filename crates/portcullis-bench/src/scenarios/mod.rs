@@ -4,12 +4,14 @@
 //! A new scenario adds a [`Kind`], a module with its [`crate::load::Exchange`],
 //! and an arm in [`run_level`]. [`flood`] and [`code`] are apart: phases on
 //! one server of their own, with their own report. [`engines`] runs a scenario
-//! on SQLite and PostgreSQL in alternation.
+//! on SQLite and PostgreSQL in alternation; [`peers`] runs the token scenario on
+//! Portcullis and on node-oidc-provider in alternation.
 
 pub mod code;
 pub mod engines;
 pub mod flood;
 pub mod growth;
+pub mod peers;
 pub mod token;
 pub mod verify;
 

@@ -16,8 +16,13 @@ use std::sync::Arc;
 /// How many distinct labels the requests cycle through.
 pub const LABELS: usize = 100;
 
+/// Portcullis's token endpoint.
+const TOKEN_PATH: &str = "/oauth/token";
+
 /// One worker's token requests.
 struct TokenExchange {
+    /// The token endpoint's path.
+    path: &'static str,
     authorization: HeaderValue,
     bodies: Arc<[Bytes]>,
     next: usize,
@@ -31,12 +36,7 @@ impl Exchange for TokenExchange {
             .cloned()
             .context("no request bodies")?;
         self.next = self.next.wrapping_add(1);
-        target
-            .request(Method::POST, "/oauth/token")
-            .header(AUTHORIZATION, self.authorization.clone())
-            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Full::new(body))
-            .context("building the token request")
+        request(target, self.path, self.authorization.clone(), body)
     }
 
     fn check(&mut self, status: StatusCode, _headers: &HeaderMap, _body: &Bytes) -> bool {
@@ -44,8 +44,23 @@ impl Exchange for TokenExchange {
     }
 }
 
+/// `POST path` of the form `body` with the client authentication `authorization`.
+pub fn request(
+    target: &Target,
+    path: &str,
+    authorization: HeaderValue,
+    body: Bytes,
+) -> anyhow::Result<Request<Full<Bytes>>> {
+    target
+        .request(Method::POST, path)
+        .header(AUTHORIZATION, authorization)
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Full::new(body))
+        .context("building the token request")
+}
+
 /// `Basic base64(id:secret)`; ids and secrets are URL-safe, so no form-encoding first.
-fn basic_auth(creds: &Credentials) -> anyhow::Result<HeaderValue> {
+pub fn basic_auth(creds: &Credentials) -> anyhow::Result<HeaderValue> {
     let pair = format!("{}:{}", creds.client_id, creds.client_secret);
     let value = format!(
         "Basic {}",
@@ -54,17 +69,36 @@ fn basic_auth(creds: &Credentials) -> anyhow::Result<HeaderValue> {
     HeaderValue::from_str(&value).context("client credentials make no valid header")
 }
 
+/// The request bodies of Portcullis's client credentials grant, one per label.
+pub fn label_bodies() -> Arc<[Bytes]> {
+    (1..=LABELS)
+        .map(|n| Bytes::from(format!("grant_type=client_credentials&label=bench-{n:03}")))
+        .collect()
+}
+
 /// Runs one concurrency level of the token scenario, the workers spread over `targets`.
 pub async fn run(
     targets: &[Arc<Target>],
     creds: &Credentials,
     plan: &Plan,
 ) -> anyhow::Result<LevelResult> {
+    run_at(TOKEN_PATH, label_bodies(), targets, creds, plan).await
+}
+
+/// Runs one concurrency level of client credentials requests to the token
+/// endpoint at `path`, with HTTP Basic client authentication and the form
+/// `bodies` in turn (each worker starting at its own), the workers spread over
+/// `targets`. A success is `200 OK`.
+pub async fn run_at(
+    path: &'static str,
+    bodies: Arc<[Bytes]>,
+    targets: &[Arc<Target>],
+    creds: &Credentials,
+    plan: &Plan,
+) -> anyhow::Result<LevelResult> {
     let authorization = basic_auth(creds)?;
-    let bodies: Arc<[Bytes]> = (1..=LABELS)
-        .map(|n| Bytes::from(format!("grant_type=client_credentials&label=bench-{n:03}")))
-        .collect();
     load::run(targets, plan, |worker| TokenExchange {
+        path,
         authorization: authorization.clone(),
         bodies: Arc::clone(&bodies),
         // Spread the workers over the labels.
