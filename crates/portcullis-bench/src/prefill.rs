@@ -50,6 +50,17 @@ pub struct Prefilled {
     pub took: Duration,
 }
 
+impl Prefilled {
+    /// `n` families stored since `started`.
+    fn done(n: u64, started: Instant) -> Self {
+        Self {
+            families: n,
+            clients: if n == 0 { 0 } else { clients_for(n) },
+            took: started.elapsed(),
+        }
+    }
+}
+
 fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -163,11 +174,7 @@ fn statements(d: &Dialect, n: u64) -> Vec<String> {
 pub fn sqlite(path: &Path, n: u64) -> anyhow::Result<Prefilled> {
     let started = Instant::now();
     if n == 0 {
-        return Ok(Prefilled {
-            families: 0,
-            clients: 0,
-            took: started.elapsed(),
-        });
+        return Ok(Prefilled::done(0, started));
     }
     let conn = rusqlite::Connection::open(path)
         .with_context(|| format!("opening {} to prefill it", path.display()))?;
@@ -187,22 +194,14 @@ pub fn sqlite(path: &Path, n: u64) -> anyhow::Result<Prefilled> {
     // again at each execution (twice the writer's cost per refresh, measured).
     conn.execute_batch("PRAGMA journal_mode = WAL;")
         .context("back to WAL after the prefill")?;
-    Ok(Prefilled {
-        families: n,
-        clients: clients_for(n),
-        took: started.elapsed(),
-    })
+    Ok(Prefilled::done(n, started))
 }
 
 /// Fills the PostgreSQL database at `url`.
 pub async fn postgres(url: &str, n: u64) -> anyhow::Result<Prefilled> {
     let started = Instant::now();
     if n == 0 {
-        return Ok(Prefilled {
-            families: 0,
-            clients: 0,
-            took: started.elapsed(),
-        });
+        return Ok(Prefilled::done(0, started));
     }
     let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
         .await
@@ -220,11 +219,7 @@ pub async fn postgres(url: &str, n: u64) -> anyhow::Result<Prefilled> {
         .context("analysing after the prefill")?;
     drop(client);
     let _ = conn.await;
-    Ok(Prefilled {
-        families: n,
-        clients: clients_for(n),
-        took: started.elapsed(),
-    })
+    Ok(Prefilled::done(n, started))
 }
 
 /// The start of a statement, for an error message.
