@@ -61,8 +61,9 @@ enum Scenario {
     Upload(TokenArgs),
     /// `POST /oauth/token` with the refresh token grant, each worker rotating its own token.
     Refresh(TokenArgs),
-    /// The signing floor: access tokens signed and verified per second on one thread.
-    Signing,
+    /// The signing floor: access tokens signed and verified per second on one thread;
+    /// with `--rsa-implementations`, RS256 signing with each RSA implementation.
+    Signing(SigningArgs),
     /// The in-memory denylist with many revoked ids: memory, and time added per check.
     Denylist(DenylistArgs),
     /// Legitimate token requests and admin sign-ins, alone and then under a flood
@@ -203,6 +204,30 @@ struct DenylistArgs {
     /// How many revoked family ids to load.
     #[arg(long, default_value_t = 1_000_000)]
     ids: usize,
+}
+
+/// Options of the `signing` measurement.
+#[derive(Debug, Args)]
+pub struct SigningArgs {
+    /// Instead of the floor of each algorithm, time RS256-2048 signing of the
+    /// same JWS signing input with each RSA implementation: aws-lc-rs (as the
+    /// server signs) and, in a build with `--features rsa-compare`, ring and the
+    /// system's OpenSSL through the `openssl` crate.
+    #[arg(long)]
+    pub rsa_implementations: bool,
+    /// Thread counts to time each implementation with (signatures per second are
+    /// summed over the threads).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "1,2",
+        requires = "rsa_implementations"
+    )]
+    pub threads: Vec<usize>,
+    /// How many times to repeat the whole comparison; the implementations
+    /// alternate within each round and the summary gives the medians.
+    #[arg(long, default_value_t = 3, requires = "rsa_implementations")]
+    pub rounds: usize,
 }
 
 /// Options of the `flood` scenario. It always starts its own server: it needs the
@@ -474,7 +499,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 scenarios::peers::run(&args).await
             }
             Scenario::Denylist(args) => denylist::run(args.ids),
-            Scenario::Signing => signing::run(),
+            Scenario::Signing(args) => signing::run(&args),
         }
     };
     tokio::select! {

@@ -2,6 +2,10 @@
 //! thread signs per second with each algorithm, using the server's own
 //! `SigningKey` (key parsed once, claims the size the token endpoint signs), and
 //! how many it verifies. The token endpoint cannot beat this rate times the cores.
+//! With `--rsa-implementations` it compares RSA implementations on RS256
+//! instead ([`rsa`]).
+
+mod rsa;
 
 use anyhow::Context;
 use portcullis_core::{AccessClaims, Audience};
@@ -42,8 +46,11 @@ fn rate(mut op: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<f64> {
     Ok(n as f64 / started.elapsed().as_secs_f64())
 }
 
-/// Runs the measurement and prints it.
-pub fn run() -> anyhow::Result<()> {
+/// Runs the measurement `args` ask for and prints it.
+pub fn run(args: &crate::SigningArgs) -> anyhow::Result<()> {
+    if args.rsa_implementations {
+        return rsa::run(&args.threads, args.rounds);
+    }
     println!("signing floor: one thread, the server's SigningKey, a typical access token");
     for alg in [Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA] {
         let (_, key) = SigningKey::generate(alg).context("generating a key")?;
