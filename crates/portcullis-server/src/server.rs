@@ -273,14 +273,16 @@ fn spawn_background(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
     let live_sites = {
         let state = state.clone();
         tokio::spawn(async move {
-            let every = Duration::from_secs(crate::service::usage::LIVE_SITES_RECOUNT);
-            let mut tick = tokio::time::interval(every);
+            use crate::service::usage::{LIVE_SITES_IDLE_FACTOR, LIVE_SITES_RECOUNT};
             loop {
-                tick.tick().await;
+                let started = std::time::Instant::now();
                 let now = state.tokens.clock.now();
                 if let Err(e) = state.usage.recount_live_sites(&state.store, now).await {
                     tracing::warn!(error = %e, "cannot count the live sites");
                 }
+                let pause = (started.elapsed() * LIVE_SITES_IDLE_FACTOR)
+                    .max(Duration::from_secs(LIVE_SITES_RECOUNT));
+                tokio::time::sleep(pause).await;
             }
         })
     };

@@ -320,9 +320,8 @@ pub trait AuditStore: Send + Sync {
     async fn bump_daily_counters(&self, counts: &[(i64, String, i64)]) -> StoreResult<()>;
     /// Figures for the dashboard over the `days` days up to `now`.
     async fn dashboard(&self, now: i64, days: i64) -> StoreResult<DashboardStats>;
-    /// Labels with a live family (neither revoked nor expired at `now`): one
-    /// seek per label, so it grows with the labels (0.3 s for 100,000 of them);
-    /// the server counts it in the background.
+    /// Labels with a live family (neither revoked nor expired at `now`). It reads
+    /// every live family, so the server counts it in the background.
     async fn count_live_sites(&self, now: i64) -> StoreResult<i64>;
     /// Deletes up to `batch` of the oldest audit events from before `before`
     /// (retention); returns how many went. Callers repeat it while it returns

@@ -54,16 +54,15 @@ impl LabelUsage {
         }
     }
 
-    /// The live sites, counted at most [`LIVE_SITES_FRESH`] seconds before `now`:
-    /// the count reads one index entry per label, which a dashboard view should
-    /// not wait for on a large database, so the background task recounts it
-    /// ([`Self::recount_live_sites`]); a view counts only when that is too old.
-    /// Returns the count and when it was made.
+    /// The live sites as the background task last counted them
+    /// ([`Self::recount_live_sites`]: the count reads every live family, which a
+    /// dashboard view should not wait for on a large database); counted now only
+    /// if it never was. Returns the count and when it was made.
     pub async fn live_sites(&self, store: &DynStore, now: i64) -> StoreResult<(i64, i64)> {
         let last = self.live_sites.lock().ok().and_then(|m| *m);
         match last {
-            Some((at, n)) if now - at <= LIVE_SITES_FRESH => Ok((n, at)),
-            _ => self.recount_live_sites(store, now).await.map(|n| (n, now)),
+            Some((at, n)) => Ok((n, at)),
+            None => self.recount_live_sites(store, now).await.map(|n| (n, now)),
         }
     }
 
@@ -90,11 +89,11 @@ impl LabelUsage {
     }
 }
 
-/// How old, in seconds, a count of live sites may be when the dashboard shows it
-/// (the background task recounts every [`LIVE_SITES_RECOUNT`] seconds).
-pub const LIVE_SITES_FRESH: i64 = 60;
-/// How often the background task recounts the live sites, in seconds.
+/// How often the background task recounts the live sites, at most, in seconds.
 pub const LIVE_SITES_RECOUNT: u64 = 20;
+/// The background task waits at least this many times as long as its last count
+/// took before it counts again (at most 1/30 of a core on a large database).
+pub const LIVE_SITES_IDLE_FACTOR: u32 = 30;
 
 /// The daily counter of tokens issued.
 pub const TOKENS_ISSUED: &str = "tokens_issued";

@@ -261,9 +261,8 @@ impl AuditStore for PgStore {
             let c = self.conn().await?;
             let live_sites: i64 = c
                 .query_one(
-                    "SELECT count(*) FROM labels l WHERE EXISTS (SELECT 1 FROM token_families f \
-                     WHERE f.client_id = l.client_id AND f.label = l.name \
-                     AND f.revoked_at IS NULL AND f.expires_at > $1)",
+                    "SELECT count(*) FROM (SELECT DISTINCT client_id, label FROM token_families \
+                     WHERE label IS NOT NULL AND revoked_at IS NULL AND expires_at > $1) s",
                     &[&now],
                 )
                 .await?

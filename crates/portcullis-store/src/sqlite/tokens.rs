@@ -151,13 +151,14 @@ impl TokenStore for SqliteStore {
     async fn list_labels(&self, client: &ClientId, now: i64) -> StoreResult<Vec<LabelRecord>> {
         let client = client.to_string();
         self.read(move |c| {
-            // Each label's live families counted in the index of live families
-            // (migration 12): index entries only, never the families' rows.
+            // One pass over the client's families, counted per label (they are
+            // indexed by client and time, not by label: see migration 6; an index
+            // by label cost every grant 18% of the token rate, see migration 12).
             let mut stmt = c.prepare_cached(
-                "SELECT l.*, (SELECT count(*) FROM token_families f \
-                 WHERE f.client_id = l.client_id AND f.label = l.name \
-                 AND f.revoked_at IS NULL AND f.expires_at > ?2) AS live \
-                 FROM labels l WHERE l.client_id = ?1 ORDER BY l.name",
+                "SELECT l.*, coalesce(f.live, 0) AS live FROM labels l LEFT JOIN \
+                 (SELECT label, count(*) AS live FROM token_families WHERE client_id = ?1 \
+                  AND label IS NOT NULL AND revoked_at IS NULL AND expires_at > ?2 GROUP BY label) f \
+                 ON f.label = l.name WHERE l.client_id = ?1 ORDER BY l.name",
             )?;
             let rows = stmt.query_map(params![client, now], |r| {
                 Ok(LabelRecord {
