@@ -115,7 +115,7 @@ pub async fn build_state(
         admin_auth,
         users,
         trusted_proxies: settings.trusted_proxies.clone(),
-        usage: LabelUsage::default(),
+        usage: std::sync::Arc::new(LabelUsage::default()),
         audit_retention: settings.audit_retention,
         key_rotation_interval: settings.key_rotation_interval,
         secure,
@@ -196,8 +196,7 @@ pub async fn serve(listener: TcpListener, tls: Option<Tls>, state: AppState) -> 
     Ok(())
 }
 
-/// Revocation polling, label usage flushing, pruning, key rotation and the
-/// dashboard's count of live sites.
+/// Revocation polling, label usage flushing, pruning and key rotation.
 fn spawn_background(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
     let poll = {
         let state = state.clone();
@@ -270,23 +269,7 @@ fn spawn_background(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
             }
         })
     };
-    let live_sites = {
-        let state = state.clone();
-        tokio::spawn(async move {
-            use crate::service::usage::{LIVE_SITES_IDLE_FACTOR, LIVE_SITES_RECOUNT};
-            loop {
-                let started = std::time::Instant::now();
-                let now = state.tokens.clock.now();
-                if let Err(e) = state.usage.recount_live_sites(&state.store, now).await {
-                    tracing::warn!(error = %e, "cannot count the live sites");
-                }
-                let pause = (started.elapsed() * LIVE_SITES_IDLE_FACTOR)
-                    .max(Duration::from_secs(LIVE_SITES_RECOUNT));
-                tokio::time::sleep(pause).await;
-            }
-        })
-    };
-    let mut tasks = vec![poll, usage, prune, rotate, live_sites];
+    let mut tasks = vec![poll, usage, prune, rotate];
     if let Some(events) = state.store.events() {
         tasks.push(tokio::spawn(follow_changes(state.clone(), events)));
     }

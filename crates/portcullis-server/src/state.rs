@@ -34,7 +34,7 @@ pub struct Inner {
     /// `--trusted-proxy`: peers whose forwarded client address is believed.
     pub trusted_proxies: Vec<portcullis_core::Cidr>,
     /// Label last-use times waiting to be written.
-    pub usage: LabelUsage,
+    pub usage: std::sync::Arc<LabelUsage>,
     /// `--audit-retention`: audit events older than this are pruned.
     pub audit_retention: portcullis_core::Ttl,
     /// `--key-rotation-interval`: the current signing key is replaced this old.

@@ -4,7 +4,8 @@
 
 use portcullis_store::{DynStore, StoreResult, Usage};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// Pending last-use times, by family.
 #[derive(Debug, Default)]
@@ -16,6 +17,8 @@ pub struct LabelUsage {
     tokens: Mutex<HashMap<i64, i64>>,
     /// The dashboard's live sites as last counted, and when (server time).
     live_sites: Mutex<Option<(i64, i64)>>,
+    /// Whether a count of the live sites is under way.
+    counting: AtomicBool,
 }
 
 impl LabelUsage {
@@ -54,25 +57,30 @@ impl LabelUsage {
         }
     }
 
-    /// The live sites as the background task last counted them
-    /// ([`Self::recount_live_sites`]: the count reads every live family, which a
-    /// dashboard view should not wait for on a large database); counted now only
-    /// if it never was. Returns the count and when it was made.
-    pub async fn live_sites(&self, store: &DynStore, now: i64) -> StoreResult<(i64, i64)> {
+    /// The live sites as last counted, if a count was made: the count reads
+    /// every live family (seconds on a database of millions), so a view never
+    /// waits for it. A view that finds no count, or one older than
+    /// [`LIVE_SITES_FRESH`] seconds, starts a count in the background (one at a
+    /// time) and shows what there is; nothing is counted while nobody looks.
+    pub fn live_sites(self: &Arc<Self>, store: &DynStore, now: i64) -> Option<i64> {
         let last = self.live_sites.lock().ok().and_then(|m| *m);
-        match last {
-            Some((at, n)) => Ok((n, at)),
-            None => self.recount_live_sites(store, now).await.map(|n| (n, now)),
+        if last.is_none_or(|(at, _)| now - at > LIVE_SITES_FRESH)
+            && !self.counting.swap(true, Ordering::AcqRel)
+        {
+            let (this, store) = (Arc::clone(self), Arc::clone(store));
+            tokio::spawn(async move {
+                match store.count_live_sites(now).await {
+                    Ok(n) => {
+                        if let Ok(mut m) = this.live_sites.lock() {
+                            *m = Some((now, n));
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot count the live sites"),
+                }
+                this.counting.store(false, Ordering::Release);
+            });
         }
-    }
-
-    /// Counts the live sites now and keeps the count.
-    pub async fn recount_live_sites(&self, store: &DynStore, now: i64) -> StoreResult<i64> {
-        let n = store.count_live_sites(now).await?;
-        if let Ok(mut m) = self.live_sites.lock() {
-            *m = Some((now, n));
-        }
-        Ok(n)
+        last.map(|(_, n)| n)
     }
 
     /// Writes and clears what is pending.
@@ -89,11 +97,8 @@ impl LabelUsage {
     }
 }
 
-/// How often the background task recounts the live sites, at most, in seconds.
-pub const LIVE_SITES_RECOUNT: u64 = 20;
-/// The background task waits at least this many times as long as its last count
-/// took before it counts again (at most 1/30 of a core on a large database).
-pub const LIVE_SITES_IDLE_FACTOR: u32 = 30;
+/// How old, in seconds, a count of live sites may be before a view starts another.
+pub const LIVE_SITES_FRESH: i64 = 60;
 
 /// The daily counter of tokens issued.
 pub const TOKENS_ISSUED: &str = "tokens_issued";

@@ -23,7 +23,8 @@ struct Dashboard {
     nav: &'static str,
     flash: String,
     clients: i64,
-    live_sites: i64,
+    /// The last count, or "…" while the first is made.
+    live_sites: String,
     tokens_today: i64,
     uploads_today: i64,
     tokens_chart: String,
@@ -36,7 +37,10 @@ pub async fn dashboard(State(state): State<AppState>, session: AdminSession) -> 
     let now = state.now();
     let today = now - now.rem_euclid(86_400);
     let stats = state.store.dashboard(now, DAYS).await?;
-    let (live_sites, _) = state.usage.live_sites(&state.store, now).await?;
+    let live_sites = state
+        .usage
+        .live_sites(&state.store, now)
+        .map_or_else(|| "…".to_owned(), |n| n.to_string());
     let mut labels: Vec<String> = stats
         .uploads_per_site_day
         .iter()
