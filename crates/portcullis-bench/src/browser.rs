@@ -4,7 +4,7 @@
 //! cookies a response sets, form-encoded posts, and the sign-in forms.
 
 use anyhow::{Context, bail};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::client::conn::http1::SendRequest;
 use hyper::header::{CONTENT_TYPE, COOKIE, HeaderValue, SET_COOKIE};
@@ -205,24 +205,7 @@ pub fn form_encode(s: &str) -> String {
 }
 
 /// Sends one request and reads the whole response.
-pub async fn send(
-    conn: &mut SendRequest<Full<Bytes>>,
-    request: Request<Full<Bytes>>,
-) -> anyhow::Result<(StatusCode, HeaderMap, Bytes)> {
-    conn.ready().await.context("connection not ready")?;
-    let response = conn
-        .send_request(request)
-        .await
-        .context("sending the request")?;
-    let status = response.status();
-    let (parts, body) = response.into_parts();
-    let body = body
-        .collect()
-        .await
-        .context("reading the response body")?
-        .to_bytes();
-    Ok((status, parts.headers, body))
-}
+pub use crate::load::exchange_once as send;
 
 /// `HTTP 401: <the page's error message, or the start of the body>`.
 pub fn describe(status: StatusCode, body: &[u8]) -> String {

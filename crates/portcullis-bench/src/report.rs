@@ -28,6 +28,19 @@ pub struct Run {
     pub levels: Vec<LevelResult>,
 }
 
+/// The median of `values` (the mean of the middle two for an even count; none
+/// of none).
+pub fn median(mut values: Vec<f64>) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    let upper = values.get(n / 2).copied()?;
+    if n % 2 == 1 {
+        return Some(upper);
+    }
+    let lower = values.get(n / 2 - 1).copied()?;
+    Some(f64::midpoint(lower, upper))
+}
+
 /// `12345.6` → `12,346`.
 pub fn thousands(n: f64) -> String {
     let digits = format!("{:.0}", n.max(0.0));
@@ -276,5 +289,20 @@ pub fn table(head: &[&str], rows: &[Vec<String>]) {
     line(head.to_vec());
     for row in rows {
         line(row.iter().map(String::as_str).collect());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_median_is_the_middle_or_the_mean_of_the_middle_two() {
+        assert_eq!(median(vec![]), None);
+        assert_eq!(median(vec![0.3, 0.1, 0.2]), Some(0.2));
+        assert_eq!(median(vec![0.4, 0.1, 0.2, 0.3]), Some(0.25));
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), Some(2.5));
+        assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), Some(2.5));
     }
 }

@@ -184,9 +184,7 @@ async fn admin_pages(
 }
 
 fn median(v: &[f64]) -> f64 {
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    s.get(s.len() / 2).copied().unwrap_or(0.0)
+    report::median(v.to_vec()).unwrap_or(0.0)
 }
 
 fn max(v: &[f64]) -> f64 {

@@ -23,7 +23,7 @@
 
 use crate::deploy::{Deployment, Engine};
 use crate::load::{self, LevelResult, Plan, Target};
-use crate::report::{self, ms, or_na, table, thousands};
+use crate::report::{self, median, ms, or_na, table, thousands};
 use crate::server::{self, Credentials};
 use crate::{Alg, PeersArgs, procfs};
 use anyhow::{Context, bail};
@@ -216,18 +216,6 @@ impl Round {
         let theirs = self.theirs.rps();
         (theirs > 0.0).then(|| self.ours.rps() / theirs)
     }
-}
-
-/// The median of some values (the mean of the middle two for an even count).
-fn median(mut values: Vec<f64>) -> Option<f64> {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    let upper = values.get(n / 2).copied()?;
-    if n % 2 == 1 {
-        return Some(upper);
-    }
-    let lower = values.get(n / 2 - 1).copied()?;
-    Some(f64::midpoint(lower, upper))
 }
 
 /// The table of every round and the medians.
@@ -707,12 +695,5 @@ mod tests {
         assert_eq!(sample.claims, vec!["scope", "sub"]);
         assert!(inspect_token(br#"{"access_token":"opaque"}"#).is_err());
         assert!(inspect_token(b"not json").is_err());
-    }
-
-    #[test]
-    fn the_median_takes_the_middle() {
-        assert_eq!(median(vec![3.0, 1.0, 2.0]), Some(2.0));
-        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), Some(2.5));
-        assert_eq!(median(Vec::new()), None);
     }
 }

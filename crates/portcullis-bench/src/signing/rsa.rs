@@ -263,17 +263,6 @@ fn measure(imp: &dyn Implementation, input: &[u8], threads: usize) -> anyhow::Re
     })
 }
 
-/// The median of `values` (not empty).
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let mid = values.len() / 2;
-    if values.len() % 2 == 1 {
-        values[mid]
-    } else {
-        (values[mid - 1] + values[mid]) / 2.0
-    }
-}
-
 /// Runs the comparison over `threads` thread counts for `rounds` rounds and prints it.
 pub fn run(threads: &[usize], rounds: usize) -> anyhow::Result<()> {
     if threads.is_empty() || threads.contains(&0) {
@@ -347,8 +336,8 @@ pub fn run(threads: &[usize], rounds: usize) -> anyhow::Result<()> {
         let mut line = format!("  {:<20}", imp.name());
         let mut one_thread = None;
         for (&n, runs) in threads.iter().zip(by_threads) {
-            let mut rates: Vec<f64> = runs.iter().map(|s| s.per_second).collect();
-            let m = median(&mut rates);
+            let rates: Vec<f64> = runs.iter().map(|s| s.per_second).collect();
+            let m = crate::report::median(rates).unwrap_or(0.0);
             if n == 1 {
                 one_thread = Some(m);
             }
@@ -385,11 +374,5 @@ mod tests {
             let mut sign = imp.signer().unwrap();
             assert_eq!(sign(input.as_bytes()).unwrap(), expected, "{}", imp.name());
         }
-    }
-
-    #[test]
-    fn median_takes_the_middle_or_the_mean_of_the_two_middles() {
-        assert_eq!(median(&mut [3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median(&mut [4.0, 1.0, 3.0, 2.0]), 2.5);
     }
 }

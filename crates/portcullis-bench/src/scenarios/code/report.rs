@@ -5,7 +5,7 @@
 use super::{Round, SignInResults};
 use crate::CodeArgs;
 use crate::load::LevelResult;
-use crate::report::{ms, or_na, table, thousands};
+use crate::report::{median, ms, or_na, table, thousands};
 
 /// The target for code exchanges, as a share of refresh grants.
 const TARGET: f64 = 0.9;
@@ -38,17 +38,6 @@ fn row(phase: String, l: &LevelResult) -> Vec<String> {
         or_na(l.server_cpu_ms_per_request().map(ms)),
         or_na(l.other_cpu().map(|c| format!("{:.2}", l.cores(c)))),
     ]
-}
-
-/// The median of `values` (the mean of the middle two for an even count).
-fn median(mut values: Vec<f64>) -> Option<f64> {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    match n {
-        0 => None,
-        _ if n % 2 == 1 => values.get(n / 2).copied(),
-        _ => Some((values.get(n / 2 - 1)? + values.get(n / 2)?) / 2.0),
-    }
 }
 
 /// Prints the table and the summary lines.
@@ -139,18 +128,5 @@ pub(super) fn print(args: &CodeArgs, rounds: &[Round], sign_in: &SignInResults) 
     );
     if let Some(e) = &flooded.attack.first_other {
         println!("  the attackers' first unexpected answer: {e}");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    #[test]
-    fn the_median_is_the_middle_or_the_mean_of_the_middle_two() {
-        assert_eq!(median(vec![]), None);
-        assert_eq!(median(vec![0.3, 0.1, 0.2]), Some(0.2));
-        assert_eq!(median(vec![0.4, 0.1, 0.2, 0.3]), Some(0.25));
     }
 }
