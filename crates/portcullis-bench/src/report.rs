@@ -156,7 +156,7 @@ pub fn level(r: &LevelResult) {
     if let Some(c) = r.server_cpu {
         let per_request = r
             .server_cpu_ms_per_request()
-            .map(|v| format!(", {} ms per request", ms(v)))
+            .map(|v| format!(", {:.1} µs per request", v * 1000.0))
             .unwrap_or_default();
         let who = match r.per_node.len() {
             0 | 1 => "server".to_owned(),
@@ -167,7 +167,7 @@ pub fn level(r: &LevelResult) {
     if let Some(c) = r.postgres_cpu {
         let per_request = r
             .cpu_ms_per_request(Some(c))
-            .map(|v| format!(", {} ms per request", ms(v)))
+            .map(|v| format!(", {:.1} µs per request", v * 1000.0))
             .unwrap_or_default();
         cpu.push(format!("postgres {:.2} cores{per_request}", r.cores(c)));
     }

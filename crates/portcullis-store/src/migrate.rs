@@ -67,6 +67,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         "dashboard_at_scale",
         include_str!("../migrations/sqlite/0012_dashboard_at_scale.sql"),
     ),
+    (
+        13,
+        "fewer_pages_per_grant",
+        include_str!("../migrations/sqlite/0013_fewer_pages_per_grant.sql"),
+    ),
 ];
 
 /// PostgreSQL migrations, in order (the same numbers and names as SQLite's).
@@ -130,5 +135,10 @@ pub(crate) const POSTGRES: &[Migration] = &[
         12,
         "dashboard_at_scale",
         include_str!("../migrations/postgres/0012_dashboard_at_scale.sql"),
+    ),
+    (
+        13,
+        "fewer_pages_per_grant",
+        include_str!("../migrations/postgres/0013_fewer_pages_per_grant.sql"),
     ),
 ];

@@ -8,6 +8,16 @@ use rusqlite::Transaction;
 pub(super) fn prune(tx: &Transaction<'_>, now: i64) -> StoreResult<Pruned> {
     // A family is kept until its last token expired: reuse detection needs its
     // spent refresh tokens until then, even after it was revoked.
+    // A label's last issue is read from its families (migration 13): fold the
+    // time of those about to go into their labels first.
+    tx.execute(
+        "UPDATE labels SET last_issued_at = max(coalesce(labels.last_issued_at, 0), f.t) \
+         FROM (SELECT client_id, label, max(coalesce(last_issued_at, created_at)) AS t \
+               FROM token_families WHERE expires_at <= ?1 AND label IS NOT NULL \
+               GROUP BY client_id, label) f \
+         WHERE labels.client_id = f.client_id AND labels.name = f.label",
+        [now],
+    )?;
     let families = tx.execute("DELETE FROM token_families WHERE expires_at <= ?1", [now])?;
     // A refresh token past its own expiry is refused as expired whether spent or
     // not, so reuse detection no longer needs it.

@@ -151,13 +151,17 @@ impl TokenStore for SqliteStore {
     async fn list_labels(&self, client: &ClientId, now: i64) -> StoreResult<Vec<LabelRecord>> {
         let client = client.to_string();
         self.read(move |c| {
-            // One pass over the client's families, counted per label (they are
+            // One pass over the client's families, per label: its live families
+            // and its last issue (kept on the families, migration 13). They are
             // indexed by client and time, not by label: see migration 6; an index
-            // by label cost every grant 18% of the token rate, see migration 12).
+            // by label cost every grant 18% of the token rate, see migration 12.
             let mut stmt = c.prepare_cached(
-                "SELECT l.*, coalesce(f.live, 0) AS live FROM labels l LEFT JOIN \
-                 (SELECT label, count(*) AS live FROM token_families WHERE client_id = ?1 \
-                  AND label IS NOT NULL AND revoked_at IS NULL AND expires_at > ?2 GROUP BY label) f \
+                "SELECT l.name, l.created_at, l.last_used_at, l.uploads, \
+                 nullif(max(coalesce(l.last_issued_at, 0), coalesce(f.issued, 0)), 0) AS last_issued_at, \
+                 coalesce(f.live, 0) AS live FROM labels l LEFT JOIN \
+                 (SELECT label, sum(revoked_at IS NULL AND expires_at > ?2) AS live, \
+                  max(coalesce(last_issued_at, created_at)) AS issued \
+                  FROM token_families WHERE client_id = ?1 AND label IS NOT NULL GROUP BY label) f \
                  ON f.label = l.name WHERE l.client_id = ?1 ORDER BY l.name",
             )?;
             let rows = stmt.query_map(params![client, now], |r| {
@@ -278,9 +282,10 @@ pub(super) fn insert_grant(
     }
     if let Some(label) = &g.label {
         tx.prepare_cached(
+            // A new label only: an existing label's issue time is its families'
+            // (migration 13), so its page is read here, not rewritten.
             "INSERT INTO labels (client_id, name, created_at, last_issued_at) \
-             VALUES (?1, ?2, ?3, ?3) ON CONFLICT (client_id, name) DO UPDATE SET \
-             last_issued_at = max(coalesce(labels.last_issued_at, 0), excluded.last_issued_at)",
+             VALUES (?1, ?2, ?3, ?3) ON CONFLICT (client_id, name) DO NOTHING",
         )?
         .execute(params![g.client_id, label, g.created_at])?;
     }
@@ -341,13 +346,12 @@ pub(super) fn rotate(tx: &Connection, r: &Rotation) -> StoreResult<bool> {
         r.now,
         r.new.expires_at
     ])?;
-    tx.prepare_cached("UPDATE token_families SET expires_at = max(expires_at, ?1) WHERE id = ?2")?
-        .execute(params![r.family_expires_at, r.family_id])?;
+    // The family's last issue is its label's (migration 13).
     tx.prepare_cached(
-        "UPDATE labels SET last_issued_at = max(coalesce(last_issued_at, 0), ?1) \
-         WHERE client_id = ?2 AND name = (SELECT label FROM token_families WHERE id = ?3)",
+        "UPDATE token_families SET expires_at = max(expires_at, ?1), last_issued_at = ?3 \
+         WHERE id = ?2",
     )?
-    .execute(params![r.now, r.client_id, r.family_id])?;
+    .execute(params![r.family_expires_at, r.family_id, r.now])?;
     super::audit::insert(tx, &r.audit)?;
     Ok(true)
 }
