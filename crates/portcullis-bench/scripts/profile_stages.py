@@ -20,7 +20,7 @@ import sys
 
 # (stage, pattern on "library symbol"), first match wins.
 STAGES = [
-    ("signing (ECDSA/EdDSA/RSA)", r"ecp_nistz256|ecdsa|p256|bignum|Lbignum|bn_|ec_GFp|ed25519|x25519|fiat_|rsa|RSA|ec_point|ec_scalar|EC_|ECDSA"),
+    ("signing (ECDSA/EdDSA/RSA)", r"extract_multiplier|rsaz|ecp_nistz256|ecdsa|p256|bignum|Lbignum|bn_|ec_GFp|ed25519|x25519|fiat_|rsa|RSA|ec_point|ec_scalar|EC_|ECDSA"),
     ("hashing (HMAC, SHA-256)", r"sha256|sha512|sha2::|hmac|HMAC|SHA256|SHA512|sha1"),
     ("randomness", r"rdrand|CTR_DRBG|RAND_bytes|getrandom|rand_core|rand::"),
     ("SQLite reads on the workers", r"sqlite3|pcache|btree|vdbe|Vdbe|wal[A-Z]|rusqlite|walFind"),
