@@ -9,11 +9,14 @@ pub(super) fn prune(tx: &Transaction<'_>, now: i64) -> StoreResult<Pruned> {
     // A family is kept until its last token expired: reuse detection needs its
     // spent refresh tokens until then, even after it was revoked.
     // A label's last issue is read from its families (migration 13): fold the
-    // time of those about to go into their labels first.
+    // time of those about to go into their labels first. By expiry: grouped by
+    // client and label, SQLite would otherwise read every family by the index by
+    // client, holding the write lock for seconds on a large database.
     tx.execute(
         "UPDATE labels SET last_issued_at = max(coalesce(labels.last_issued_at, 0), f.t) \
          FROM (SELECT client_id, label, max(coalesce(last_issued_at, created_at)) AS t \
-               FROM token_families WHERE expires_at <= ?1 AND label IS NOT NULL \
+               FROM token_families INDEXED BY token_families_by_expiry \
+               WHERE expires_at <= ?1 AND label IS NOT NULL \
                GROUP BY client_id, label) f \
          WHERE labels.client_id = f.client_id AND labels.name = f.label",
         [now],
