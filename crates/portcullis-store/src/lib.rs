@@ -172,9 +172,46 @@ pub trait ClientStore: Send + Sync {
     ) -> StoreResult<()>;
 }
 
+/// A grant on its way to the store: counted from when its request starts the
+/// work before its write (signing its tokens) until it submits the write, so that
+/// a writer about to commit a small batch knows whether more are coming (see
+/// [`TokenStore::announce_grant`]). Dropping it ends the count.
+#[derive(Debug)]
+pub struct GrantAnnouncement(Option<Arc<std::sync::atomic::AtomicUsize>>);
+
+impl GrantAnnouncement {
+    /// An announcement nobody counts (a store that does not batch this way).
+    pub fn uncounted() -> Self {
+        Self(None)
+    }
+
+    /// Adds one to `count` until dropped.
+    pub(crate) fn counted(count: &Arc<std::sync::atomic::AtomicUsize>) -> Self {
+        count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self(Some(Arc::clone(count)))
+    }
+}
+
+impl Drop for GrantAnnouncement {
+    fn drop(&mut self) {
+        if let Some(count) = &self.0 {
+            count.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
 /// Token families, refresh tokens and labels: what grants write and read.
 #[async_trait]
 pub trait TokenStore: Send + Sync {
+    /// Announces a grant whose write ([`Self::record_grant`] or
+    /// [`Self::rotate_refresh_token`]) will follow once its tokens are signed;
+    /// drop the announcement just before that call. SQLite's writer lets a small
+    /// group commit wait a moment for announced grants instead of committing
+    /// (and syncing) each alone; other stores ignore it.
+    fn announce_grant(&self) -> GrantAnnouncement {
+        GrantAnnouncement::uncounted()
+    }
+
     /// Durably records a new grant: its family, its first refresh token (if any),
     /// its label's last-issued time and its audit event, only if the client is
     /// active when it commits (the check is part of the write) and the code it

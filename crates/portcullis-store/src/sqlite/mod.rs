@@ -39,6 +39,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 use tokio::sync::{mpsc, oneshot};
 use writer::WriteJob;
 
@@ -48,6 +49,8 @@ pub struct SqliteStore {
     readers: Arc<reader::Readers>,
     path: PathBuf,
     health: Arc<WriteHealth>,
+    /// Grants announced and not yet submitted (see [`crate::GrantAnnouncement`]).
+    coming: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -123,12 +126,14 @@ impl SqliteStore {
         // The writer opens first: it creates the file and puts it in WAL mode,
         // which the read-only connections cannot do.
         let health = Arc::new(WriteHealth::default());
-        let writes = writer::spawn(path, Arc::clone(&health))?;
+        let coming = Arc::new(AtomicUsize::new(0));
+        let writes = writer::spawn(path, Arc::clone(&health), Arc::clone(&coming))?;
         Ok(Self {
             writes,
             readers: reader::Readers::new(path),
             path: path.to_owned(),
             health,
+            coming,
         })
     }
 

@@ -4,8 +4,8 @@
 use super::SqliteStore;
 use crate::sqlite::writer::WriteJob;
 use crate::{
-    FamilyRecord, LabelRecord, NewAuditEvent, NewGrant, RefreshLookup, Rotation, StoreError,
-    StoreResult, TokenStore, Usage,
+    FamilyRecord, GrantAnnouncement, LabelRecord, NewAuditEvent, NewGrant, RefreshLookup, Rotation,
+    StoreError, StoreResult, TokenStore, Usage,
 };
 use async_trait::async_trait;
 use portcullis_core::{AuditKind, ClientId};
@@ -88,6 +88,10 @@ pub fn legacy_refresh_id(hash: &[u8; 32]) -> String {
 
 #[async_trait]
 impl TokenStore for SqliteStore {
+    fn announce_grant(&self) -> GrantAnnouncement {
+        GrantAnnouncement::counted(&self.coming)
+    }
+
     async fn record_grant(&self, grant: NewGrant) -> StoreResult<bool> {
         self.submit(|tx| WriteJob::Grant(grant, tx)).await
     }

@@ -25,6 +25,7 @@ impl TokenService {
         family_id: String,
         spends_code: Option<[u8; 32]>,
     ) -> Result<Option<Issued>, IssueError> {
+        let announced = self.store.announce_grant();
         let now = self.clock.now();
         let client = grant.client;
         let scope = grant.scopes.to_string();
@@ -44,6 +45,7 @@ impl TokenService {
             None
         };
         let family_expires = refresh.as_ref().map_or(exp, |(_, r)| r.expires_at.max(exp));
+        drop(announced);
         let recorded = self
             .store
             .record_grant(NewGrant {

@@ -40,6 +40,7 @@ impl TokenService {
         let now = self.clock.now();
         let invalid = |why: &str| RefreshError::Protocol(OAuthError::invalid_grant(why));
         for _attempt in 0..2 {
+            let announced = self.store.announce_grant();
             let Some((found, hash)) = self.find_refresh(presented).await? else {
                 return Err(invalid("the refresh token is invalid"));
             };
@@ -99,6 +100,7 @@ impl TokenService {
             } else {
                 None
             };
+            drop(announced);
             let rotated = self
                 .store
                 .rotate_refresh_token(Rotation {
