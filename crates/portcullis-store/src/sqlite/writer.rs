@@ -323,8 +323,8 @@ mod tests {
         while started.elapsed() < Duration::from_millis(60) {
             x = std::hint::black_box(x.wrapping_add(1));
         }
-        let after = process_cpu_ticks().expect("readable once, readable again");
-        assert!(after > before, "{before} -> {after}");
+        let after = process_cpu_ticks();
+        assert!(after.is_some_and(|a| a > before), "{before} -> {after:?}");
     }
 
     #[test]
