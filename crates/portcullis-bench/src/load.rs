@@ -149,6 +149,12 @@ impl LevelResult {
         if secs > 0.0 { n / secs } else { 0.0 }
     }
 
+    /// This level's rate as a share of `base`'s (`None` when `base` had none).
+    pub fn rate_over(&self, base: &LevelResult) -> Option<f64> {
+        let base = base.rps();
+        (base > 0.0).then(|| self.rps() / base)
+    }
+
     /// Cores kept busy on average over the window by `cpu`.
     pub fn cores(&self, cpu: Duration) -> f64 {
         let secs = self.window.as_secs_f64();

@@ -112,18 +112,10 @@ pub struct PeersArgs {
 impl PeersArgs {
     /// Rejects option values clap cannot check on its own.
     fn validate(&self) -> anyhow::Result<()> {
-        if self.concurrency == 0 {
-            bail!("--concurrency must be at least 1");
-        }
-        if self.rounds == 0 {
-            bail!("--rounds must be at least 1");
-        }
-        if self.node_workers == 0 {
-            bail!("--node-workers must be at least 1");
-        }
-        if self.duration.is_zero() {
-            bail!("--duration must be more than zero");
-        }
+        at_least("concurrency", self.concurrency, 1)?;
+        at_least("rounds", self.rounds, 1)?;
+        at_least("node-workers", self.node_workers, 1)?;
+        positive("duration", self.duration)?;
         Ok(())
     }
 }
@@ -168,27 +160,19 @@ pub struct CodeArgs {
 impl CodeArgs {
     /// Rejects option values clap cannot check on its own.
     fn validate(&self) -> anyhow::Result<()> {
-        if self.concurrency == 0 {
-            bail!("--concurrency must be at least 1");
-        }
-        if self.rounds < 2 {
-            bail!("--rounds must be at least 2");
-        }
+        at_least("concurrency", self.concurrency, 1)?;
+        at_least("rounds", self.rounds, 2)?;
         if self.sign_in_concurrency.is_empty() || self.sign_in_concurrency.contains(&0) {
             bail!("--sign-in-concurrency needs one or more levels, each at least 1");
         }
-        if self.flood_workers == 0 {
-            bail!("--flood-workers must be at least 1");
-        }
+        at_least("flood-workers", self.flood_workers, 1)?;
         if !(1..=scenarios::flood::MAX_SOURCES).contains(&self.sources) {
             bail!(
                 "--sources must be between 1 and {}",
                 scenarios::flood::MAX_SOURCES
             );
         }
-        if self.duration.is_zero() {
-            bail!("--duration must be more than zero");
-        }
+        positive("duration", self.duration)?;
         if self.warmup + self.duration > Duration::from_secs(30) {
             bail!(
                 "--warmup and --duration together may not exceed 30s: the codes, minted before a round, live 60 seconds"
@@ -265,9 +249,7 @@ pub struct FloodArgs {
 impl FloodArgs {
     /// Rejects option values clap cannot check on its own.
     fn validate(&self) -> anyhow::Result<()> {
-        if self.concurrency == 0 {
-            bail!("--concurrency must be at least 1");
-        }
+        at_least("concurrency", self.concurrency, 1)?;
         if self.flood_workers < 2 {
             bail!("--flood-workers must be at least 2 (half token, half sign-in attackers)");
         }
@@ -277,9 +259,7 @@ impl FloodArgs {
                 scenarios::flood::MAX_SOURCES
             );
         }
-        if self.duration.is_zero() {
-            bail!("--duration must be more than zero");
-        }
+        positive("duration", self.duration)?;
         Ok(())
     }
 }
@@ -396,9 +376,7 @@ impl CommonArgs {
         if self.concurrency.is_empty() || self.concurrency.contains(&0) {
             bail!("--concurrency needs one or more levels, each at least 1");
         }
-        if self.duration.is_zero() {
-            bail!("--duration must be more than zero");
-        }
+        positive("duration", self.duration)?;
         if let Some(url) = &self.database_url
             && !postgres::is_postgres_url(url)
         {
@@ -406,17 +384,13 @@ impl CommonArgs {
                 "--database-url takes a postgres:// URL (without it the server runs on a temporary SQLite database)"
             );
         }
-        if self.nodes == 0 {
-            bail!("--nodes must be at least 1");
-        }
+        at_least("nodes", self.nodes, 1)?;
         if self.nodes > 1 && self.database_url.is_none() {
             bail!(
                 "--nodes above 1 needs --database-url postgres://…: only PostgreSQL is shared by several nodes"
             );
         }
-        if self.rounds == 0 {
-            bail!("--rounds must be at least 1");
-        }
+        at_least("rounds", self.rounds, 1)?;
         Ok(())
     }
 
@@ -527,4 +501,20 @@ pub fn parse_count(s: &str) -> Result<u64, String> {
         .ok()
         .and_then(|n| n.checked_mul(factor))
         .ok_or_else(|| format!("{s:?} is not a count (e.g. 1000000, 1m, 250k)"))
+}
+
+/// Refuses `--flag` below `min`.
+fn at_least(flag: &str, value: usize, min: usize) -> anyhow::Result<()> {
+    if value < min {
+        bail!("--{flag} must be at least {min}");
+    }
+    Ok(())
+}
+
+/// Refuses a zero `--flag`.
+fn positive(flag: &str, value: Duration) -> anyhow::Result<()> {
+    if value.is_zero() {
+        bail!("--{flag} must be more than zero");
+    }
+    Ok(())
 }

@@ -30,6 +30,7 @@ pub mod prelude {
 use async_trait::async_trait;
 use portcullis_core::{Client, ClientId};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A storage failure.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -177,7 +178,7 @@ pub trait ClientStore: Send + Sync {
 /// a writer about to commit a small batch knows whether more are coming (see
 /// [`TokenStore::announce_grant`]). Dropping it ends the count.
 #[derive(Debug)]
-pub struct GrantAnnouncement(Option<Arc<std::sync::atomic::AtomicUsize>>);
+pub struct GrantAnnouncement(Option<Arc<AtomicUsize>>);
 
 impl GrantAnnouncement {
     /// An announcement nobody counts (a store that does not batch this way).
@@ -186,8 +187,8 @@ impl GrantAnnouncement {
     }
 
     /// Adds one to `count` until dropped.
-    pub(crate) fn counted(count: &Arc<std::sync::atomic::AtomicUsize>) -> Self {
-        count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    pub(crate) fn counted(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
         Self(Some(Arc::clone(count)))
     }
 }
@@ -195,7 +196,7 @@ impl GrantAnnouncement {
 impl Drop for GrantAnnouncement {
     fn drop(&mut self) {
         if let Some(count) = &self.0 {
-            count.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            count.fetch_sub(1, Ordering::Relaxed);
         }
     }
 }

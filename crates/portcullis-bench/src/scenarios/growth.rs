@@ -208,17 +208,12 @@ fn summary(results: &[SizeResult]) {
     println!("{header}");
     let mut worst: Option<(f64, String)> = None;
     for (i, (kind, _)) in base.paths.iter().enumerate() {
-        let base_rps = base.paths[i].1.rps();
         let mut line = format!("{:<11}", kind.name());
         for r in results {
             let Some((_, l)) = r.paths.get(i) else {
                 continue;
             };
-            let share = if base_rps > 0.0 {
-                l.rps() / base_rps
-            } else {
-                0.0
-            };
+            let share = l.rate_over(&base.paths[i].1).unwrap_or(0.0);
             let p99 = l.quantile_ms(0.99).map_or("n/a".to_owned(), ms);
             line.push_str(&format!(
                 "  {:>24}",

@@ -213,8 +213,7 @@ struct Round {
 impl Round {
     /// Portcullis's successful requests per second over the peer's.
     fn ratio(&self) -> Option<f64> {
-        let theirs = self.theirs.rps();
-        (theirs > 0.0).then(|| self.ours.rps() / theirs)
+        self.ours.rate_over(&self.theirs)
     }
 }
 

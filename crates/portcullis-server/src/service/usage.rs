@@ -45,16 +45,12 @@ impl LabelUsage {
 
     /// Counts a failed client authentication.
     pub fn count_failed_auth(&self, now: i64) {
-        if let Ok(mut m) = self.failed_auth.lock() {
-            *m.entry(now - now.rem_euclid(86_400)).or_insert(0) += 1;
-        }
+        count_day(&self.failed_auth, now);
     }
 
     /// Counts a token response (a grant, a refresh or a mint).
     pub fn count_token(&self, now: i64) {
-        if let Ok(mut m) = self.tokens.lock() {
-            *m.entry(now - now.rem_euclid(86_400)).or_insert(0) += 1;
-        }
+        count_day(&self.tokens, now);
     }
 
     /// The live sites as last counted, if a count was made: the count reads
@@ -102,6 +98,13 @@ pub const LIVE_SITES_FRESH: i64 = 60;
 
 /// The daily counter of tokens issued.
 pub const TOKENS_ISSUED: &str = "tokens_issued";
+
+/// Adds one to `now`'s day in `m`.
+fn count_day(m: &Mutex<HashMap<i64, i64>>, now: i64) {
+    if let Ok(mut m) = m.lock() {
+        *m.entry(portcullis_core::time::day_start(now)).or_insert(0) += 1;
+    }
+}
 
 /// Takes the counts of `m` as `kind` counters.
 fn drain_counts(m: &Mutex<HashMap<i64, i64>>, kind: &str) -> Vec<(i64, String, i64)> {

@@ -212,7 +212,7 @@ impl AuditStore for PgStore {
     }
 
     async fn dashboard(&self, now: i64, days: i64) -> StoreResult<DashboardStats> {
-        let today = now - now.rem_euclid(86_400);
+        let today = portcullis_core::time::day_start(now);
         let since = today - (days - 1) * 86_400;
         bounded(async {
             let c = self.conn().await?;

@@ -117,7 +117,7 @@ impl AuditStore for SqliteStore {
     }
 
     async fn dashboard(&self, now: i64, days: i64) -> StoreResult<DashboardStats> {
-        let today = now - now.rem_euclid(86_400);
+        let today = portcullis_core::time::day_start(now);
         let since = today - (days - 1) * 86_400;
         self.read(move |c| {
             let clients: i64 = c.query_row("SELECT count(*) FROM clients", [], |r| r.get(0))?;

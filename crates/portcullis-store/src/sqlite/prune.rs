@@ -6,8 +6,6 @@ use rusqlite::Transaction;
 
 /// One pruning pass at `now`.
 pub(super) fn prune(tx: &Transaction<'_>, now: i64) -> StoreResult<Pruned> {
-    // A family is kept until its last token expired: reuse detection needs its
-    // spent refresh tokens until then, even after it was revoked.
     // A label's last issue is read from its families (migration 13): fold the
     // time of those about to go into their labels first. By expiry: grouped by
     // client and label, SQLite would otherwise read every family by the index by
@@ -21,6 +19,8 @@ pub(super) fn prune(tx: &Transaction<'_>, now: i64) -> StoreResult<Pruned> {
          WHERE labels.client_id = f.client_id AND labels.name = f.label",
         [now],
     )?;
+    // A family is kept until its last token expired: reuse detection needs its
+    // spent refresh tokens until then, even after it was revoked.
     let families = tx.execute("DELETE FROM token_families WHERE expires_at <= ?1", [now])?;
     // A refresh token past its own expiry is refused as expired whether spent or
     // not, so reuse detection no longer needs it.

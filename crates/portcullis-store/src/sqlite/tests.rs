@@ -6,12 +6,26 @@ use super::*;
 use crate::{AuditFilter, AuditStore, ClientStore, NewAuditEvent, NewGrant, TokenStore, UserStore};
 use portcullis_core::{AuditKind, ClientId};
 
-#[tokio::test]
-async fn migration_5_keeps_refresh_tokens_stored_before_it_findable() {
+/// A database at migration `before` with `sql` run on it, then opened as a store
+/// that applies the migrations after it (asserting how many); the directory
+/// holds it.
+async fn migrated_from(before: usize, sql: &str) -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.db");
     let mut raw = conn::open(&path, conn::Role::Writer).unwrap();
-    assert_eq!(apply_migrations(&mut raw, &SQLITE[..4]).unwrap(), 4);
+    assert_eq!(
+        apply_migrations(&mut raw, &SQLITE[..before]).unwrap(),
+        before
+    );
+    raw.execute_batch(sql).unwrap();
+    drop(raw);
+    let store = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(store.migrate().await.unwrap(), SQLITE.len() - before);
+    (dir, store)
+}
+
+#[tokio::test]
+async fn migration_5_keeps_refresh_tokens_stored_before_it_findable() {
     let sql = format!(
         "INSERT INTO clients (id, name, status, grant_types, redirect_uris, created_at, \
          updated_at) VALUES ('pc_old', 'old', 'active', '[]', '[]', 0, 0); \
@@ -22,10 +36,7 @@ async fn migration_5_keeps_refresh_tokens_stored_before_it_findable() {
          VALUES (x'{}AB', 'fam_old', 'upload-data', 0, 5000);",
         "00".repeat(31)
     );
-    raw.execute_batch(&sql).unwrap();
-    drop(raw);
-    let store = SqliteStore::open(&path).await.unwrap();
-    assert_eq!(store.migrate().await.unwrap(), SQLITE.len() - 4);
+    let (_dir, store) = migrated_from(4, &sql).await;
     let id = format!("h{}AB", "00".repeat(31));
     let found = store.find_refresh_token(&id).await.unwrap().unwrap();
     let mut hash = [0u8; 32];
@@ -37,10 +48,6 @@ async fn migration_5_keeps_refresh_tokens_stored_before_it_findable() {
 
 #[tokio::test]
 async fn migration_11_keeps_a_code_spent_before_it_spent_and_one_unspent_spendable() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("t.db");
-    let mut raw = conn::open(&path, conn::Role::Writer).unwrap();
-    assert_eq!(apply_migrations(&mut raw, &SQLITE[..10]).unwrap(), 10);
     let sql = format!(
         "INSERT INTO clients (id, name, status, grant_types, redirect_uris, created_at, \
          updated_at) VALUES ('pc_app', 'app', 'active', '[]', '[]', 0, 0); \
@@ -53,10 +60,7 @@ async fn migration_11_keeps_a_code_spent_before_it_spent_and_one_unspent_spendab
          'c', 0, 60, NULL, NULL);",
         z = "00".repeat(31)
     );
-    raw.execute_batch(&sql).unwrap();
-    drop(raw);
-    let store = SqliteStore::open(&path).await.unwrap();
-    assert_eq!(store.migrate().await.unwrap(), SQLITE.len() - 10);
+    let (_dir, store) = migrated_from(10, &sql).await;
     let mut h = [0u8; 32];
     h[0] = 1;
     let spent = store.find_code(&h).await.unwrap();
@@ -71,25 +75,62 @@ async fn migration_11_keeps_a_code_spent_before_it_spent_and_one_unspent_spendab
 
 #[tokio::test]
 async fn migration_12_counts_the_tokens_issued_before_it_per_day() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("t.db");
-    let mut raw = conn::open(&path, conn::Role::Writer).unwrap();
-    assert_eq!(apply_migrations(&mut raw, &SQLITE[..11]).unwrap(), 11);
     let day = 20 * 86_400;
-    raw.execute_batch(&format!(
+    let sql = format!(
         "INSERT INTO audit_events (at, kind, actor_kind) VALUES \
          ({a}, 'token.issue', 'client'), ({b}, 'token.refresh', 'client'), \
          ({c}, 'token.issue', 'client'), ({b}, 'client.create', 'admin');",
         a = day - 10,
         b = day + 10,
         c = day + 20,
-    ))
-    .unwrap();
-    drop(raw);
-    let store = SqliteStore::open(&path).await.unwrap();
-    assert_eq!(store.migrate().await.unwrap(), SQLITE.len() - 11);
+    );
+    let (_dir, store) = migrated_from(11, &sql).await;
     let stats = store.dashboard(day + 100, 2).await.unwrap();
     assert_eq!(stats.tokens_per_day, [(day - 86_400, 1), (day, 2)]);
+}
+
+/// Before migration 13 a grant rewrote its label's last issue; after it, the
+/// label's families carry it. A time recorded the old way still counts, and a
+/// grant after the migration moves it on without touching the label's row.
+#[tokio::test]
+async fn migration_13_keeps_a_label_s_last_issue_recorded_before_it() {
+    let sql = "INSERT INTO clients (id, name, status, grant_types, redirect_uris, created_at, \
+               updated_at) VALUES ('pc_old', 'old', 'active', '[]', '[]', 0, 0); \
+               INSERT INTO labels (client_id, name, created_at, last_issued_at) \
+               VALUES ('pc_old', 'home', 10, 500); \
+               INSERT INTO token_families (id, client_id, label, subject, scopes, grant_type, \
+               created_at, expires_at) VALUES ('fam_old', 'pc_old', 'home', 'pc_old', \
+               'upload-data', 'client_credentials', 10, 5000);";
+    let (_dir, store) = migrated_from(12, sql).await;
+    let client = ClientId::parse("pc_old").unwrap();
+    let last_issue = |labels: Vec<crate::LabelRecord>| {
+        labels
+            .iter()
+            .map(|l| (l.name.clone(), l.last_issued_at, l.live_families))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        last_issue(store.list_labels(&client, 200).await.unwrap()),
+        [("home".to_owned(), Some(500), 1)]
+    );
+    let mut later = grant("pc_old", "fam_new", "rt_new", 5000);
+    later.created_at = 700;
+    assert!(store.record_grant(later).await.unwrap());
+    assert_eq!(
+        last_issue(store.list_labels(&client, 800).await.unwrap()),
+        [("home".to_owned(), Some(700), 2)]
+    );
+    let row: Option<i64> = store
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT last_issued_at FROM labels WHERE name = 'home'",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(row, Some(500), "the grant left the label's row as it was");
 }
 
 async fn refresh_rows(store: &SqliteStore) -> i64 {

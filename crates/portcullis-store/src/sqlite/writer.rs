@@ -197,14 +197,18 @@ impl CpuGauge {
         if elapsed >= Self::EVERY {
             let ticks = process_cpu_ticks();
             if let (Some(now), Some(before)) = (ticks, self.ticks) {
-                let used = now.saturating_sub(before) as f64 / Self::TICKS_PER_SEC;
-                self.saturated = used >= 0.85 * self.cores * elapsed.as_secs_f64();
+                self.saturated = busy(now.saturating_sub(before), elapsed, self.cores);
             }
             self.ticks = ticks;
             self.at = Instant::now();
         }
         self.saturated
     }
+}
+
+/// Whether `ticks` of CPU time over `elapsed` is at least 85% of `cores`.
+fn busy(ticks: u64, elapsed: Duration, cores: f64) -> bool {
+    ticks as f64 / CpuGauge::TICKS_PER_SEC >= 0.85 * cores * elapsed.as_secs_f64()
 }
 
 /// User and system CPU time of this process so far, in clock ticks.
@@ -325,6 +329,19 @@ mod tests {
         }
         let after = process_cpu_ticks();
         assert!(after.is_some_and(|a| a > before), "{before} -> {after:?}");
+    }
+
+    #[test]
+    fn busy_is_85_percent_of_the_cores() {
+        let window = Duration::from_millis(200);
+        // Two cores for 200 ms: 40 ticks at most, 34 is 85%.
+        assert!(busy(40, window, 2.0));
+        assert!(busy(34, window, 2.0));
+        assert!(!busy(33, window, 2.0));
+        assert!(!busy(0, window, 2.0));
+        // One core: 17 of 20 ticks.
+        assert!(busy(17, window, 1.0));
+        assert!(!busy(16, window, 1.0));
     }
 
     #[test]

@@ -94,8 +94,7 @@ pub async fn run(global: &GlobalArgs, cmd: TokenCommand) -> anyhow::Result<()> {
                 other => anyhow::anyhow!("{other}"),
             })?;
             // The dashboard's count of tokens issued (a server counts its own).
-            let now = ctx.clock.now();
-            let day = now - now.rem_euclid(86_400);
+            let day = portcullis_core::time::day_start(ctx.clock.now());
             ctx.store
                 .bump_daily_counters(&[(day, TOKENS_ISSUED.to_owned(), 1)])
                 .await?;

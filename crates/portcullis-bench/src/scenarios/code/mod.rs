@@ -64,8 +64,7 @@ struct Round {
 impl Round {
     /// Code exchanges per second as a share of refresh grants per second.
     fn ratio(&self) -> Option<f64> {
-        let refresh = self.refresh.rps();
-        (refresh > 0.0).then(|| self.code.rps() / refresh)
+        self.code.rate_over(&self.refresh)
     }
 }
 

@@ -110,7 +110,7 @@ pub(super) fn print(args: &CodeArgs, rounds: &[Round], sign_in: &SignInResults) 
         sign_ins.join(", ")
     );
     let (alone, flooded) = (&sign_in.alone, &sign_in.flooded);
-    let kept = (alone.rps() > 0.0).then(|| flooded.token.rps() / alone.rps());
+    let kept = flooded.token.rate_over(alone);
     let window = flooded.token.window.as_secs_f64();
     println!(
         "client credentials tokens: {}/s alone, {}/s beside the flood: flooded/alone {}; \

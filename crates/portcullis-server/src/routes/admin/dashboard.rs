@@ -35,7 +35,7 @@ struct Dashboard {
 /// GET `/admin`.
 pub async fn dashboard(State(state): State<AppState>, session: AdminSession) -> PageResult {
     let now = state.now();
-    let today = now - now.rem_euclid(86_400);
+    let today = portcullis_core::time::day_start(now);
     let stats = state.store.dashboard(now, DAYS).await?;
     let live_sites = state
         .usage
