@@ -307,6 +307,51 @@ pub struct Rotation {
     pub audit: NewAuditEvent,
 }
 
+/// Which refresh token a presented one names: its selector, or, for a token issued
+/// before tokens carried one, the HMAC of the whole token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshKey {
+    /// The selector (the row key).
+    Selector(String),
+    /// The HMAC of a token without a selector.
+    Hash([u8; 32]),
+}
+
+/// Decides, from the stored refresh token a presented one names (read inside the
+/// write that would spend it), whether to spend it and with which rotation;
+/// `None` leaves everything as it is. It may be called more than once (a group
+/// commit that failed is retried one job at a time), so it only reads its input.
+pub type RefreshJudge = Box<dyn Fn(&RefreshLookup) -> Option<Rotation> + Send>;
+
+/// A refresh grant in one write: find the presented token, let the caller judge
+/// it, and spend it if judged so (see [`crate::TokenStore::spend_refresh_token`]).
+pub struct SpendRefresh {
+    /// The presented token.
+    pub key: RefreshKey,
+    /// The caller's checks, run on the token as the write finds it.
+    pub judge: RefreshJudge,
+}
+
+impl std::fmt::Debug for SpendRefresh {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpendRefresh")
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What [`SpendRefresh`] found and did.
+#[derive(Debug, Clone)]
+pub struct SpentRefresh {
+    /// The stored token, as the write found it (before spending it); `None`: no
+    /// token has this key.
+    pub found: Option<RefreshLookup>,
+    /// The scopes of the successor stored, when the token was spent; `None`: the
+    /// judge refused it, or the spend's own conditions (unspent, unexpired, not
+    /// revoked, the client active) did not hold, and nothing changed.
+    pub rotated: Option<ScopeSet>,
+}
+
 /// A revocation that reaches access tokens.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Revocation {

@@ -4,8 +4,9 @@
 use super::SqliteStore;
 use crate::sqlite::writer::WriteJob;
 use crate::{
-    FamilyRecord, GrantAnnouncement, LabelRecord, NewAuditEvent, NewGrant, RefreshLookup, Rotation,
-    StoreError, StoreResult, TokenStore, Usage,
+    FamilyRecord, GrantAnnouncement, LabelRecord, NewAuditEvent, NewGrant, RefreshKey,
+    RefreshLookup, Rotation, SpendRefresh, SpentRefresh, StoreError, StoreResult, TokenStore,
+    Usage,
 };
 use async_trait::async_trait;
 use portcullis_core::{AuditKind, ClientId};
@@ -74,6 +75,44 @@ fn refresh_token(
     .optional()
 }
 
+/// A found refresh token with its stored hash, checked for length.
+fn checked_hash(found: Option<(Vec<u8>, RefreshLookup)>) -> StoreResult<Option<RefreshLookup>> {
+    found
+        .map(|(hash, mut found)| {
+            found.token_hash = hash
+                .try_into()
+                .map_err(|_| StoreError::Backend("unreadable stored refresh token hash".into()))?;
+            Ok(found)
+        })
+        .transpose()
+}
+
+/// A refresh grant inside a group commit (see
+/// [`TokenStore::spend_refresh_token`]): the writer reads the token through its
+/// own page cache, which the batches keep warm, where a reader's cache is thrown
+/// away at every commit and the lookup re-read its eight pages from the log.
+pub(super) fn spend(tx: &Connection, spend: &SpendRefresh) -> StoreResult<SpentRefresh> {
+    let found = match &spend.key {
+        RefreshKey::Selector(id) => refresh_token(tx, id)?,
+        RefreshKey::Hash(hash) => refresh_token(tx, &legacy_refresh_id(hash))?,
+    };
+    let found = checked_hash(found)?;
+    let Some(found) = found else {
+        return Ok(SpentRefresh {
+            found: None,
+            rotated: None,
+        });
+    };
+    let rotated = match (spend.judge)(&found) {
+        Some(rotation) => rotate(tx, &rotation)?.then_some(rotation.scopes),
+        None => None,
+    };
+    Ok(SpentRefresh {
+        found: Some(found),
+        rotated,
+    })
+}
+
 /// The row key migration 5 gave a refresh token issued before selectors: `h` +
 /// the upper-case hex of its HMAC, as SQLite's `hex()` wrote it.
 pub fn legacy_refresh_id(hash: &[u8; 32]) -> String {
@@ -98,15 +137,7 @@ impl TokenStore for SqliteStore {
 
     async fn find_refresh_token(&self, id: &str) -> StoreResult<Option<RefreshLookup>> {
         let id = id.to_owned();
-        let found = self.readers.with(move |c| refresh_token(c, &id)).await?;
-        found
-            .map(|(hash, mut lookup)| {
-                lookup.token_hash = hash.try_into().map_err(|_| {
-                    StoreError::Backend("unreadable stored refresh token hash".into())
-                })?;
-                Ok(lookup)
-            })
-            .transpose()
+        checked_hash(self.readers.with(move |c| refresh_token(c, &id)).await?)
     }
 
     async fn find_refresh_token_by_hash(
@@ -118,6 +149,10 @@ impl TokenStore for SqliteStore {
 
     async fn rotate_refresh_token(&self, rotation: Rotation) -> StoreResult<bool> {
         self.submit(|tx| WriteJob::Rotate(rotation, tx)).await
+    }
+
+    async fn spend_refresh_token(&self, spend: SpendRefresh) -> StoreResult<SpentRefresh> {
+        self.submit(|tx| WriteJob::Spend(spend, tx)).await
     }
 
     async fn get_family(&self, id: &str) -> StoreResult<Option<FamilyRecord>> {

@@ -1,7 +1,7 @@
 //! The one writer of this process: a thread that owns the only read-write
 //! connection and runs every write.
 //!
-//! - **Hot writes** (grants, refresh rotations, uploads, audit events) are
+//! - **Hot writes** (grants, refresh grants, uploads, audit events) are
 //!   group-committed: the thread takes every job waiting, applies them all in one
 //!   `BEGIN IMMEDIATE … COMMIT`, and answers each when the commit (and its fsync) is
 //!   done. One thread with prepared statements makes a batch one run of SQLite
@@ -13,7 +13,10 @@
 
 use super::conn::{self, Role};
 use crate::health::WriteHealth;
-use crate::{NewAuditEvent, NewGrant, NewUpload, Rotation, StoreError, StoreResult, UploadOutcome};
+use crate::{
+    NewAuditEvent, NewGrant, NewUpload, Rotation, SpendRefresh, SpentRefresh, StoreError,
+    StoreResult, UploadOutcome,
+};
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use std::path::Path;
 use std::sync::Arc;
@@ -51,6 +54,7 @@ pub(crate) type TxnJob = Box<dyn FnOnce(&mut Connection) + Send>;
 pub(crate) enum WriteJob {
     Grant(NewGrant, oneshot::Sender<StoreResult<bool>>),
     Rotate(Rotation, oneshot::Sender<StoreResult<bool>>),
+    Spend(SpendRefresh, oneshot::Sender<StoreResult<SpentRefresh>>),
     Upload(NewUpload, oneshot::Sender<StoreResult<UploadOutcome>>),
     Audit(NewAuditEvent, oneshot::Sender<StoreResult<()>>),
     /// Any other change; the closure runs its own transaction and answers itself.
@@ -62,6 +66,7 @@ enum Outcome {
     Done,
     Granted(bool),
     Rotated(bool),
+    Spent(Box<SpentRefresh>),
     Uploaded(UploadOutcome),
 }
 
@@ -277,6 +282,12 @@ fn reply(job: WriteJob, result: StoreResult<Outcome>) {
                 _ => Err(mismatch()),
             }));
         }
+        WriteJob::Spend(_, tx) => {
+            let _ = tx.send(result.and_then(|o| match o {
+                Outcome::Spent(s) => Ok(*s),
+                _ => Err(mismatch()),
+            }));
+        }
         WriteJob::Upload(_, tx) => {
             let _ = tx.send(result.and_then(|o| match o {
                 Outcome::Uploaded(u) => Ok(u),
@@ -298,6 +309,7 @@ fn apply_batch(conn: &mut Connection, jobs: &[WriteJob]) -> StoreResult<Vec<Outc
                     Outcome::Granted(super::tokens::insert_grant(tx, g, &mut active)?)
                 }
                 WriteJob::Rotate(r, _) => Outcome::Rotated(super::tokens::rotate(tx, r)?),
+                WriteJob::Spend(s, _) => Outcome::Spent(Box::new(super::tokens::spend(tx, s)?)),
                 WriteJob::Upload(u, _) => Outcome::Uploaded(super::data::upload(tx, u)?),
                 WriteJob::Audit(e, _) => {
                     super::audit::insert(tx, e)?;

@@ -3,10 +3,14 @@
 //! reuse detection (RFC 9700 §4.14.2, [`TokenService::spent_token_presented`]).
 
 use super::{RefreshError, TokenResponse, TokenService};
+use crate::service::denylist::Denylist;
 use portcullis_core::grant::granted_scopes;
 use portcullis_core::{AuditKind, Client, GrantType, OAuthError, ScopeSet};
 use portcullis_crypto::{CryptoError, HashedToken, PlainToken, TokenKind};
-use portcullis_store::{Actor, NewAuditEvent, RefreshLookup, Rotation, StoreError};
+use portcullis_store::{
+    Actor, NewAuditEvent, NewRefresh, RefreshKey, RefreshLookup, Rotation, SpendRefresh, StoreError,
+};
+use std::sync::Arc;
 
 impl TokenService {
     /// The stored refresh token a presented one names, if its hash matches (in
@@ -17,19 +21,30 @@ impl TokenService {
         presented: &str,
     ) -> Result<Option<(RefreshLookup, HashedToken)>, StoreError> {
         let hash = self.hasher.hash(TokenKind::RefreshToken, presented);
-        let found = match PlainToken::selector(TokenKind::RefreshToken, presented) {
-            Some(selector) => self.store.find_refresh_token(selector).await?,
-            None => self.store.find_refresh_token_by_hash(&hash.0).await?,
-        };
+        let found = self.find_by_key(&refresh_key(presented, &hash)).await?;
         Ok(found
             .filter(|f| hash.ct_eq(&HashedToken(f.token_hash)))
             .map(|f| (f, hash)))
+    }
+
+    /// The stored refresh token a key names (its hash not compared yet).
+    async fn find_by_key(&self, key: &RefreshKey) -> Result<Option<RefreshLookup>, StoreError> {
+        match key {
+            RefreshKey::Selector(selector) => self.store.find_refresh_token(selector).await,
+            RefreshKey::Hash(hash) => self.store.find_refresh_token_by_hash(hash).await,
+        }
     }
 
     /// The refresh token grant (RFC 6749 §6) with rotation and reuse detection
     /// (RFC 9700 §4.14.2): the presented token is spent and replaced atomically; a
     /// spent token presented again revokes its family, unless it is a retry of the
     /// rotation just made within the client's grace, which gets the same answer.
+    ///
+    /// Without a grace (the default) the grant is one write: the store finds the
+    /// token, `Presented::judge` checks it and the store spends it, all in one
+    /// group commit, and the access token is signed once that is durable. With a
+    /// grace the answer is sealed into that write, so it is signed first, from a
+    /// read of the token, and the write then spends it only if it is still unspent.
     pub async fn refresh(
         &self,
         client: &Client,
@@ -38,102 +53,173 @@ impl TokenService {
         actor: Actor,
     ) -> Result<TokenResponse, RefreshError> {
         let now = self.clock.now();
-        let invalid = |why: &str| RefreshError::Protocol(OAuthError::invalid_grant(why));
+        let hash = self.hasher.hash(TokenKind::RefreshToken, presented);
+        let checks = Presented {
+            client_id: client.id.to_string(),
+            client_scopes: client.scopes.clone(),
+            hash,
+            requested: requested.cloned(),
+            now,
+        };
+        let key = refresh_key(presented, &hash);
         for _attempt in 0..2 {
-            let announced = self.store.announce_grant();
-            let Some((found, hash)) = self.find_refresh(presented).await? else {
-                return Err(invalid("the refresh token is invalid"));
-            };
-            let family = &found.family;
-            // Another client's token: refused, and nothing is spent or revoked.
-            if family.client_id != client.id.as_str() {
-                return Err(invalid("the refresh token is invalid"));
-            }
-            if family.revoked_at.is_some() || self.denylist.family_revoked(&family.id) {
-                return Err(invalid("the refresh token has been revoked"));
-            }
-            if found.expires_at <= now {
-                return Err(invalid("the refresh token has expired"));
-            }
-            if let Some(spent_at) = found.spent_at {
-                return self
-                    .spent_token_presented(client, &found, &hash, spent_at, now, &actor)
-                    .await;
-            }
-
-            // RFC 6749 §6: the new scope may narrow, never widen, the original grant;
-            // scopes the client has lost since, or its user has taken back from the
-            // grant (the family's scopes), are dropped.
-            let original: ScopeSet = found
-                .scopes
-                .iter()
-                .filter(|s| client.scopes.contains(s) && found.family.scopes.contains(s))
-                .cloned()
-                .collect();
-            let scopes = granted_scopes(requested, &original)?;
-            if scopes.is_empty() {
-                return Err(RefreshError::Protocol(OAuthError::invalid_scope(
-                    "the client is no longer allowed any of this grant's scopes",
-                )));
-            }
-            let (access_token, exp, access_ttl) = self.sign_access(
-                client,
-                &family.id,
-                &family.subject,
-                &scopes,
-                family.label.clone(),
-                now,
-            )?;
-            let rexp = now.saturating_add(self.refresh_ttl_for(client).secs_i64());
-            let (new_refresh, new) = self.new_refresh_token(rexp)?;
-            let response = TokenResponse {
-                access_token,
-                token_type: "Bearer".into(),
-                expires_in: access_ttl.secs(),
-                refresh_token: Some(new_refresh.expose().to_owned()),
-                scope: scopes.to_string(),
-            };
-            let grace_response = if client.refresh_reuse_grace.secs() > 0 {
-                let json =
-                    serde_json::to_vec(&response).map_err(|e| CryptoError::Key(e.to_string()))?;
-                Some(self.master.encrypt(&json, hash.0.as_slice())?)
+            let answer = if client.refresh_reuse_grace.secs() > 0 {
+                self.refresh_sealed(client, &checks, &key, &actor).await?
             } else {
-                None
+                self.refresh_in_one_write(client, &checks, &key, &actor)
+                    .await?
             };
-            drop(announced);
-            let rotated = self
-                .store
-                .rotate_refresh_token(Rotation {
-                    old_id: found.id.clone(),
-                    old_hash: hash.0,
-                    family_id: family.id.clone(),
-                    client_id: client.id.to_string(),
-                    now,
-                    new,
-                    scopes: scopes.clone(),
-                    family_expires_at: rexp.max(exp),
-                    grace_response,
-                    audit: NewAuditEvent {
-                        at: now,
-                        kind: AuditKind::TokenRefresh,
-                        actor: actor.clone(),
-                        target: Some(family.id.clone()),
-                        client_id: Some(client.id.to_string()),
-                        label: family.label.clone(),
-                        detail: None,
-                    },
-                })
-                .await?;
-            if rotated {
-                let alg = self.keys.get().current.alg().as_str();
-                crate::metrics::token_issued(GrantType::RefreshToken.as_str(), alg);
-                crate::metrics::refreshed();
-                return Ok(response);
+            match answer {
+                Attempt::Rotated(response) => {
+                    let alg = self.keys.get().current.alg().as_str();
+                    crate::metrics::token_issued(GrantType::RefreshToken.as_str(), alg);
+                    crate::metrics::refreshed();
+                    return Ok(response);
+                }
+                Attempt::Refused(found) => match checks.judge(&found, &self.denylist) {
+                    Err(Refusal::Protocol(e)) => return Err(RefreshError::Protocol(e)),
+                    Err(Refusal::Spent(spent_at)) => {
+                        return self
+                            .spent_token_presented(client, &found, &hash, spent_at, now, &actor)
+                            .await;
+                    }
+                    // The write's own conditions refused it: spent or revoked
+                    // (on another node) between a read and the write, or the
+                    // client is no longer active. Look again, which answers as
+                    // a retry within grace, or as reuse.
+                    Ok(_) => {}
+                },
+                Attempt::NotFound => break,
             }
-            // Spent (or revoked) between our read and our write: look again, which
-            // answers as a retry within grace, or as reuse.
         }
-        Err(invalid("the refresh token is invalid"))
+        Err(invalid_grant("the refresh token is invalid"))
+    }
+
+    /// A refresh without a grace: found, judged and spent in one write of the
+    /// store's; the access token is signed after it commits.
+    async fn refresh_in_one_write(
+        &self,
+        client: &Client,
+        checks: &Presented,
+        key: &RefreshKey,
+        actor: &Actor,
+    ) -> Result<Attempt, RefreshError> {
+        let next = self.successor(client, checks.now, actor)?;
+        let judge = {
+            let (checks, denylist) = (checks.clone(), Arc::clone(&self.denylist));
+            let successor = next.stored;
+            Box::new(move |found: &RefreshLookup| {
+                let scopes = checks.judge(found, &denylist).ok()?;
+                Some(successor.rotation(found, &checks, scopes))
+            })
+        };
+        let spent = self
+            .store
+            .spend_refresh_token(SpendRefresh {
+                key: key.clone(),
+                judge,
+            })
+            .await?;
+        let Some(found) = spent.found else {
+            return Ok(Attempt::NotFound);
+        };
+        let Some(scopes) = spent.rotated else {
+            return Ok(Attempt::Refused(Box::new(found)));
+        };
+        let response = self.answer(client, &found, scopes, &next.token, checks.now)?;
+        Ok(Attempt::Rotated(response))
+    }
+
+    /// A refresh with a grace: the answer, sealed, is stored with the spend, so it
+    /// is signed from a read of the token before the write.
+    async fn refresh_sealed(
+        &self,
+        client: &Client,
+        checks: &Presented,
+        key: &RefreshKey,
+        actor: &Actor,
+    ) -> Result<Attempt, RefreshError> {
+        let announced = self.store.announce_grant();
+        let Some(found) = self.find_by_key(key).await? else {
+            return Ok(Attempt::NotFound);
+        };
+        let Ok(scopes) = checks.judge(&found, &self.denylist) else {
+            return Ok(Attempt::Refused(Box::new(found)));
+        };
+        let mut next = self.successor(client, checks.now, actor)?;
+        let response = self.answer(client, &found, scopes.clone(), &next.token, checks.now)?;
+        let json = serde_json::to_vec(&response).map_err(|e| CryptoError::Key(e.to_string()))?;
+        next.stored.grace_response = Some(self.master.encrypt(&json, checks.hash.0.as_slice())?);
+        drop(announced);
+        let rotated = self
+            .store
+            .rotate_refresh_token(next.stored.rotation(&found, checks, scopes))
+            .await?;
+        Ok(if rotated {
+            Attempt::Rotated(response)
+        } else {
+            Attempt::Refused(Box::new(found))
+        })
+    }
+
+    /// The successor of a refresh token about to be spent: the new token and what
+    /// is stored of it.
+    fn successor(
+        &self,
+        client: &Client,
+        now: i64,
+        actor: &Actor,
+    ) -> Result<NewSuccessor, CryptoError> {
+        let (token, new) = self.new_refresh_token(self.refresh_expiry(client, now))?;
+        Ok(NewSuccessor {
+            token,
+            stored: Successor {
+                new,
+                family_expires_at: self.family_expiry(client, now),
+                grace_response: None,
+                actor: actor.clone(),
+            },
+        })
+    }
+
+    /// When a refresh token issued now expires.
+    fn refresh_expiry(&self, client: &Client, now: i64) -> i64 {
+        now.saturating_add(self.refresh_ttl_for(client).secs_i64())
+    }
+
+    /// When a family refreshed now has its last token expire: its new refresh
+    /// token or its new access token, whichever lives longer.
+    fn family_expiry(&self, client: &Client, now: i64) -> i64 {
+        let access = now.saturating_add(self.access_ttl_for(client).secs_i64());
+        self.refresh_expiry(client, now).max(access)
+    }
+
+    /// The token endpoint's answer to a rotation: a new access token for the
+    /// family, and its new refresh token.
+    fn answer(
+        &self,
+        client: &Client,
+        found: &RefreshLookup,
+        scopes: ScopeSet,
+        refresh: &PlainToken,
+        now: i64,
+    ) -> Result<TokenResponse, CryptoError> {
+        let family = &found.family;
+        let (access_token, _, access_ttl) = self.sign_access(
+            client,
+            &family.id,
+            &family.subject,
+            &scopes,
+            family.label.clone(),
+            now,
+        )?;
+        Ok(TokenResponse {
+            access_token,
+            token_type: "Bearer".into(),
+            expires_in: access_ttl.secs(),
+            refresh_token: Some(refresh.expose().to_owned()),
+            scope: scopes.to_string(),
+        })
     }
 
     /// Reuse detection (RFC 9700 §4.14.2): a spent refresh token presented again.
@@ -175,5 +261,130 @@ impl TokenService {
         Err(RefreshError::Protocol(OAuthError::invalid_grant(
             "the refresh token was already used; its grant is revoked",
         )))
+    }
+}
+
+/// The key of a presented refresh token: its selector, or for a token issued
+/// before selectors, its hash.
+fn refresh_key(presented: &str, hash: &HashedToken) -> RefreshKey {
+    match PlainToken::selector(TokenKind::RefreshToken, presented) {
+        Some(selector) => RefreshKey::Selector(selector.to_owned()),
+        None => RefreshKey::Hash(hash.0),
+    }
+}
+
+fn invalid_grant(why: &str) -> RefreshError {
+    RefreshError::Protocol(OAuthError::invalid_grant(why))
+}
+
+/// One try at a refresh.
+enum Attempt {
+    /// Spent and replaced: the answer.
+    Rotated(TokenResponse),
+    /// Found but not spent by this try; judged again for the error to give.
+    Refused(Box<RefreshLookup>),
+    /// No token has this key.
+    NotFound,
+}
+
+/// Why a refresh token found is not spent.
+enum Refusal {
+    /// A protocol error for the client.
+    Protocol(OAuthError),
+    /// Spent before, at this time: a retry within grace, or reuse.
+    Spent(i64),
+}
+
+/// A presented refresh token and what it is checked against: the rules of the
+/// refresh grant, in one place for both ways a refresh is written.
+#[derive(Clone)]
+struct Presented {
+    client_id: String,
+    client_scopes: ScopeSet,
+    hash: HashedToken,
+    requested: Option<ScopeSet>,
+    now: i64,
+}
+
+impl Presented {
+    /// Whether the token found may be spent, and the successor's scopes.
+    fn judge(&self, found: &RefreshLookup, denylist: &Denylist) -> Result<ScopeSet, Refusal> {
+        let refuse = |why: &str| Refusal::Protocol(OAuthError::invalid_grant(why));
+        let family = &found.family;
+        // Compared in constant time: the selector found the row, the hash proves
+        // the token. Another client's token: refused, and nothing is spent or
+        // revoked.
+        if !self.hash.ct_eq(&HashedToken(found.token_hash)) || family.client_id != self.client_id {
+            return Err(refuse("the refresh token is invalid"));
+        }
+        if family.revoked_at.is_some() || denylist.family_revoked(&family.id) {
+            return Err(refuse("the refresh token has been revoked"));
+        }
+        if found.expires_at <= self.now {
+            return Err(refuse("the refresh token has expired"));
+        }
+        if let Some(spent_at) = found.spent_at {
+            return Err(Refusal::Spent(spent_at));
+        }
+        // RFC 6749 §6: the new scope may narrow, never widen, the original grant;
+        // scopes the client has lost since, or its user has taken back from the
+        // grant (the family's scopes), are dropped.
+        let original: ScopeSet = found
+            .scopes
+            .iter()
+            .filter(|s| self.client_scopes.contains(s) && family.scopes.contains(s))
+            .cloned()
+            .collect();
+        let scopes =
+            granted_scopes(self.requested.as_ref(), &original).map_err(Refusal::Protocol)?;
+        if scopes.is_empty() {
+            return Err(Refusal::Protocol(OAuthError::invalid_scope(
+                "the client is no longer allowed any of this grant's scopes",
+            )));
+        }
+        Ok(scopes)
+    }
+}
+
+/// A new refresh token, and what its rotation stores.
+struct NewSuccessor {
+    token: PlainToken,
+    stored: Successor,
+}
+
+/// What a rotation stores besides the token it spends, known before that token
+/// is read.
+#[derive(Clone)]
+struct Successor {
+    new: NewRefresh,
+    family_expires_at: i64,
+    grace_response: Option<Vec<u8>>,
+    actor: Actor,
+}
+
+impl Successor {
+    /// The rotation that spends `found` for this successor.
+    fn rotation(&self, found: &RefreshLookup, checks: &Presented, scopes: ScopeSet) -> Rotation {
+        let family = &found.family;
+        Rotation {
+            old_id: found.id.clone(),
+            old_hash: checks.hash.0,
+            family_id: family.id.clone(),
+            client_id: checks.client_id.clone(),
+            now: checks.now,
+            new: self.new.clone(),
+            scopes,
+            family_expires_at: self.family_expires_at,
+            grace_response: self.grace_response.clone(),
+            audit: NewAuditEvent {
+                at: checks.now,
+                kind: AuditKind::TokenRefresh,
+                actor: self.actor.clone(),
+                target: Some(family.id.clone()),
+                client_id: Some(checks.client_id.clone()),
+                label: family.label.clone(),
+                detail: None,
+            },
+        }
     }
 }

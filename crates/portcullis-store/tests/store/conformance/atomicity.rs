@@ -5,7 +5,9 @@ use super::fixtures::*;
 use portcullis_core::scope::BUILT_IN;
 use portcullis_core::{Client, ClientStatus, GrantType, RedirectUri, Ttl};
 use portcullis_store::prelude::*;
-use portcullis_store::{Actor, NewAuditEvent, RevokeScope, Rotation, ScopeRecord, StoreError};
+use portcullis_store::{
+    Actor, NewAuditEvent, RefreshKey, RevokeScope, Rotation, ScopeRecord, SpendRefresh, StoreError,
+};
 
 pub async fn an_injected_failure_hits_only_its_own_kind<B: Backend>(b: &B, s: &B::S) {
     b.fail_audit_inserts_of(s, "client.update").await;
@@ -277,6 +279,26 @@ pub async fn a_refresh_that_cannot_be_audited_spends_nothing<B: Backend>(b: &B, 
         s.list_labels(&cid(PC), 200).await.unwrap()[0].last_issued_at,
         Some(100)
     );
+}
+
+pub async fn a_refresh_spend_that_cannot_be_audited_spends_nothing<B: Backend>(b: &B, s: &B::S) {
+    create(s, PC).await;
+    granted(s, grant(PC, "fam_1", Some("home"))).await;
+    b.fail_audit_inserts_of(s, "token.refresh").await;
+    s.spend_refresh_token(SpendRefresh {
+        key: RefreshKey::Selector(rt("fam_1")),
+        judge: Box::new(|found| {
+            Some(Rotation {
+                family_expires_at: 1500,
+                ..rotation(PC, &found.family.id, &found.id, "rt_2", 200)
+            })
+        }),
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(spent_at(s, &rt("fam_1")).await, None);
+    assert!(s.find_refresh_token("rt_2").await.unwrap().is_none());
+    assert_eq!(family(s, "fam_1").await.expires_at, 1000);
 }
 
 pub async fn a_key_rotation_that_cannot_be_audited_changes_nothing<B: Backend>(b: &B, s: &B::S) {

@@ -101,6 +101,9 @@ macro_rules! conformance_tests {
                 a_token_cannot_be_rotated_by_another_client_or_for_another_family,
                 a_token_of_a_revoked_family_cannot_be_rotated,
                 an_unknown_token_is_not_found_and_cannot_be_rotated,
+                a_spend_judges_the_token_as_its_write_finds_it_and_rotates_it_once,
+                a_spend_its_judge_refuses_or_its_conditions_forbid_changes_nothing,
+                a_spend_of_an_unknown_token_finds_nothing_and_never_judges,
                 usage_moves_last_used_forward_only,
                 revoking_families_records_a_revocation_and_an_audit_event_per_family,
                 a_family_is_revoked_only_for_its_own_client_and_only_once,
@@ -143,6 +146,7 @@ macro_rules! conformance_tests {
             ];
             shared: [
                 of_eight_concurrent_rotations_of_one_token_exactly_one_wins,
+                of_eight_concurrent_spends_of_one_token_exactly_one_rotates,
                 concurrent_grants_are_all_recorded,
                 of_concurrent_initialisations_of_a_setting_one_wins_for_all,
                 concurrent_consents_to_one_application_all_end_up_in_it,
@@ -161,6 +165,7 @@ macro_rules! conformance_tests {
                 an_access_token_revocation_that_cannot_be_audited_changes_nothing,
                 a_grant_that_cannot_be_audited_writes_nothing,
                 a_refresh_that_cannot_be_audited_spends_nothing,
+                a_refresh_spend_that_cannot_be_audited_spends_nothing,
                 a_key_rotation_that_cannot_be_audited_changes_nothing,
                 a_user_creation_that_cannot_be_audited_creates_nothing,
                 a_password_change_that_cannot_be_audited_changes_nothing,

@@ -4,10 +4,11 @@
 use super::fixtures::*;
 use portcullis_store::prelude::*;
 use portcullis_store::{
-    Actor, FamilyRecord, LabelRecord, NewAuditEvent, NewGrant, NewRefresh, RevokeScope, Rotation,
-    Usage,
+    Actor, FamilyRecord, LabelRecord, NewAuditEvent, NewGrant, NewRefresh, RefreshKey, RevokeScope,
+    Rotation, SpendRefresh, Usage,
 };
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub async fn a_grant_for_an_unknown_client_writes_nothing<S: Store + ?Sized>(s: &S) {
     assert!(
@@ -426,6 +427,38 @@ pub async fn of_eight_concurrent_rotations_of_one_token_exactly_one_wins<S: Stor
     assert_eq!(audit_of(&*s, "token.refresh").await.len(), 1);
 }
 
+pub async fn of_eight_concurrent_spends_of_one_token_exactly_one_rotates<S: Store + ?Sized>(
+    s: Arc<S>,
+) {
+    create(&*s, PC).await;
+    granted(&*s, grant(PC, "fam_1", None)).await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let s = Arc::clone(&s);
+            let spend = spend_into(&rt("fam_1"), &format!("rt_next_{i}"), 200, &calls);
+            tokio::spawn(async move { s.spend_refresh_token(spend).await.unwrap() })
+        })
+        .collect();
+    let mut rotated = 0;
+    for t in tasks {
+        let spent = t.await.unwrap();
+        if spent.rotated.is_some() {
+            rotated += 1;
+            let found = spent.found.expect("the winner found the token");
+            assert_eq!(found.spent_at, None, "the winner found it unspent");
+        }
+    }
+    assert_eq!(rotated, 1);
+    let mut successors = 0;
+    for i in 0..8 {
+        let found = s.find_refresh_token(&format!("rt_next_{i}")).await.unwrap();
+        successors += usize::from(found.is_some());
+    }
+    assert_eq!(successors, 1, "only the winner's successor is stored");
+    assert_eq!(audit_of(&*s, "token.refresh").await.len(), 1);
+}
+
 pub async fn concurrent_grants_are_all_recorded<S: Store + ?Sized>(s: Arc<S>) {
     create(&*s, PC).await;
     let tasks: Vec<_> = (0..8)
@@ -568,6 +601,118 @@ pub async fn an_unknown_token_is_not_found_and_cannot_be_rotated<S: Store + ?Siz
             .await
             .unwrap()
     );
+    assert!(s.find_refresh_token("rt_2").await.unwrap().is_none());
+}
+
+/// A judge that spends an unspent token into `next` at `now`, and refuses a spent
+/// one, counting its calls.
+fn spend_into(old: &str, next: &str, now: i64, calls: &Arc<AtomicUsize>) -> SpendRefresh {
+    let calls = Arc::clone(calls);
+    let next = next.to_owned();
+    SpendRefresh {
+        key: RefreshKey::Selector(old.to_owned()),
+        judge: Box::new(move |found| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            found.spent_at.is_none().then(|| Rotation {
+                old_hash: found.token_hash,
+                ..rotation(PC, &found.family.id, &found.id, &next, now)
+            })
+        }),
+    }
+}
+
+pub async fn a_spend_judges_the_token_as_its_write_finds_it_and_rotates_it_once<
+    S: Store + ?Sized,
+>(
+    s: &S,
+) {
+    create(s, PC).await;
+    granted(s, grant(PC, "fam_1", Some("home"))).await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let spent = s
+        .spend_refresh_token(spend_into(&rt("fam_1"), "rt_2", 200, &calls))
+        .await
+        .unwrap();
+    let found = spent.found.expect("the token is found");
+    assert_eq!(found.id, rt("fam_1"));
+    assert_eq!(found.token_hash, digest(&rt("fam_1")));
+    assert_eq!(found.spent_at, None, "as found, before the spend");
+    assert_eq!(found.family.label.as_deref(), Some("home"));
+    assert_eq!(
+        spent.rotated.map(|r| r.to_vec()),
+        Some(vec!["upload-data".to_owned()])
+    );
+    assert_eq!(spent_at(s, &rt("fam_1")).await, Some(200));
+    assert_eq!(spent_at(s, "rt_2").await, None);
+    assert_eq!(audit_of(s, "token.refresh").await.len(), 1);
+
+    // Presented again: found spent, the judge refuses, nothing changes.
+    let again = s
+        .spend_refresh_token(spend_into(&rt("fam_1"), "rt_x", 300, &calls))
+        .await
+        .unwrap();
+    assert_eq!(again.found.and_then(|f| f.spent_at), Some(200));
+    assert!(again.rotated.is_none());
+    assert!(s.find_refresh_token("rt_x").await.unwrap().is_none());
+    assert_eq!(audit_of(s, "token.refresh").await.len(), 1);
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+pub async fn a_spend_its_judge_refuses_or_its_conditions_forbid_changes_nothing<
+    S: Store + ?Sized,
+>(
+    s: &S,
+) {
+    create(s, PC).await;
+    granted(s, grant(PC, "fam_1", None)).await;
+    let refused = s
+        .spend_refresh_token(SpendRefresh {
+            key: RefreshKey::Selector(rt("fam_1")),
+            judge: Box::new(|_| None),
+        })
+        .await
+        .unwrap();
+    assert!(refused.found.is_some() && refused.rotated.is_none());
+    assert_eq!(spent_at(s, &rt("fam_1")).await, None);
+
+    // The judge says yes, but the write's own conditions hold too: a rotation
+    // presenting another hash spends nothing.
+    let forged = s
+        .spend_refresh_token(SpendRefresh {
+            key: RefreshKey::Selector(rt("fam_1")),
+            judge: Box::new(|found| {
+                Some(Rotation {
+                    old_hash: digest("forged"),
+                    ..rotation(PC, &found.family.id, &found.id, "rt_2", 200)
+                })
+            }),
+        })
+        .await
+        .unwrap();
+    assert!(forged.rotated.is_none());
+    assert_eq!(spent_at(s, &rt("fam_1")).await, None);
+    assert!(s.find_refresh_token("rt_2").await.unwrap().is_none());
+    assert!(audit_of(s, "token.refresh").await.is_empty());
+}
+
+pub async fn a_spend_of_an_unknown_token_finds_nothing_and_never_judges<S: Store + ?Sized>(s: &S) {
+    create(s, PC).await;
+    granted(s, grant(PC, "fam_1", None)).await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let spent = s
+        .spend_refresh_token(spend_into("rt_nope", "rt_2", 200, &calls))
+        .await
+        .unwrap();
+    assert!(spent.found.is_none() && spent.rotated.is_none());
+    let by_hash = s
+        .spend_refresh_token(SpendRefresh {
+            key: RefreshKey::Hash(digest("never issued")),
+            judge: Box::new(|_| None),
+        })
+        .await
+        .unwrap();
+    assert!(by_hash.found.is_none());
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
     assert!(s.find_refresh_token("rt_2").await.unwrap().is_none());
 }
 
