@@ -321,13 +321,16 @@ pub enum RefreshKey {
 /// write that would spend it), whether to spend it and with which rotation;
 /// `None` leaves everything as it is. It may be called more than once (a group
 /// commit that failed is retried one job at a time), so it only reads its input.
-pub type RefreshJudge = Box<dyn Fn(&RefreshLookup) -> Option<Rotation> + Send>;
+pub type RefreshJudge = Box<dyn Fn(&RefreshLookup) -> Option<Rotation> + Send + Sync>;
 
 /// A refresh grant in one write: find the presented token, let the caller judge
 /// it, and spend it if judged so (see [`crate::TokenStore::spend_refresh_token`]).
 pub struct SpendRefresh {
     /// The presented token.
     pub key: RefreshKey,
+    /// The client presenting it (authenticated): PostgreSQL's batch locks its
+    /// status before reading it, as for every grant.
+    pub client_id: String,
     /// The caller's checks, run on the token as the write finds it.
     pub judge: RefreshJudge,
 }
@@ -336,6 +339,7 @@ impl std::fmt::Debug for SpendRefresh {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SpendRefresh")
             .field("key", &self.key)
+            .field("client_id", &self.client_id)
             .finish_non_exhaustive()
     }
 }

@@ -5,8 +5,8 @@
 use super::writer::HotJob;
 use super::{PgStore, bounded, hash32, scopes};
 use crate::{
-    FamilyRecord, LabelRecord, NewAuditEvent, NewGrant, RefreshLookup, Rotation, StoreResult,
-    TokenStore, Usage,
+    FamilyRecord, LabelRecord, NewAuditEvent, NewGrant, RefreshKey, RefreshLookup, Rotation,
+    SpendRefresh, SpentRefresh, StoreResult, TokenStore, Usage,
 };
 use async_trait::async_trait;
 use deadpool_postgres::{Object, Transaction};
@@ -564,6 +564,65 @@ fn family_from_row(r: &Row) -> StoreResult<FamilyRecord> {
 const FAMILY_COLUMNS: &str = "id, client_id, label, subject, scopes, grant_type, created_at, \
      last_used_at, expires_at, revoked_at";
 
+/// A refresh token with its family and whether its successor is unused, to be
+/// completed by a `WHERE` on `r`.
+const REFRESH_LOOKUP: &str = "SELECT r.id AS token_id, r.token_hash, r.scopes AS token_scopes, \
+     r.expires_at AS token_expires_at, r.spent_at, r.grace_response, f.id, f.client_id, \
+     f.label, f.subject, f.scopes, f.grant_type, f.created_at, f.last_used_at, f.expires_at, \
+     f.revoked_at, (s.id IS NOT NULL AND s.spent_at IS NULL) AS successor_unused \
+     FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id \
+     LEFT JOIN refresh_tokens s ON s.id = r.replaced_by";
+
+fn lookup_from_row(row: &Row) -> StoreResult<RefreshLookup> {
+    let hash: &[u8] = row.try_get("token_hash")?;
+    Ok(RefreshLookup {
+        id: row.try_get("token_id")?,
+        token_hash: hash32(hash, "refresh token hash")?,
+        family: family_from_row(row)?,
+        scopes: scopes(row.try_get("token_scopes")?)?,
+        expires_at: row.try_get("token_expires_at")?,
+        spent_at: row.try_get("spent_at")?,
+        grace_response: row.try_get("grace_response")?,
+        successor_unused: row.try_get("successor_unused")?,
+    })
+}
+
+/// The tokens a batch's refresh grants present, one statement for all, in the
+/// order of `spends` (`None`: no such token). Read without locking: the rotation's
+/// conditional update decides between concurrent spends, as it does after a
+/// read on a pooled connection.
+pub(super) async fn find_for_spends(
+    tx: &Transaction<'_>,
+    spends: &[(usize, &SpendRefresh)],
+) -> StoreResult<Vec<Option<RefreshLookup>>> {
+    let ids: Vec<&str> = spends
+        .iter()
+        .filter_map(|(_, s)| match &s.key {
+            RefreshKey::Selector(id) => Some(id.as_str()),
+            // PostgreSQL never stored tokens without a selector.
+            RefreshKey::Hash(_) => None,
+        })
+        .collect();
+    if ids.is_empty() {
+        return Ok(spends.iter().map(|_| None).collect());
+    }
+    let stmt = tx
+        .prepare_cached(&format!("{REFRESH_LOOKUP} WHERE r.id = ANY($1)"))
+        .await?;
+    let mut by_id: HashMap<String, RefreshLookup> = HashMap::new();
+    for row in tx.query(&stmt, &[&ids]).await? {
+        let found = lookup_from_row(&row)?;
+        by_id.insert(found.id.clone(), found);
+    }
+    Ok(spends
+        .iter()
+        .map(|(_, s)| match &s.key {
+            RefreshKey::Selector(id) => by_id.get(id).cloned(),
+            RefreshKey::Hash(_) => None,
+        })
+        .collect())
+}
+
 #[async_trait]
 impl TokenStore for PgStore {
     async fn record_grant(&self, grant: NewGrant) -> StoreResult<bool> {
@@ -574,35 +633,22 @@ impl TokenStore for PgStore {
         bounded(async {
             let c = self.conn().await?;
             let stmt = c
-                .prepare_cached(
-                    "SELECT r.token_hash, r.scopes AS token_scopes, r.expires_at AS token_expires_at, \
-                     r.spent_at, r.grace_response, f.id, f.client_id, f.label, f.subject, \
-                     f.scopes, f.grant_type, f.created_at, f.last_used_at, f.expires_at, \
-                     f.revoked_at, (s.id IS NOT NULL AND s.spent_at IS NULL) AS successor_unused \
-                     FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id \
-                     LEFT JOIN refresh_tokens s ON s.id = r.replaced_by WHERE r.id = $1",
-                )
+                .prepare_cached(&format!("{REFRESH_LOOKUP} WHERE r.id = $1"))
                 .await?;
-            let Some(row) = c.query_opt(&stmt, &[&id]).await? else {
-                return Ok(None);
-            };
-            let hash: &[u8] = row.try_get("token_hash")?;
-            Ok(Some(RefreshLookup {
-                id: id.to_owned(),
-                token_hash: hash32(hash, "refresh token hash")?,
-                family: family_from_row(&row)?,
-                scopes: scopes(row.try_get("token_scopes")?)?,
-                expires_at: row.try_get("token_expires_at")?,
-                spent_at: row.try_get("spent_at")?,
-                grace_response: row.try_get("grace_response")?,
-                successor_unused: row.try_get("successor_unused")?,
-            }))
+            c.query_opt(&stmt, &[&id])
+                .await?
+                .map(|row| lookup_from_row(&row))
+                .transpose()
         })
         .await
     }
 
     async fn rotate_refresh_token(&self, rotation: Rotation) -> StoreResult<bool> {
         self.submit(|tx| HotJob::Rotate(rotation, tx)).await
+    }
+
+    async fn spend_refresh_token(&self, spend: SpendRefresh) -> StoreResult<SpentRefresh> {
+        self.submit(|tx| HotJob::Spend(spend, tx)).await
     }
 
     async fn get_family(&self, id: &str) -> StoreResult<Option<FamilyRecord>> {

@@ -1,5 +1,5 @@
 //! Group commit on PostgreSQL: a few writer tasks share one queue of hot writes
-//! (grants, refresh rotations, uploads, audit events). A writer takes every job
+//! (grants, refresh grants and rotations, uploads, audit events). A writer takes every job
 //! waiting (up to [`MAX_BATCH`]), applies them in one transaction with one
 //! multi-row statement per table (the statements pipelined on one connection),
 //! and answers each job once `COMMIT` has returned. Under light load a job is
@@ -11,7 +11,10 @@
 
 use super::{data, tokens};
 use crate::health::WriteHealth;
-use crate::{NewAuditEvent, NewGrant, NewUpload, Rotation, StoreError, StoreResult, UploadOutcome};
+use crate::{
+    NewAuditEvent, NewGrant, NewUpload, Rotation, SpendRefresh, SpentRefresh, StoreError,
+    StoreResult, UploadOutcome,
+};
 use deadpool_postgres::{Object, Pool};
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -32,6 +35,7 @@ const QUEUE: usize = 4096;
 pub(crate) enum HotJob {
     Grant(NewGrant, oneshot::Sender<StoreResult<bool>>),
     Rotate(Rotation, oneshot::Sender<StoreResult<bool>>),
+    Spend(SpendRefresh, oneshot::Sender<StoreResult<SpentRefresh>>),
     Upload(NewUpload, oneshot::Sender<StoreResult<UploadOutcome>>),
     Audit(NewAuditEvent, oneshot::Sender<StoreResult<()>>),
 }
@@ -41,6 +45,7 @@ pub(crate) enum Outcome {
     Done,
     Granted(bool),
     Rotated(bool),
+    Spent(Box<SpentRefresh>),
     Uploaded(UploadOutcome),
 }
 
@@ -190,6 +195,12 @@ fn reply(job: HotJob, result: StoreResult<Outcome>) {
                 _ => Err(mismatch()),
             }));
         }
+        HotJob::Spend(_, tx) => {
+            let _ = tx.send(result.and_then(|o| match o {
+                Outcome::Spent(s) => Ok(*s),
+                _ => Err(mismatch()),
+            }));
+        }
         HotJob::Upload(_, tx) => {
             let _ = tx.send(result.and_then(|o| match o {
                 Outcome::Uploaded(u) => Ok(u),
@@ -220,6 +231,7 @@ async fn apply(conn: &mut Object, jobs: &[HotJob]) -> StoreResult<Vec<Outcome>> 
         .filter_map(|j| match j {
             HotJob::Grant(g, _) => Some(g.client_id.as_str()),
             HotJob::Rotate(r, _) => Some(r.client_id.as_str()),
+            HotJob::Spend(s, _) => Some(s.client_id.as_str()),
             _ => None,
         })
         .collect();
@@ -252,6 +264,22 @@ async fn apply(conn: &mut Object, jobs: &[HotJob]) -> StoreResult<Vec<Outcome>> 
         }
     }
 
+    // Refresh grants in one write: their tokens are read in one statement, judged,
+    // and spent with the rotations (whose conditional update still decides).
+    let spends: Vec<(usize, &SpendRefresh)> = jobs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, j)| match j {
+            HotJob::Spend(s, _) => Some((i, s)),
+            _ => None,
+        })
+        .collect();
+    let found = tokens::find_for_spends(&tx, &spends).await?;
+    let judged: Vec<(usize, Rotation)> = spends
+        .iter()
+        .zip(&found)
+        .filter_map(|((i, s), f)| Some((*i, (s.judge)(f.as_ref()?)?)))
+        .collect();
     let rotations: Vec<(usize, &Rotation)> = jobs
         .iter()
         .enumerate()
@@ -259,6 +287,7 @@ async fn apply(conn: &mut Object, jobs: &[HotJob]) -> StoreResult<Vec<Outcome>> 
             HotJob::Rotate(r, _) => Some((i, r)),
             _ => None,
         })
+        .chain(judged.iter().map(|(i, r)| (*i, r)))
         .collect();
     let rotated = tokens::rotate(&tx, &rotations, &active).await?;
     for (i, r) in &rotations {
@@ -267,6 +296,13 @@ async fn apply(conn: &mut Object, jobs: &[HotJob]) -> StoreResult<Vec<Outcome>> 
         if ok {
             audit.push((*i, r.audit.clone()));
         }
+    }
+    for ((i, _), found) in spends.iter().zip(found) {
+        let rotated = judged
+            .iter()
+            .find(|(j, _)| j == i && rotated.contains(i))
+            .map(|(_, r)| r.scopes.clone());
+        outcomes[*i] = Some(Outcome::Spent(Box::new(SpentRefresh { found, rotated })));
     }
 
     for (i, job) in jobs.iter().enumerate() {

@@ -117,6 +117,7 @@ impl TokenService {
             .store
             .spend_refresh_token(SpendRefresh {
                 key: key.clone(),
+                client_id: checks.client_id.clone(),
                 judge,
             })
             .await?;

@@ -287,6 +287,7 @@ pub async fn a_refresh_spend_that_cannot_be_audited_spends_nothing<B: Backend>(b
     b.fail_audit_inserts_of(s, "token.refresh").await;
     s.spend_refresh_token(SpendRefresh {
         key: RefreshKey::Selector(rt("fam_1")),
+        client_id: PC.into(),
         judge: Box::new(|found| {
             Some(Rotation {
                 family_expires_at: 1500,

@@ -611,6 +611,7 @@ fn spend_into(old: &str, next: &str, now: i64, calls: &Arc<AtomicUsize>) -> Spen
     let next = next.to_owned();
     SpendRefresh {
         key: RefreshKey::Selector(old.to_owned()),
+        client_id: PC.into(),
         judge: Box::new(move |found| {
             calls.fetch_add(1, Ordering::SeqCst);
             found.spent_at.is_none().then(|| Rotation {
@@ -668,6 +669,7 @@ pub async fn a_spend_its_judge_refuses_or_its_conditions_forbid_changes_nothing<
     let refused = s
         .spend_refresh_token(SpendRefresh {
             key: RefreshKey::Selector(rt("fam_1")),
+            client_id: PC.into(),
             judge: Box::new(|_| None),
         })
         .await
@@ -680,6 +682,7 @@ pub async fn a_spend_its_judge_refuses_or_its_conditions_forbid_changes_nothing<
     let forged = s
         .spend_refresh_token(SpendRefresh {
             key: RefreshKey::Selector(rt("fam_1")),
+            client_id: PC.into(),
             judge: Box::new(|found| {
                 Some(Rotation {
                     old_hash: digest("forged"),
@@ -707,6 +710,7 @@ pub async fn a_spend_of_an_unknown_token_finds_nothing_and_never_judges<S: Store
     let by_hash = s
         .spend_refresh_token(SpendRefresh {
             key: RefreshKey::Hash(digest("never issued")),
+            client_id: PC.into(),
             judge: Box::new(|_| None),
         })
         .await
