@@ -564,13 +564,13 @@ fn family_from_row(r: &Row) -> StoreResult<FamilyRecord> {
 const FAMILY_COLUMNS: &str = "id, client_id, label, subject, scopes, grant_type, created_at, \
      last_used_at, expires_at, revoked_at";
 
-/// A refresh token with its family and whether its successor is unused, to be
-/// completed by a `WHERE` on `r`.
+/// A refresh token (`r`) with its family and whether its successor is unused:
+/// the columns, then the joins that follow `r`.
 const REFRESH_LOOKUP: &str = "SELECT r.id AS token_id, r.token_hash, r.scopes AS token_scopes, \
      r.expires_at AS token_expires_at, r.spent_at, r.grace_response, f.id, f.client_id, \
      f.label, f.subject, f.scopes, f.grant_type, f.created_at, f.last_used_at, f.expires_at, \
-     f.revoked_at, (s.id IS NOT NULL AND s.spent_at IS NULL) AS successor_unused \
-     FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id \
+     f.revoked_at, (s.id IS NOT NULL AND s.spent_at IS NULL) AS successor_unused";
+const REFRESH_LOOKUP_JOINS: &str = "JOIN token_families f ON f.id = r.family_id \
      LEFT JOIN refresh_tokens s ON s.id = r.replaced_by";
 
 fn lookup_from_row(row: &Row) -> StoreResult<RefreshLookup> {
@@ -607,7 +607,13 @@ pub(super) async fn find_for_spends(
         return Ok(spends.iter().map(|_| None).collect());
     }
     let stmt = tx
-        .prepare_cached(&format!("{REFRESH_LOOKUP} WHERE r.id = ANY($1)"))
+        // Joined from the list of ids, not `r.id = ANY($1)`: that plan
+        // hash-joined a sequential scan of the families (whose rows every
+        // refresh rewrites) and gave the refresh bench a 35–54 ms p99.
+        .prepare_cached(&format!(
+            "{REFRESH_LOOKUP} FROM unnest($1::text[]) AS k(id) \
+             JOIN refresh_tokens r ON r.id = k.id {REFRESH_LOOKUP_JOINS}"
+        ))
         .await?;
     let mut by_id: HashMap<String, RefreshLookup> = HashMap::new();
     for row in tx.query(&stmt, &[&ids]).await? {
@@ -633,7 +639,9 @@ impl TokenStore for PgStore {
         bounded(async {
             let c = self.conn().await?;
             let stmt = c
-                .prepare_cached(&format!("{REFRESH_LOOKUP} WHERE r.id = $1"))
+                .prepare_cached(&format!(
+                    "{REFRESH_LOOKUP} FROM refresh_tokens r {REFRESH_LOOKUP_JOINS} WHERE r.id = $1"
+                ))
                 .await?;
             c.query_opt(&stmt, &[&id])
                 .await?

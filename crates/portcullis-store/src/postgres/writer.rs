@@ -235,7 +235,20 @@ async fn apply(conn: &mut Object, jobs: &[HotJob]) -> StoreResult<Vec<Outcome>> 
             _ => None,
         })
         .collect();
-    let active = tokens::lock_active_clients(&tx, &client_ids).await?;
+    // The batch's refresh grants read their tokens in the same pipeline as the
+    // clients' locks (the read does not depend on them): no round trip of its own.
+    let spends: Vec<(usize, &SpendRefresh)> = jobs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, j)| match j {
+            HotJob::Spend(s, _) => Some((i, s)),
+            _ => None,
+        })
+        .collect();
+    let (active, found) = tokio::try_join!(
+        tokens::lock_active_clients(&tx, &client_ids),
+        tokens::find_for_spends(&tx, &spends)
+    )?;
     let mut outcomes: Vec<Option<Outcome>> = jobs.iter().map(|_| None).collect();
     let mut audit: Vec<(usize, NewAuditEvent)> = Vec::new();
 
@@ -264,17 +277,8 @@ async fn apply(conn: &mut Object, jobs: &[HotJob]) -> StoreResult<Vec<Outcome>> 
         }
     }
 
-    // Refresh grants in one write: their tokens are read in one statement, judged,
-    // and spent with the rotations (whose conditional update still decides).
-    let spends: Vec<(usize, &SpendRefresh)> = jobs
-        .iter()
-        .enumerate()
-        .filter_map(|(i, j)| match j {
-            HotJob::Spend(s, _) => Some((i, s)),
-            _ => None,
-        })
-        .collect();
-    let found = tokens::find_for_spends(&tx, &spends).await?;
+    // Refresh grants in one write: their tokens (read above) are judged and spent
+    // with the rotations (whose conditional update still decides).
     let judged: Vec<(usize, Rotation)> = spends
         .iter()
         .zip(&found)
