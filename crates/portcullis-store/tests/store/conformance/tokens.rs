@@ -622,6 +622,15 @@ fn spend_into(old: &str, next: &str, now: i64, calls: &Arc<AtomicUsize>) -> Spen
     }
 }
 
+/// A spend whose judge refuses whatever it finds.
+fn refuse(key: RefreshKey) -> SpendRefresh {
+    SpendRefresh {
+        key,
+        client_id: PC.into(),
+        judge: Box::new(|_| None),
+    }
+}
+
 pub async fn a_spend_judges_the_token_as_its_write_finds_it_and_rotates_it_once<
     S: Store + ?Sized,
 >(
@@ -667,11 +676,7 @@ pub async fn a_spend_its_judge_refuses_or_its_conditions_forbid_changes_nothing<
     create(s, PC).await;
     granted(s, grant(PC, "fam_1", None)).await;
     let refused = s
-        .spend_refresh_token(SpendRefresh {
-            key: RefreshKey::Selector(rt("fam_1")),
-            client_id: PC.into(),
-            judge: Box::new(|_| None),
-        })
+        .spend_refresh_token(refuse(RefreshKey::Selector(rt("fam_1"))))
         .await
         .unwrap();
     assert!(refused.found.is_some() && refused.rotated.is_none());
@@ -708,11 +713,7 @@ pub async fn a_spend_of_an_unknown_token_finds_nothing_and_never_judges<S: Store
         .unwrap();
     assert!(spent.found.is_none() && spent.rotated.is_none());
     let by_hash = s
-        .spend_refresh_token(SpendRefresh {
-            key: RefreshKey::Hash(digest("never issued")),
-            client_id: PC.into(),
-            judge: Box::new(|_| None),
-        })
+        .spend_refresh_token(refuse(RefreshKey::Hash(digest("never issued"))))
         .await
         .unwrap();
     assert!(by_hash.found.is_none());
