@@ -139,11 +139,10 @@ impl TokenService {
         let Some(scopes) = spent.rotated else {
             return Ok(Attempt::Refused(Box::new(found)));
         };
-        // What committed decides: a batch retried job by job judges again.
         let claimed = Claimed::of(&found, scopes);
-        let response = match signed {
-            Some((early, response)) if early == claimed => response,
-            _ => self.answer(client, &claimed, &next.token, checks.now)?,
+        let response = match signed_for(signed, &claimed) {
+            Some(response) => response,
+            None => self.answer(client, &claimed, &next.token, checks.now)?,
         };
         Ok(Attempt::Rotated(response))
     }
@@ -383,6 +382,16 @@ impl Claimed {
     }
 }
 
+/// The answer signed while the write committed, if it was signed for what
+/// committed: a group commit that fails is retried job by job, and its judge may
+/// then decide otherwise than it did first.
+fn signed_for(
+    signed: Option<(Claimed, TokenResponse)>,
+    committed: &Claimed,
+) -> Option<TokenResponse> {
+    signed.and_then(|(claimed, response)| (claimed == *committed).then_some(response))
+}
+
 /// A new refresh token, and what its rotation stores.
 struct NewSuccessor {
     token: PlainToken,
@@ -423,5 +432,156 @@ impl Successor {
                 detail: None,
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use portcullis_store::FamilyRecord;
+
+    fn scopes(s: &str) -> ScopeSet {
+        ScopeSet::parse(s).unwrap()
+    }
+
+    fn presented(requested: Option<&str>) -> Presented {
+        Presented {
+            client_id: "pc_a".into(),
+            client_scopes: scopes("upload-data view-indicator"),
+            hash: HashedToken([1; 32]),
+            requested: requested.map(scopes),
+            now: 1000,
+        }
+    }
+
+    /// An unspent token of `pc_a`'s family `fam_1`, live until 2000.
+    fn found() -> RefreshLookup {
+        RefreshLookup {
+            id: "rt_1".into(),
+            token_hash: [1; 32],
+            family: FamilyRecord {
+                id: "fam_1".into(),
+                client_id: "pc_a".into(),
+                label: Some("home".into()),
+                subject: "pc_a".into(),
+                scopes: scopes("upload-data view-indicator"),
+                grant_type: "client_credentials".into(),
+                created_at: 900,
+                last_used_at: None,
+                expires_at: 2000,
+                revoked_at: None,
+            },
+            scopes: scopes("upload-data view-indicator"),
+            expires_at: 2000,
+            spent_at: None,
+            grace_response: None,
+            successor_unused: false,
+        }
+    }
+
+    fn refused(r: Result<ScopeSet, Refusal>) -> String {
+        match r {
+            Err(Refusal::Protocol(e)) => format!("{:?}: {}", e.code, e.description),
+            Err(Refusal::Spent(at)) => format!("spent at {at}"),
+            Ok(s) => format!("granted {s}"),
+        }
+    }
+
+    #[test]
+    fn an_unspent_live_token_of_the_client_is_granted_its_scopes_narrowed_on_request() {
+        let none = Denylist::default();
+        assert_eq!(
+            refused(presented(None).judge(&found(), &none)),
+            "granted upload-data view-indicator"
+        );
+        assert_eq!(
+            refused(presented(Some("upload-data")).judge(&found(), &none)),
+            "granted upload-data"
+        );
+    }
+
+    #[test]
+    fn each_rule_refuses_with_its_own_answer() {
+        let none = Denylist::default();
+        let judge = |f: RefreshLookup| refused(presented(None).judge(&f, &none));
+        let forged = RefreshLookup {
+            token_hash: [2; 32],
+            ..found()
+        };
+        assert_eq!(judge(forged), "InvalidGrant: the refresh token is invalid");
+        let mut foreign = found();
+        foreign.family.client_id = "pc_b".into();
+        assert_eq!(judge(foreign), "InvalidGrant: the refresh token is invalid");
+        let mut revoked = found();
+        revoked.family.revoked_at = Some(950);
+        assert_eq!(
+            judge(revoked),
+            "InvalidGrant: the refresh token has been revoked"
+        );
+        let expired = RefreshLookup {
+            expires_at: 1000,
+            ..found()
+        };
+        assert_eq!(
+            judge(expired),
+            "InvalidGrant: the refresh token has expired"
+        );
+        let spent = RefreshLookup {
+            spent_at: Some(990),
+            ..found()
+        };
+        assert_eq!(judge(spent), "spent at 990");
+    }
+
+    #[test]
+    fn a_family_revoked_on_this_node_is_refused_before_the_store_knows() {
+        let denylist = Denylist::default();
+        denylist.add_family("fam_1", 5000);
+        assert_eq!(
+            refused(presented(None).judge(&found(), &denylist)),
+            "InvalidGrant: the refresh token has been revoked"
+        );
+    }
+
+    #[test]
+    fn an_answer_signed_early_is_used_only_for_what_committed() {
+        let response = |token: &str| TokenResponse {
+            access_token: token.into(),
+            token_type: "Bearer".into(),
+            expires_in: 60,
+            refresh_token: Some("pcr_x".into()),
+            scope: "upload-data".into(),
+        };
+        let judged = Claimed::of(&found(), scopes("upload-data"));
+        let same = Claimed::of(&found(), scopes("upload-data"));
+        let narrower = Claimed::of(&found(), scopes("view-indicator"));
+        assert_eq!(
+            signed_for(Some((judged, response("early"))), &same).map(|r| r.access_token),
+            Some("early".into())
+        );
+        let judged = Claimed::of(&found(), scopes("upload-data"));
+        assert!(signed_for(Some((judged, response("early"))), &narrower).is_none());
+        assert!(signed_for(None, &same).is_none());
+    }
+
+    #[test]
+    fn scopes_never_widen_and_lost_scopes_are_dropped() {
+        let none = Denylist::default();
+        let widen = presented(Some("upload-data admin"));
+        assert!(
+            refused(widen.judge(&found(), &none)).starts_with("InvalidScope"),
+            "a scope beyond the grant is refused"
+        );
+        // The client lost view-indicator, the user took upload-data back from the
+        // family: nothing is left.
+        let mut lost = presented(None);
+        lost.client_scopes = scopes("upload-data");
+        let mut taken = found();
+        taken.family.scopes = scopes("view-indicator");
+        assert_eq!(
+            refused(lost.judge(&taken, &none)),
+            "InvalidScope: the client is no longer allowed any of this grant's scopes"
+        );
     }
 }
