@@ -42,7 +42,8 @@ impl TokenService {
     ///
     /// Without a grace (the default) the grant is one write: the store finds the
     /// token, `Presented::judge` checks it and the store spends it, all in one
-    /// group commit, and the access token is signed once that is durable. With a
+    /// group commit; the access token is signed while that commits and sent once
+    /// it is durable. With a
     /// grace the answer is sealed into that write, so it is signed first, from a
     /// read of the token, and the write then spends it only if it is still unspent.
     pub async fn refresh(
