@@ -239,34 +239,11 @@ pub trait TokenStore: Send + Sync {
     async fn rotate_refresh_token(&self, rotation: Rotation) -> StoreResult<bool>;
     /// A refresh grant in one step: finds the presented token, runs the caller's
     /// judge on it and, when it returns a rotation, spends the token and stores the
-    /// successor as [`Self::rotate_refresh_token`] does (with the same conditions).
-    /// SQLite does all of it inside one group-committed write, where the token's
-    /// pages are already in the writer's cache; this default reads the token first
-    /// and then rotates it, which the rotation's own conditions keep safe against a
-    /// concurrent spend in between.
-    async fn spend_refresh_token(&self, spend: SpendRefresh) -> StoreResult<SpentRefresh> {
-        let found = match &spend.key {
-            RefreshKey::Selector(id) => self.find_refresh_token(id).await?,
-            RefreshKey::Hash(hash) => self.find_refresh_token_by_hash(hash).await?,
-        };
-        let Some(found) = found else {
-            return Ok(SpentRefresh {
-                found: None,
-                rotated: None,
-            });
-        };
-        let rotated = match (spend.judge)(&found) {
-            Some(rotation) => {
-                let scopes = rotation.scopes.clone();
-                self.rotate_refresh_token(rotation).await?.then_some(scopes)
-            }
-            None => None,
-        };
-        Ok(SpentRefresh {
-            found: Some(found),
-            rotated,
-        })
-    }
+    /// successor as [`Self::rotate_refresh_token`] does (with the same conditions),
+    /// all in one group-committed write. SQLite reads the token on its writer,
+    /// whose page cache the batches keep warm; PostgreSQL reads a batch's tokens in
+    /// one statement inside the batch's transaction.
+    async fn spend_refresh_token(&self, spend: SpendRefresh) -> StoreResult<SpentRefresh>;
     /// One family.
     async fn get_family(&self, id: &str) -> StoreResult<Option<FamilyRecord>>;
     /// Token families of a client (optionally of one label), newest first; at most

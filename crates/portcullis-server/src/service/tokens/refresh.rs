@@ -55,13 +55,14 @@ impl TokenService {
     ) -> Result<TokenResponse, RefreshError> {
         let now = self.clock.now();
         let hash = self.hasher.hash(TokenKind::RefreshToken, presented);
-        let checks = Presented {
+        // Shared with the judge that the store runs: built once per request.
+        let checks = Arc::new(Presented {
             client_id: client.id.to_string(),
             client_scopes: client.scopes.clone(),
             hash,
             requested: requested.cloned(),
             now,
-        };
+        });
         let key = refresh_key(presented, &hash);
         for _attempt in 0..2 {
             let answer = if client.refresh_reuse_grace.secs() > 0 {
@@ -103,14 +104,14 @@ impl TokenService {
     async fn refresh_in_one_write(
         &self,
         client: &Client,
-        checks: &Presented,
+        checks: &Arc<Presented>,
         key: &RefreshKey,
         actor: &Actor,
     ) -> Result<Attempt, RefreshError> {
         let next = self.successor(client, checks.now, actor)?;
         let (judged_tx, mut judged) = tokio::sync::mpsc::unbounded_channel();
         let judge = {
-            let (checks, denylist) = (checks.clone(), Arc::clone(&self.denylist));
+            let (checks, denylist) = (Arc::clone(checks), Arc::clone(&self.denylist));
             let successor = next.stored;
             Box::new(move |found: &RefreshLookup| {
                 let scopes = checks.judge(found, &denylist).ok()?;
@@ -314,7 +315,6 @@ enum Refusal {
 
 /// A presented refresh token and what it is checked against: the rules of the
 /// refresh grant, in one place for both ways a refresh is written.
-#[derive(Clone)]
 struct Presented {
     client_id: String,
     client_scopes: ScopeSet,
@@ -401,7 +401,6 @@ struct NewSuccessor {
 
 /// What a rotation stores besides the token it spends, known before that token
 /// is read.
-#[derive(Clone)]
 struct Successor {
     new: NewRefresh,
     family_expires_at: i64,
