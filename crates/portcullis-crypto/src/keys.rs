@@ -149,6 +149,8 @@ pub struct SigningKey {
     /// base64url of `{"alg","kid","typ":"at+jwt"}`: the same for every token.
     header_b64: String,
     rng: SystemRandom,
+    /// ES256 only, once [`SigningKey::presign_in_background`] was called.
+    presigner: Option<crate::presign::Presigner>,
 }
 
 impl fmt::Debug for SigningKey {
@@ -234,7 +236,35 @@ impl SigningKey {
             header_b64: b64::encode(header.to_string()),
             jwk,
             rng: SystemRandom::new(),
+            presigner: None,
         })
+    }
+
+    /// For an ES256 key: from its first signature on, a low-priority thread
+    /// computes the message-independent half of future signatures ahead of time
+    /// (see [`crate::presign`]), so that a signature on a request's path costs a
+    /// hash and three scalar operations while presigned halves are ready. The
+    /// server's current key does this; other keys (and other algorithms) sign
+    /// whole. Fails only if the key's private scalar cannot be read.
+    pub fn presign_in_background(&mut self) -> Result<(), CryptoError> {
+        use aws_lc_rs::encoding::AsBigEndian as _;
+        if let KeyPair::Ec(k) = &self.pair {
+            let d = k
+                .private_key()
+                .as_be_bytes()
+                .map_err(|_| CryptoError::Key("cannot read the P-256 private key".into()))?;
+            self.presigner = Some(
+                crate::presign::Presigner::new(d.as_ref())
+                    .ok_or_else(|| CryptoError::Key("unexpected P-256 private key".into()))?,
+            );
+        }
+        Ok(())
+    }
+
+    /// The presigner, for benchmarks: how many presigned halves are ready, and
+    /// filling them on the calling thread.
+    pub fn presigner(&self) -> Option<&crate::presign::Presigner> {
+        self.presigner.as_ref()
     }
 
     /// The key id.
@@ -259,7 +289,12 @@ impl SigningKey {
                     .map_err(fail)?;
                 Ok(sig)
             }
-            KeyPair::Ec(k) => Ok(k.sign(&self.rng, msg).map_err(fail)?.as_ref().to_vec()),
+            KeyPair::Ec(k) => {
+                if let Some(sig) = self.presigner.as_ref().and_then(|p| p.sign(msg)) {
+                    return Ok(sig.to_vec());
+                }
+                Ok(k.sign(&self.rng, msg).map_err(fail)?.as_ref().to_vec())
+            }
             KeyPair::Ed(k) => Ok(k.sign(msg).as_ref().to_vec()),
         }
     }

@@ -13,6 +13,7 @@ pub mod b64;
 pub mod keys;
 pub mod master_key;
 pub mod password;
+pub mod presign;
 pub mod secret;
 
 pub use keys::{Algorithm, Jwk, JwsError, SigningKey, VerifyingKey};

@@ -34,6 +34,9 @@ pub const CLIENT_AUTH_FAILURES: &str = "portcullis_client_auth_failures_total";
 pub const UPLOADS: &str = "portcullis_uploads_total";
 /// Records in the upload batches stored.
 pub const UPLOADED_RECORDS: &str = "portcullis_uploaded_records_total";
+/// ES256 signatures by a key that presigns, by `presigned` (`true`: a presigned
+/// nonce half was ready; `false`: made whole); set at each scrape.
+pub const ES256_SIGNATURES: &str = "portcullis_es256_signatures_total";
 /// Entries in this node's revocation denylist (gauge, set at each scrape).
 pub const DENYLIST_ENTRIES: &str = "portcullis_denylist_entries";
 
@@ -123,6 +126,10 @@ fn describe() {
     describe_counter!(CLIENT_AUTH_FAILURES, "Failed client authentications.");
     describe_counter!(UPLOADS, "Upload batches stored.");
     describe_counter!(UPLOADED_RECORDS, "Records stored in upload batches.");
+    describe_counter!(
+        ES256_SIGNATURES,
+        "ES256 signatures, by whether a presigned nonce half was ready."
+    );
     describe_gauge!(
         DENYLIST_ENTRIES,
         "Entries in this node's revocation denylist."
@@ -137,6 +144,14 @@ fn describe() {
         counter!(name).increment(0);
     }
     gauge!(DENYLIST_ENTRIES).set(0.0);
+}
+
+/// The ES256 signatures so far, presigned and whole (from `portcullis_crypto`'s
+/// own counts: the signing path records nothing itself).
+pub fn set_es256_signatures() {
+    let (presigned, whole) = portcullis_crypto::presign::counts();
+    ::metrics::counter!(ES256_SIGNATURES, "presigned" => "true").absolute(presigned);
+    ::metrics::counter!(ES256_SIGNATURES, "presigned" => "false").absolute(whole);
 }
 
 /// One answered HTTP request: its matched route template, method, status and latency.

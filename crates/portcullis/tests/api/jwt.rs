@@ -17,8 +17,13 @@ async fn check_alg(alg: &str) {
     )
     .await;
     let token = body["access_token"].as_str().unwrap();
+    check_token(&s, &id, alg, token).await;
+}
 
-    let jwks: JwkSet = serde_json::from_value(jwks(&s).await).unwrap();
+/// `token` verifies with jsonwebtoken against the served JWKS, with the claims a
+/// labelled `upload-data` token carries; with a byte changed it does not.
+async fn check_token(s: &TestServer, id: &str, alg: &str, token: &str) {
+    let jwks: JwkSet = serde_json::from_value(jwks(s).await).unwrap();
     let header = decode_header(token).unwrap();
     assert_eq!(header.typ.as_deref(), Some("at+jwt"));
     assert_eq!(format!("{:?}", header.alg), alg);
@@ -49,6 +54,59 @@ async fn check_alg(alg: &str) {
     let last = forged.pop().unwrap();
     forged.push(if last == 'A' { 'B' } else { 'A' });
     assert!(decode::<Value>(&forged, &key, &v).is_err());
+}
+
+/// The value of `portcullis_es256_signatures_total{presigned="…"}` in a scrape.
+async fn es256_signatures(s: &TestServer, presigned: bool) -> f64 {
+    let text = http()
+        .get(format!("{}/metrics", s.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let series = format!("portcullis_es256_signatures_total{{presigned=\"{presigned}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&series))
+        .map_or(0.0, |v| v.trim().parse().unwrap())
+}
+
+#[tokio::test]
+async fn es256_tokens_signed_with_presigned_nonces_verify_and_are_counted() {
+    let s = server(&["--signing-alg", "ES256"]);
+    let (id, secret) = s.create_client("Presigned", &[]).unwrap();
+    let params = [("label", "care-home-042"), ("scope", "upload-data")];
+    // The first signature finds nothing presigned and starts the thread that
+    // presigns; tokens issued after it has filled some use its nonce halves.
+    let first = get_token(&s, &id, &secret, &params).await;
+    let mut tokens = vec![first["access_token"].as_str().unwrap().to_owned()];
+    assert_eq!(es256_signatures(&s, false).await, 1.0, "the first is whole");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while es256_signatures(&s, true).await < 3.0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no presigned signature within 30 s"
+        );
+        let body = get_token(&s, &id, &secret, &params).await;
+        tokens.push(body["access_token"].as_str().unwrap().to_owned());
+        // Poll gently: the thread that presigns runs at the lowest priority.
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let whole = es256_signatures(&s, false).await;
+    assert_eq!(
+        whole + es256_signatures(&s, true).await,
+        tokens.len() as f64,
+        "every ES256 signature is counted once"
+    );
+    let signatures: std::collections::HashSet<&str> = tokens
+        .iter()
+        .map(|t| t.rsplit('.').next().unwrap())
+        .collect();
+    assert_eq!(signatures.len(), tokens.len());
+    for token in &tokens {
+        check_token(&s, &id, "ES256", token).await;
+    }
 }
 
 #[tokio::test]
