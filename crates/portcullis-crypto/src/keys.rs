@@ -261,6 +261,14 @@ impl SigningKey {
         Ok(())
     }
 
+    /// Whether a signature now costs only its message-dependent part: an ES256
+    /// key that presigns and has presigned halves ready (about 2 µs, against 10 to
+    /// 300 µs for a whole signature). Callers that overlap signing with other waits
+    /// can skip that when it is so.
+    pub fn signs_at_once(&self) -> bool {
+        self.presigner.as_ref().is_some_and(|p| p.ready() > 0)
+    }
+
     /// The presigner, for benchmarks: how many presigned halves are ready, and
     /// filling them on the calling thread.
     pub fn presigner(&self) -> Option<&crate::presign::Presigner> {

@@ -107,6 +107,18 @@ async fn es256_tokens_signed_with_presigned_nonces_verify_and_are_counted() {
     for token in &tokens {
         check_token(&s, &id, "ES256", token).await;
     }
+
+    // A refresh with presigned halves ready signs after its commit: its access
+    // token verifies the same, and a second use of the spent token is refused.
+    let rt = first["refresh_token"].as_str().unwrap();
+    let before = es256_signatures(&s, true).await;
+    let r = refresh(&s, &id, &secret, rt, None).await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    check_token(&s, &id, "ES256", body["access_token"].as_str().unwrap()).await;
+    assert_eq!(es256_signatures(&s, true).await, before + 1.0);
+    let again = refresh(&s, &id, &secret, rt, None).await;
+    assert_eq!(again.status(), 400);
 }
 
 #[tokio::test]

@@ -109,13 +109,20 @@ impl TokenService {
         actor: &Actor,
     ) -> Result<Attempt, RefreshError> {
         let next = self.successor(client, checks.now, actor)?;
+        // While the key has presigned ES256 halves ready, a signature costs about
+        // two microseconds: signing after the commit is cheaper than the task's
+        // wake-up that overlapping it costs (refresh +5%, `docs/BENCHMARKS.md`).
+        let overlap = !self.keys.get().current.signs_at_once();
         let (judged_tx, mut judged) = tokio::sync::mpsc::unbounded_channel();
+        let judged_tx = overlap.then_some(judged_tx);
         let judge = {
             let (checks, denylist) = (Arc::clone(checks), Arc::clone(&self.denylist));
             let successor = next.stored;
             Box::new(move |found: &RefreshLookup| {
                 let scopes = checks.judge(found, &denylist).ok()?;
-                let _ = judged_tx.send(Claimed::of(found, scopes.clone()));
+                if let Some(judged_tx) = &judged_tx {
+                    let _ = judged_tx.send(Claimed::of(found, scopes.clone()));
+                }
                 Some(successor.rotation(found, &checks, scopes))
             })
         };
