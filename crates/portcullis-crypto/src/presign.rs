@@ -8,7 +8,7 @@
 //! and its inverse may be computed in advance, provided their confidentiality and
 //! integrity are protected (and, as always, each is used once). A
 //! [`Presigner`] keeps a stock of such `(r, k⁻¹)` pairs, filled by a thread at the
-//! lowest CPU priority (`nice` 19), so that the work runs in time the request
+//! lowest CPU priority (`SCHED_IDLE`), so that the work runs in time the request
 //! paths leave idle (a token waiting for its group commit's fsync); a signature
 //! then costs a SHA-256 and three scalar operations. When the stock is empty the
 //! signature is made whole by aws-lc-rs, as without presigning.
@@ -299,13 +299,24 @@ fn spawn_filler(shared: Weak<Shared>) {
     drop(started);
 }
 
-/// Lowers the calling thread to `nice` 19, so that presigning takes the time
-/// other threads leave (on Linux, where priority is per thread; elsewhere the
-/// thread keeps its priority).
+/// Puts the calling thread under `SCHED_IDLE` (on Linux): it runs only on a
+/// core no other thread wants, and any other thread that wakes takes the core
+/// from it at once. (`nice` 19 is not enough: the scheduler lets a thread run out
+/// its time slice, and a busy `nice` 19 loop beside 16 connections cost 30% of
+/// the token rate where a `SCHED_IDLE` one cost nothing; `docs/BENCHMARKS.md`.)
+/// Elsewhere the thread keeps its priority.
 fn lowest_priority() {
     #[cfg(target_os = "linux")]
     {
-        let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 19);
+        use thread_priority::unix::{
+            NormalThreadSchedulePolicy, ThreadSchedulePolicy, set_thread_priority_and_policy,
+            thread_native_id,
+        };
+        let _ = set_thread_priority_and_policy(
+            thread_native_id(),
+            thread_priority::ThreadPriority::Min,
+            ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle),
+        );
     }
 }
 
