@@ -13,13 +13,15 @@
 //! then costs a SHA-256 and three scalar operations. When the stock is empty the
 //! signature is made whole by aws-lc-rs, as without presigning.
 //!
-//! - `k` is drawn from the operating system's generator (aws-lc-rs
-//!   `SystemRandom`), uniformly in `[1, n-1]` by rejection; `k·G` is aws-lc-rs's
-//!   constant-time fixed-base multiplication (through its ECDH key type); `k⁻¹`,
-//!   `r·d` and the rest are the `p256` crate's constant-time scalar arithmetic.
-//! - Each pair is taken out of the stock by the one signature that uses it (its
-//!   slot overwritten with zeros) and zeroed when dropped, as is the copy of `d`;
-//!   `k` itself is zeroed as soon as `k⁻¹` is known.
+//! - `k` and `k·G` come from aws-lc-rs's P-256 key generation (its seeded
+//!   generator, `k` uniform in `[1, n-1]`, constant-time fixed-base
+//!   multiplication, as in its own ECDSA); `k⁻¹` is a blinded inversion (see
+//!   [`presign`]); `r·d` and the rest are the `p256` crate's constant-time scalar
+//!   arithmetic.
+//! - Each pair goes into the stock as it is made (the stock never reallocates)
+//!   and is taken out by the one signature that uses it, its slot overwritten
+//!   with zeros; pairs are zeroed when dropped, as is the copy of `d`, and `k` is
+//!   zeroed as soon as `k⁻¹` is known.
 //! - The stock is small (at most [`STOCK`] pairs, 64 bytes each) and lives only
 //!   in memory, like the private key it serves.
 
@@ -31,7 +33,7 @@ use p256::elliptic_curve::ff::{Field, PrimeField};
 use p256::elliptic_curve::ops::{Invert, Reduce};
 use p256::elliptic_curve::zeroize::Zeroize;
 use p256::{FieldBytes, Scalar, U256};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
@@ -41,7 +43,7 @@ pub const STOCK: usize = 1024;
 /// The thread refills when the stock falls below this.
 const LOW: usize = STOCK / 2;
 
-/// Pairs computed between two visits to the stock's lock.
+/// Pairs made between two looks at whether the key is still in use.
 const CHUNK: usize = 32;
 
 /// How long the thread sleeps on a full stock before it checks that its key is
@@ -98,6 +100,9 @@ struct Shared {
     stock: Mutex<Vec<Presignature>>,
     /// Wakes the thread when the stock runs low.
     low: Condvar,
+    /// The thread waits on `low` (changed under the stock's lock): a signature
+    /// wakes it only then, instead of a wake-up call per signature.
+    filler_waits: AtomicBool,
 }
 
 impl Shared {
@@ -132,6 +137,7 @@ impl Presigner {
                 d: Secret(d),
                 stock: Mutex::new(Vec::with_capacity(STOCK)),
                 low: Condvar::new(),
+                filler_waits: AtomicBool::new(false),
             }),
             started: std::sync::Once::new(),
         })
@@ -151,7 +157,7 @@ impl Presigner {
                 .last_mut()
                 .map(|last| std::mem::replace(last, Presignature::ZERO));
             stock.pop();
-            if stock.len() < LOW {
+            if stock.len() < LOW && self.shared.filler_waits.swap(false, Ordering::Relaxed) {
                 self.shared.low.notify_one();
             }
             pair
@@ -173,17 +179,40 @@ impl Presigner {
     /// how many pairs are ready.
     pub fn fill(&self) -> usize {
         let rng = SystemRandom::new();
-        loop {
-            let need = STOCK.saturating_sub(self.ready()).min(CHUNK);
-            if need == 0 {
-                return self.ready();
+        while self.shared.top_up(&rng, CHUNK) == TopUp::More {}
+        self.ready()
+    }
+}
+
+/// Where [`Shared::top_up`] left the stock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TopUp {
+    /// It made as many pairs as it was asked and the stock can take more.
+    More,
+    /// The stock is full.
+    Full,
+    /// A pair could not be made (a generator failed).
+    Failed,
+}
+
+impl Shared {
+    /// Makes pairs until the stock is full or `most` were made, each put in the
+    /// stock as soon as it is made: no other copy of it is left in memory, and
+    /// the stock never grows past its capacity, so it is never copied either.
+    fn top_up(&self, rng: &SystemRandom, most: usize) -> TopUp {
+        for _ in 0..most {
+            if self.stock().len() >= STOCK {
+                return TopUp::Full;
             }
-            let fresh: Vec<_> = (0..need).filter_map(|_| presign(&rng)).collect();
-            if fresh.is_empty() {
-                return self.ready();
+            let Some(pair) = presign(rng) else {
+                return TopUp::Failed;
+            };
+            let mut stock = self.stock();
+            if stock.len() < STOCK {
+                stock.push(pair);
             }
-            self.shared.stock().extend(fresh);
         }
+        TopUp::More
     }
 }
 
@@ -270,28 +299,25 @@ fn spawn_filler(shared: Weak<Shared>) {
                     if stock.len() >= LOW {
                         // Wait for a signature to take it below LOW, or look
                         // again in a while (the key may be gone by then).
+                        shared.filler_waits.store(true, Ordering::Relaxed);
                         let (stock, _) = shared
                             .low
                             .wait_timeout_while(stock, IDLE_CHECK, |s| s.len() >= LOW)
                             .unwrap_or_else(PoisonError::into_inner);
+                        shared.filler_waits.store(false, Ordering::Relaxed);
                         if stock.len() >= LOW {
                             continue;
                         }
                     }
                 }
-                // Refill to the top, a chunk at a time, outside the lock.
-                loop {
-                    let need = STOCK.saturating_sub(shared.stock().len()).min(CHUNK);
-                    if need == 0 {
-                        break;
-                    }
-                    let fresh: Vec<_> = (0..need).filter_map(|_| presign(&rng)).collect();
-                    if fresh.is_empty() {
-                        // The generator failed: signatures go whole meanwhile.
-                        std::thread::sleep(IDLE_CHECK);
-                        break;
-                    }
-                    shared.stock().extend(fresh);
+                // Refill to the top (the lock is held only to add each pair).
+                let mut left = shared.top_up(&rng, CHUNK);
+                while left == TopUp::More {
+                    left = shared.top_up(&rng, CHUNK);
+                }
+                if left == TopUp::Failed {
+                    // Signatures are made whole until a pair can be made again.
+                    std::thread::sleep(IDLE_CHECK);
                 }
             }
         });
