@@ -2,8 +2,9 @@
 //! takes them) and durably records the new family before answering.
 
 use super::{Grant, IssueError, Issued, TokenResponse, TokenService};
-use portcullis_crypto::ordered_id_now;
+use portcullis_crypto::{Algorithm, ordered_id_now};
 use portcullis_store::NewGrant;
+use std::future::Future as _;
 
 impl TokenService {
     /// Signs an access token and, if the client takes them, a refresh token, and
@@ -25,19 +26,10 @@ impl TokenService {
         family_id: String,
         spends_code: Option<[u8; 32]>,
     ) -> Result<Option<Issued>, IssueError> {
-        let announced = self.store.announce_grant();
         let now = self.clock.now();
         let client = grant.client;
         let scope = grant.scopes.to_string();
-        let (access_token, exp, access_ttl) = self.sign_access(
-            client,
-            &family_id,
-            &grant.subject,
-            &grant.scopes,
-            grant.label.as_ref().map(|l| l.to_string()),
-            now,
-        )?;
-
+        let exp = now.saturating_add(self.access_ttl_for(client).secs_i64());
         let refresh = if client.issue_refresh_token {
             let rexp = now.saturating_add(self.refresh_ttl_for(client).secs_i64());
             Some(self.new_refresh_token(rexp)?)
@@ -45,26 +37,65 @@ impl TokenService {
             None
         };
         let family_expires = refresh.as_ref().map_or(exp, |(_, r)| r.expires_at.max(exp));
+        let label = grant.label.map(|l| l.to_string());
+        let sign = || {
+            self.sign_access(
+                client,
+                &family_id,
+                &grant.subject,
+                &grant.scopes,
+                label.clone(),
+                now,
+            )
+        };
+        // A slow signature (RS256: 300 µs of CPU) comes first, announced, so that
+        // the writer can gather the grants being signed into one commit
+        // (`TokenStore::announce_grant`); handed over first, they came one or two
+        // a commit and each wrote 28 KiB instead of 11 (8% fewer tokens).
+        let sign_first = self.keys.get().current.alg() == Algorithm::RS256;
+        let announced = sign_first.then(|| self.store.announce_grant());
+        let signed_first = if sign_first { Some(sign()?) } else { None };
         drop(announced);
-        let recorded = self
-            .store
-            .record_grant(NewGrant {
-                family_id: family_id.clone(),
-                client_id: client.id.to_string(),
-                label: grant.label.map(|l| l.to_string()),
-                subject: grant.subject,
-                scopes: grant.scopes.clone(),
-                grant_type: grant.grant_type.as_str().into(),
-                created_at: now,
-                expires_at: family_expires,
-                refresh_token: refresh.as_ref().map(|(_, r)| r.clone()),
-                actor: grant.actor,
-                spends_code,
+        let record = self.store.record_grant(NewGrant {
+            family_id: family_id.clone(),
+            client_id: client.id.to_string(),
+            label: label.clone(),
+            subject: grant.subject.clone(),
+            scopes: grant.scopes.clone(),
+            grant_type: grant.grant_type.as_str().into(),
+            created_at: now,
+            expires_at: family_expires,
+            refresh_token: refresh.as_ref().map(|(_, r)| r.clone()),
+            actor: grant.actor,
+            spends_code,
+        });
+        tokio::pin!(record);
+        // Otherwise the grant goes to the writer first (one poll hands it over)
+        // and the token is signed while the grant commits, out of the time this
+        // request waits for the commit anyway (EdDSA +5%). The answer still waits
+        // for the commit; a token signed for a grant not recorded is thrown away.
+        let mut early = None;
+        if signed_first.is_none() {
+            std::future::poll_fn(|cx| {
+                if let std::task::Poll::Ready(r) = record.as_mut().poll(cx) {
+                    early = Some(r);
+                }
+                std::task::Poll::Ready(())
             })
-            .await?;
+            .await;
+        }
+        let signed = match signed_first {
+            Some(signed) => signed,
+            None => sign()?,
+        };
+        let recorded = match early {
+            Some(r) => r,
+            None => record.await,
+        }?;
         if !recorded {
             return Ok(None);
         }
+        let (access_token, _, access_ttl) = signed;
         let alg = self.keys.get().current.alg().as_str();
         crate::metrics::token_issued(grant.grant_type.as_str(), alg);
         Ok(Some(Issued {
