@@ -43,9 +43,6 @@ pub const STOCK: usize = 1024;
 /// The thread refills when the stock falls below this.
 const LOW: usize = STOCK / 2;
 
-/// Pairs made between two looks at whether the key is still in use.
-const CHUNK: usize = 32;
-
 /// How long the thread sleeps on a full stock before it checks that its key is
 /// still in use.
 const IDLE_CHECK: Duration = Duration::from_secs(1);
@@ -179,40 +176,27 @@ impl Presigner {
     /// how many pairs are ready.
     pub fn fill(&self) -> usize {
         let rng = SystemRandom::new();
-        while self.shared.top_up(&rng, CHUNK) == TopUp::More {}
+        self.shared.top_up(&rng);
         self.ready()
     }
 }
 
-/// Where [`Shared::top_up`] left the stock.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum TopUp {
-    /// It made as many pairs as it was asked and the stock can take more.
-    More,
-    /// The stock is full.
-    Full,
-    /// A pair could not be made (a generator failed).
-    Failed,
-}
-
 impl Shared {
-    /// Makes pairs until the stock is full or `most` were made, each put in the
-    /// stock as soon as it is made: no other copy of it is left in memory, and
-    /// the stock never grows past its capacity, so it is never copied either.
-    fn top_up(&self, rng: &SystemRandom, most: usize) -> TopUp {
-        for _ in 0..most {
-            if self.stock().len() >= STOCK {
-                return TopUp::Full;
-            }
+    /// Makes pairs until the stock is full, each put in the stock as soon as it
+    /// is made: no other copy of it is left in memory, and the stock never grows
+    /// past its capacity, so it is never copied either. `false` if a pair could
+    /// not be made (a generator failed).
+    fn top_up(&self, rng: &SystemRandom) -> bool {
+        while self.stock().len() < STOCK {
             let Some(pair) = presign(rng) else {
-                return TopUp::Failed;
+                return false;
             };
             let mut stock = self.stock();
             if stock.len() < STOCK {
                 stock.push(pair);
             }
         }
-        TopUp::More
+        true
     }
 }
 
@@ -311,11 +295,7 @@ fn spawn_filler(shared: Weak<Shared>) {
                     }
                 }
                 // Refill to the top (the lock is held only to add each pair).
-                let mut left = shared.top_up(&rng, CHUNK);
-                while left == TopUp::More {
-                    left = shared.top_up(&rng, CHUNK);
-                }
-                if left == TopUp::Failed {
+                if !shared.top_up(&rng) {
                     // Signatures are made whole until a pair can be made again.
                     std::thread::sleep(IDLE_CHECK);
                 }
