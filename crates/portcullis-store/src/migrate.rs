@@ -72,6 +72,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         "fewer_pages_per_grant",
         include_str!("../migrations/sqlite/0013_fewer_pages_per_grant.sql"),
     ),
+    (
+        14,
+        "sites_from_the_index",
+        include_str!("../migrations/sqlite/0014_sites_from_the_index.sql"),
+    ),
 ];
 
 /// PostgreSQL migrations, in order (the same numbers and names as SQLite's).
@@ -140,5 +145,10 @@ pub(crate) const POSTGRES: &[Migration] = &[
         13,
         "fewer_pages_per_grant",
         include_str!("../migrations/postgres/0013_fewer_pages_per_grant.sql"),
+    ),
+    (
+        14,
+        "sites_from_the_index",
+        include_str!("../migrations/postgres/0014_sites_from_the_index.sql"),
     ),
 ];

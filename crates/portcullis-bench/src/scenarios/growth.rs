@@ -107,10 +107,12 @@ async fn run_size(args: &GrowthArgs, size: u64) -> anyhow::Result<SizeResult> {
     }
     let pages = admin_pages(&deployment, size, args.page_fetches).await?;
     for (name, times) in &pages {
+        let each: Vec<String> = times.iter().map(|t| ms(*t)).collect();
         println!(
-            "page {name:<28} median {} ms  max {} ms",
+            "page {name:<28} median {} ms  max {} ms  (each: {})",
             ms(median(times)),
-            ms(max(times))
+            ms(max(times)),
+            each.join(", ")
         );
     }
     deployment.note_peak_rss();
