@@ -375,14 +375,14 @@ pub(super) fn insert_grant(
     Ok(true)
 }
 
-/// The statement that spends a refresh token in [`rotate`]: `?1` now, `?2` the
-/// successor's selector, `?3` the grace response, `?4` the selector, `?5` the
-/// family, `?6` the client, `?7` the token's hash.
 /// A client's families as its sites page sums them: label, live (1 or 0), last
 /// issue. `?1` the client, `?2` now.
 pub(super) const SITES_OF_A_CLIENT: &str = "SELECT label, revoked_at IS NULL AND expires_at > ?2, coalesce(last_issued_at, created_at) \
      FROM token_families WHERE client_id = ?1 AND label IS NOT NULL";
 
+/// The statement that spends a refresh token in [`rotate`]: `?1` now, `?2` the
+/// successor's selector, `?3` the grace response, `?4` the selector, `?5` the
+/// family, `?6` the client, `?7` the token's hash.
 pub(super) const SPEND_REFRESH_TOKEN: &str = "UPDATE refresh_tokens SET spent_at = ?1, replaced_by = ?2, grace_response = ?3 \
  WHERE id = ?4 AND token_hash = ?7 AND spent_at IS NULL AND expires_at > ?1 \
  AND family_id = ?5 \
