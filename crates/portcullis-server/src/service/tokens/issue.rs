@@ -29,10 +29,9 @@ impl TokenService {
         let now = self.clock.now();
         let client = grant.client;
         let scope = grant.scopes.to_string();
-        let exp = now.saturating_add(self.access_ttl_for(client).secs_i64());
+        let exp = self.access_expiry(client, now);
         let refresh = if client.issue_refresh_token {
-            let rexp = now.saturating_add(self.refresh_ttl_for(client).secs_i64());
-            Some(self.new_refresh_token(rexp)?)
+            Some(self.new_refresh_token(self.refresh_expiry(client, now))?)
         } else {
             None
         };
@@ -96,7 +95,7 @@ impl TokenService {
         if !recorded {
             return Ok(None);
         }
-        let (access_token, _, access_ttl) = signed;
+        let (access_token, access_ttl) = signed;
         crate::metrics::token_issued(grant.grant_type.as_str(), alg.as_str());
         Ok(Some(Issued {
             family_id,

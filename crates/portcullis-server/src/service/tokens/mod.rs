@@ -182,9 +182,18 @@ impl TokenService {
     pub fn refresh_ttl_for(&self, client: &Client) -> Ttl {
         client.refresh_token_ttl.unwrap_or(self.refresh_ttl)
     }
+    /// When an access token for `client` signed at `now` expires (its `exp`).
+    pub(crate) fn access_expiry(&self, client: &Client, now: i64) -> i64 {
+        now.saturating_add(self.access_ttl_for(client).secs_i64())
+    }
+    /// When a refresh token for `client` issued at `now` expires.
+    pub(crate) fn refresh_expiry(&self, client: &Client, now: i64) -> i64 {
+        now.saturating_add(self.refresh_ttl_for(client).secs_i64())
+    }
 
     /// Signs an access token for a family: the one place its claims are built
-    /// (grants and refreshes alike). Returns the token, its `exp` and lifetime.
+    /// (grants and refreshes alike). Returns the token and its lifetime; its `exp`
+    /// is [`Self::access_expiry`].
     pub(crate) fn sign_access(
         &self,
         client: &Client,
@@ -193,9 +202,8 @@ impl TokenService {
         scopes: &ScopeSet,
         label: Option<String>,
         now: i64,
-    ) -> Result<(String, i64, Ttl), CryptoError> {
-        let access_ttl = self.access_ttl_for(client);
-        let exp = now.saturating_add(access_ttl.secs_i64());
+    ) -> Result<(String, Ttl), CryptoError> {
+        let exp = self.access_expiry(client, now);
         let jti_rand: [u8; 9] = portcullis_crypto::random_bytes()?;
         // A family whose grant was narrowed this very second has its tokens until
         // then revoked by `iat`: a token refreshed into the narrower grant in that
@@ -215,7 +223,7 @@ impl TokenService {
             label,
         };
         let token = self.keys.get().current.sign_jwt(&claims)?;
-        Ok((token, exp, access_ttl))
+        Ok((token, self.access_ttl_for(client)))
     }
 
     /// A new refresh token and what is stored of it: its selector and hash.

@@ -114,6 +114,8 @@ impl TokenService {
         // wake-up that overlapping it costs (refresh +5%, `docs/BENCHMARKS.md`).
         let overlap = !self.keys.get().current.signs_at_once();
         let (judged_tx, mut judged) = tokio::sync::mpsc::unbounded_channel();
+        // Without the overlap the sender is dropped here, so `judged` yields
+        // nothing and the loop below only waits for the spend.
         let judged_tx = overlap.then_some(judged_tx);
         let judge = {
             let (checks, denylist) = (Arc::clone(checks), Arc::clone(&self.denylist));
@@ -209,16 +211,11 @@ impl TokenService {
         })
     }
 
-    /// When a refresh token issued now expires.
-    fn refresh_expiry(&self, client: &Client, now: i64) -> i64 {
-        now.saturating_add(self.refresh_ttl_for(client).secs_i64())
-    }
-
     /// When a family refreshed now has its last token expire: its new refresh
     /// token or its new access token, whichever lives longer.
     fn family_expiry(&self, client: &Client, now: i64) -> i64 {
-        let access = now.saturating_add(self.access_ttl_for(client).secs_i64());
-        self.refresh_expiry(client, now).max(access)
+        self.refresh_expiry(client, now)
+            .max(self.access_expiry(client, now))
     }
 
     /// The token endpoint's answer to a rotation: a new access token for the
@@ -230,7 +227,7 @@ impl TokenService {
         refresh: &PlainToken,
         now: i64,
     ) -> Result<TokenResponse, CryptoError> {
-        let (access_token, _, access_ttl) = self.sign_access(
+        let (access_token, access_ttl) = self.sign_access(
             client,
             &claimed.family_id,
             &claimed.subject,
