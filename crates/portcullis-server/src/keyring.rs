@@ -129,10 +129,10 @@ fn build(stored: &[StoredKey], master: &MasterKey, now: i64) -> Result<KeySet, K
         .decrypt(&current.private_key_enc, current.kid.as_bytes())
         .map_err(key_err(&current.kid))?;
     let mut signing = SigningKey::from_pkcs8(alg, &der).map_err(key_err(&current.kid))?;
-    // ES256: the nonce half of each signature is computed ahead, in idle time;
-    // without it (the private scalar unreadable) every signature is made whole.
+    // ES256 and EdDSA: the nonce half of each signature is computed ahead, in idle
+    // time; without it (the private scalar unreadable) every signature is made whole.
     if let Err(e) = signing.presign_in_background() {
-        tracing::warn!(kid = %current.kid, error = %e, "ES256 presigning is off for this key");
+        tracing::warn!(kid = %current.kid, error = %e, "presigning is off for this key");
     }
     let mut verifiers = HashMap::new();
     let mut jwks_keys = Vec::new();

@@ -37,6 +37,8 @@ pub const UPLOADED_RECORDS: &str = "portcullis_uploaded_records_total";
 /// ES256 signatures by a key that presigns, by `presigned` (`true`: a presigned
 /// nonce half was ready; `false`: made whole); set at each scrape.
 pub const ES256_SIGNATURES: &str = "portcullis_es256_signatures_total";
+/// The same for EdDSA.
+pub const EDDSA_SIGNATURES: &str = "portcullis_eddsa_signatures_total";
 /// Entries in this node's revocation denylist (gauge, set at each scrape).
 pub const DENYLIST_ENTRIES: &str = "portcullis_denylist_entries";
 
@@ -130,6 +132,10 @@ fn describe() {
         ES256_SIGNATURES,
         "ES256 signatures, by whether a presigned nonce half was ready."
     );
+    describe_counter!(
+        EDDSA_SIGNATURES,
+        "EdDSA signatures, by whether a presigned nonce half was ready."
+    );
     describe_gauge!(
         DENYLIST_ENTRIES,
         "Entries in this node's revocation denylist."
@@ -146,12 +152,18 @@ fn describe() {
     gauge!(DENYLIST_ENTRIES).set(0.0);
 }
 
-/// The ES256 signatures so far, presigned and whole (from `portcullis_crypto`'s
-/// own counts: the signing path records nothing itself).
-pub fn set_es256_signatures() {
-    let (presigned, whole) = portcullis_crypto::presign::counts();
-    ::metrics::counter!(ES256_SIGNATURES, "presigned" => "true").absolute(presigned);
-    ::metrics::counter!(ES256_SIGNATURES, "presigned" => "false").absolute(whole);
+/// The ES256 and EdDSA signatures so far, presigned and whole (from
+/// `portcullis_crypto`'s own counts: the signing path records nothing itself).
+pub fn set_presigned_signatures() {
+    use portcullis_crypto::Algorithm;
+    for (name, alg) in [
+        (ES256_SIGNATURES, Algorithm::ES256),
+        (EDDSA_SIGNATURES, Algorithm::EdDSA),
+    ] {
+        let (presigned, whole) = portcullis_crypto::presign::counts(alg);
+        ::metrics::counter!(name, "presigned" => "true").absolute(presigned);
+        ::metrics::counter!(name, "presigned" => "false").absolute(whole);
+    }
 }
 
 /// One answered HTTP request: its matched route template, method, status and latency.

@@ -27,7 +27,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
         }
     };
     crate::metrics::set_denylist_size(state.tokens.denylist.len());
-    crate::metrics::set_es256_signatures();
+    crate::metrics::set_presigned_signatures();
     let mut resp = metrics.render().into_response();
     resp.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));

@@ -109,7 +109,7 @@ impl TokenService {
         actor: &Actor,
     ) -> Result<Attempt, RefreshError> {
         let next = self.successor(client, checks.now, actor)?;
-        // While the key has presigned ES256 halves ready, a signature costs about
+        // While the key has presigned ES256 or EdDSA halves ready, a signature costs about
         // two microseconds: signing after the commit is cheaper than the task's
         // wake-up that overlapping it costs (refresh +5%, `docs/BENCHMARKS.md`).
         let overlap = !self.keys.get().current.signs_at_once();
