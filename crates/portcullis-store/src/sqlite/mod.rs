@@ -39,7 +39,6 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
 use tokio::sync::{mpsc, oneshot};
 use writer::WriteJob;
 
@@ -49,8 +48,8 @@ pub struct SqliteStore {
     readers: Arc<reader::Readers>,
     path: PathBuf,
     health: Arc<WriteHealth>,
-    /// Grants announced and not yet submitted (see [`crate::GrantAnnouncement`]).
-    coming: Arc<AtomicUsize>,
+    /// Announced grants and queued hot jobs (see [`writer::Gathering`]).
+    gathering: Arc<writer::Gathering>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -126,14 +125,14 @@ impl SqliteStore {
         // The writer opens first: it creates the file and puts it in WAL mode,
         // which the read-only connections cannot do.
         let health = Arc::new(WriteHealth::default());
-        let coming = Arc::new(AtomicUsize::new(0));
-        let writes = writer::spawn(path, Arc::clone(&health), Arc::clone(&coming))?;
+        let gathering = Arc::new(writer::Gathering::default());
+        let writes = writer::spawn(path, Arc::clone(&health), Arc::clone(&gathering))?;
         Ok(Self {
             writes,
             readers: reader::Readers::new(path),
             path: path.to_owned(),
             health,
-            coming,
+            gathering,
         })
     }
 
@@ -153,6 +152,7 @@ impl SqliteStore {
                 .send(job(tx))
                 .await
                 .map_err(|_| writer::stopped())?;
+            self.gathering.queued();
             rx.await.map_err(|_| writer::stopped())?
         })
         .await

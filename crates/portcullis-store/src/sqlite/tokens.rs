@@ -128,7 +128,7 @@ pub fn legacy_refresh_id(hash: &[u8; 32]) -> String {
 #[async_trait]
 impl TokenStore for SqliteStore {
     fn announce_grant(&self) -> GrantAnnouncement {
-        GrantAnnouncement::counted(&self.coming)
+        GrantAnnouncement::counted(&self.gathering.coming)
     }
 
     async fn record_grant(&self, grant: NewGrant) -> StoreResult<bool> {

@@ -19,8 +19,9 @@ use crate::{
 };
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::thread::Thread;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{mpsc, oneshot};
@@ -43,8 +44,49 @@ const SMALL_BATCH: usize = 8;
 /// The longest a small batch waits for announced grants.
 const GATHER_WAIT: Duration = Duration::from_millis(1);
 
-/// How often a waiting batch looks for arrivals.
-const GATHER_POLL: Duration = Duration::from_micros(50);
+/// What the writer shares with the tasks that hand it hot jobs, so that a small
+/// batch can wait for announced grants without polling: each poll was a sleep
+/// and a wake-up of the writer, and each wake-up took a core from a signature
+/// (RS256 commits of 7 grants cost 10 voluntary switches of the writer each).
+#[derive(Debug)]
+pub(crate) struct Gathering {
+    /// Grants announced and not yet submitted (see [`crate::GrantAnnouncement`]).
+    pub(crate) coming: Arc<AtomicUsize>,
+    /// Hot jobs handed to the writer so far.
+    sent: AtomicUsize,
+    /// While a small batch waits: the count of `sent` that fills it;
+    /// `usize::MAX` otherwise.
+    wake_at: AtomicUsize,
+    /// The writer's thread, which a waiting batch parks.
+    writer: OnceLock<Thread>,
+}
+
+impl Default for Gathering {
+    fn default() -> Self {
+        Self {
+            coming: Arc::default(),
+            sent: AtomicUsize::new(0),
+            wake_at: AtomicUsize::new(usize::MAX),
+            writer: OnceLock::new(),
+        }
+    }
+}
+
+impl Gathering {
+    /// A hot job was queued for the writer: wakes a waiting batch once it is
+    /// full or no grant is announced any more (an announcement ends just before
+    /// its job is queued).
+    pub(crate) fn queued(&self) {
+        let sent = self.sent.fetch_add(1, Ordering::SeqCst) + 1;
+        let wake_at = self.wake_at.load(Ordering::SeqCst);
+        if wake_at != usize::MAX
+            && (sent >= wake_at || self.coming.load(Ordering::SeqCst) == 0)
+            && let Some(writer) = self.writer.get()
+        {
+            writer.unpark();
+        }
+    }
+}
 
 /// A change that runs its own transaction on the writer's connection and answers
 /// its caller itself.
@@ -91,13 +133,16 @@ pub(crate) fn in_transaction<T>(
 pub(crate) fn spawn(
     path: &Path,
     health: Arc<WriteHealth>,
-    coming: Arc<AtomicUsize>,
+    gathering: Arc<Gathering>,
 ) -> StoreResult<mpsc::Sender<WriteJob>> {
     let conn = conn::open(path, Role::Writer)?;
     let (tx, rx) = mpsc::channel(QUEUE);
     std::thread::Builder::new()
         .name("portcullis-writer".into())
-        .spawn(move || run(conn, rx, &health, &coming))
+        .spawn(move || {
+            let _ = gathering.writer.set(std::thread::current());
+            run(conn, rx, &health, &gathering);
+        })
         .map_err(|e| StoreError::Backend(format!("cannot start the writer thread: {e}")))?;
     Ok(tx)
 }
@@ -109,7 +154,7 @@ fn run(
     mut conn: Connection,
     mut rx: mpsc::Receiver<WriteJob>,
     health: &WriteHealth,
-    coming: &AtomicUsize,
+    gathering: &Gathering,
 ) {
     let mut batch: Vec<WriteJob> = Vec::with_capacity(MAX_BATCH);
     let mut others: Vec<TxnJob> = Vec::new();
@@ -126,7 +171,7 @@ fn run(
             }
         }
         if !batch.is_empty() && others.is_empty() {
-            gather_announced(&mut rx, &mut batch, &mut others, coming, &mut cpu);
+            gather_announced(&mut rx, &mut batch, &mut others, gathering, &mut cpu);
         }
         if !batch.is_empty() {
             commit_hot(&mut conn, &mut batch, health);
@@ -149,26 +194,41 @@ fn gather_announced(
     rx: &mut mpsc::Receiver<WriteJob>,
     batch: &mut Vec<WriteJob>,
     others: &mut Vec<TxnJob>,
-    coming: &AtomicUsize,
+    gathering: &Gathering,
     cpu: &mut CpuGauge,
 ) {
+    let coming = &gathering.coming;
     if batch.len() >= SMALL_BATCH || coming.load(Ordering::Relaxed) == 0 || !cpu.saturated() {
         return;
     }
     let deadline = Instant::now() + GATHER_WAIT;
-    while batch.len() < SMALL_BATCH && others.is_empty() {
-        match rx.try_recv() {
-            Ok(WriteJob::Txn(f)) => others.push(f),
-            Ok(hot) => batch.push(hot),
-            Err(TryRecvError::Empty) => {
-                if coming.load(Ordering::Relaxed) == 0 || Instant::now() >= deadline {
-                    return;
-                }
-                std::thread::sleep(GATHER_POLL);
+    // Senders wake this thread once as many more jobs as the batch lacks are
+    // queued (or none is announced any more); until then it sleeps.
+    let lacking = SMALL_BATCH - batch.len();
+    gathering.wake_at.store(
+        gathering.sent.load(Ordering::SeqCst) + lacking,
+        Ordering::SeqCst,
+    );
+    'wait: loop {
+        while batch.len() < SMALL_BATCH && others.is_empty() {
+            match rx.try_recv() {
+                Ok(WriteJob::Txn(f)) => others.push(f),
+                Ok(hot) => batch.push(hot),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => break 'wait,
             }
-            Err(TryRecvError::Disconnected) => return,
         }
+        let now = Instant::now();
+        if batch.len() >= SMALL_BATCH
+            || !others.is_empty()
+            || coming.load(Ordering::SeqCst) == 0
+            || now >= deadline
+        {
+            break;
+        }
+        std::thread::park_timeout(deadline - now);
     }
+    gathering.wake_at.store(usize::MAX, Ordering::SeqCst);
 }
 
 /// Whether this process has kept the machine's cores busy lately: its CPU time
