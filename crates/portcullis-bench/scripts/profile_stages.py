@@ -10,8 +10,11 @@ sample in a stage by its thread and symbol, and prints each stage's share of
 the server's samples; given the server's CPU per request as the scenario
 printed it (`ms/req`), it also prints each stage's microseconds per request.
 The SQLite writer thread (`portcullis-writ`) is its own stage: the group
-commit's statements and fsync calls. Everything else runs on the async
-workers (`tokio-rt-worker`) and is told apart by symbol.
+commit's statements and fsync calls. So is the presigning thread
+(`portcullis-pres`: ES256 and EdDSA nonce halves made ahead), which counts as
+signing. Everything else runs on the async workers (`tokio-rt-worker`) and is
+told apart by symbol. The last lines add up signing (both signing stages) and
+everything outside it.
 """
 
 import re
@@ -20,7 +23,7 @@ import sys
 
 # (stage, pattern on "library symbol"), first match wins.
 STAGES = [
-    ("signing (ECDSA/EdDSA/RSA)", r"extract_multiplier|rsaz|ecp_nistz256|ecdsa|p256|bignum|Lbignum|bn_|ec_GFp|ed25519|x25519|fiat_|rsa|RSA|ec_point|ec_scalar|EC_|ECDSA"),
+    ("signing (ECDSA/EdDSA/RSA)", r"extract_multiplier|rsaz|ecp_nistz256|ecdsa|p256|bignum|Lbignum|bn_|ec_GFp|ed25519|edwards25519|x25519|curve25519|fiat_|rsa|RSA|ec_point|ec_scalar|EC_|ECDSA|presign"),
     ("hashing (HMAC, SHA-256)", r"sha256|sha512|sha2::|hmac|HMAC|SHA256|SHA512|sha1"),
     ("randomness", r"rdrand|CTR_DRBG|RAND_bytes|getrandom|rand_core|rand::"),
     ("SQLite reads on the workers", r"sqlite3|pcache|btree|vdbe|Vdbe|wal[A-Z]|rusqlite|walFind"),
@@ -31,9 +34,15 @@ STAGES = [
 ]
 
 
+SIGNING_AHEAD = "signing ahead (presigning thread)"
+SIGNING = ("signing (ECDSA/EdDSA/RSA)", SIGNING_AHEAD)
+
+
 def classify(comm, dso, sym):
     if comm.startswith("portcullis-writ"):
         return "SQLite writer thread (group commit, fsync)"
+    if comm.startswith("portcullis-pres"):
+        return SIGNING_AHEAD
     if "[kernel" in dso or sym.startswith("[k]"):
         return "kernel (sockets, syscalls, scheduling)"
     text = f"{dso} {sym}"
@@ -68,6 +77,12 @@ def main():
     for stage, pct in sorted(shares.items(), key=lambda kv: -kv[1]):
         share = pct / total
         line = f"{stage:<45} {share * 100:6.1f}%"
+        if ms_per_request:
+            line += f"   {share * ms_per_request * 1000:8.1f}"
+        print(line)
+    signing = sum(shares.get(stage, 0.0) for stage in SIGNING) / total
+    for name, share in (("signing, all of it", signing), ("outside signing", 1 - signing)):
+        line = f"{name:<45} {share * 100:6.1f}%"
         if ms_per_request:
             line += f"   {share * ms_per_request * 1000:8.1f}"
         print(line)
