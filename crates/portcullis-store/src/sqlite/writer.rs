@@ -203,6 +203,10 @@ fn gather_announced(
     }
     let deadline = Instant::now() + GATHER_WAIT;
     'wait: loop {
+        // Jobs counted in `seen` were queued before this look, so it finds them;
+        // a job queued during the look may be counted twice below, which only
+        // wakes this thread early (it looks again), never late.
+        let seen = gathering.sent.load(Ordering::SeqCst);
         while batch.len() < SMALL_BATCH && others.is_empty() {
             match rx.try_recv() {
                 Ok(WriteJob::Txn(f)) => others.push(f),
@@ -211,21 +215,22 @@ fn gather_announced(
                 Err(TryRecvError::Disconnected) => break 'wait,
             }
         }
-        // Senders wake this thread once as many more jobs as the batch lacks are
-        // queued (or none is announced any more); until then it sleeps. Counted
-        // after the queue was emptied, so a job queued in between wakes it early
-        // (it looks again and sleeps on), never late.
         let lacking = SMALL_BATCH.saturating_sub(batch.len());
-        gathering.wake_at.store(
-            gathering.sent.load(Ordering::SeqCst) + lacking,
-            Ordering::SeqCst,
-        );
         let now = Instant::now();
-        if lacking == 0
-            || !others.is_empty()
-            || coming.load(Ordering::SeqCst) == 0
-            || now >= deadline
-        {
+        if lacking == 0 || !others.is_empty() || now >= deadline {
+            break;
+        }
+        // Senders wake this thread once as many more jobs as the batch lacks are
+        // queued (or none is announced any more); until then it sleeps.
+        let wake_at = seen + lacking;
+        gathering.wake_at.store(wake_at, Ordering::SeqCst);
+        // A sender that queued a job before that store did not see it: look
+        // again instead of sleeping (both sides are `SeqCst`, so at least one of
+        // them sees the other).
+        if gathering.sent.load(Ordering::SeqCst) >= wake_at {
+            continue;
+        }
+        if coming.load(Ordering::SeqCst) == 0 {
             break;
         }
         std::thread::park_timeout(deadline - now);
@@ -389,6 +394,7 @@ fn apply_batch(conn: &mut Connection, jobs: &[WriteJob]) -> StoreResult<Vec<Outc
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
@@ -424,6 +430,45 @@ mod tests {
     #[test]
     fn nothing_waits_before_the_first_measure() {
         assert!(!CpuGauge::new().saturated());
+    }
+
+    /// Queues `n` jobs from another thread, as the tasks do, and tells whether
+    /// the writer (this thread) was unparked: it parks for up to 10 s and sees
+    /// its token at once if a sender unparked it.
+    fn woken_after(gathering: &Arc<Gathering>, n: usize) -> bool {
+        let sender = {
+            let gathering = Arc::clone(gathering);
+            std::thread::spawn(move || (0..n).for_each(|_| gathering.queued()))
+        };
+        sender.join().unwrap();
+        let started = Instant::now();
+        std::thread::park_timeout(Duration::from_secs(10));
+        started.elapsed() < Duration::from_secs(5)
+    }
+
+    #[test]
+    fn a_waiting_batch_is_woken_once_it_has_what_it_lacks() {
+        let gathering = Arc::new(Gathering::default());
+        let _ = gathering.writer.set(std::thread::current());
+        let _signing = crate::GrantAnnouncement::counted(&gathering.coming);
+        // Nobody waits: queuing wakes nobody, and counts.
+        (0..3).for_each(|_| gathering.queued());
+        assert_eq!(gathering.sent.load(Ordering::SeqCst), 3);
+        // A batch that lacks two jobs is woken by the second.
+        gathering.wake_at.store(3 + 2, Ordering::SeqCst);
+        assert!(woken_after(&gathering, 2));
+    }
+
+    #[test]
+    fn a_waiting_batch_is_woken_when_nothing_is_announced_any_more() {
+        let gathering = Arc::new(Gathering::default());
+        let _ = gathering.writer.set(std::thread::current());
+        let signing = crate::GrantAnnouncement::counted(&gathering.coming);
+        gathering.wake_at.store(8, Ordering::SeqCst);
+        // The last announced grant is submitted: its job wakes the batch though
+        // it lacks seven more.
+        drop(signing);
+        assert!(woken_after(&gathering, 1));
     }
 
     #[test]
