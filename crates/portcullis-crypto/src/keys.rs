@@ -299,6 +299,10 @@ impl SigningKey {
     }
 
     fn sign_bytes(&self, msg: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        // A presigning key (ES256, EdDSA) with a half ready; else a whole signature.
+        if let Some(sig) = self.presigner.as_ref().and_then(|p| p.sign(msg)) {
+            return Ok(sig.to_vec());
+        }
         let fail = |_| CryptoError::Key("signing failed".into());
         match &self.pair {
             KeyPair::Rsa(k) => {
@@ -307,18 +311,8 @@ impl SigningKey {
                     .map_err(fail)?;
                 Ok(sig)
             }
-            KeyPair::Ec(k) => {
-                if let Some(sig) = self.presigner.as_ref().and_then(|p| p.sign(msg)) {
-                    return Ok(sig.to_vec());
-                }
-                Ok(k.sign(&self.rng, msg).map_err(fail)?.as_ref().to_vec())
-            }
-            KeyPair::Ed(k) => {
-                if let Some(sig) = self.presigner.as_ref().and_then(|p| p.sign(msg)) {
-                    return Ok(sig.to_vec());
-                }
-                Ok(k.sign(msg).as_ref().to_vec())
-            }
+            KeyPair::Ec(k) => Ok(k.sign(&self.rng, msg).map_err(fail)?.as_ref().to_vec()),
+            KeyPair::Ed(k) => Ok(k.sign(msg).as_ref().to_vec()),
         }
     }
 

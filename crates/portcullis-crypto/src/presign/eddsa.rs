@@ -14,7 +14,9 @@
 //!   the scalar arithmetic its constant-time `Scalar`.
 //! - `a`, the clamped first half of `SHA-512(seed)`, is checked against the key's
 //!   public key when the presigner is made, and zeroed when it is dropped, as is
-//!   the prefix; each `r` is zeroed with its half.
+//!   the prefix; each `r` is zeroed with its half. The SHA-512 outputs they are
+//!   taken from are aws-lc-rs `Digest` values, a `Copy` type this code cannot
+//!   zero: they stay on the stack of the call that made them until it is reused.
 
 use super::{Counts, Scheme};
 use aws_lc_rs::digest::{self, SHA512};
