@@ -14,6 +14,7 @@ pub mod keys;
 pub mod master_key;
 pub mod password;
 pub mod presign;
+mod random;
 pub mod secret;
 
 pub use keys::{Algorithm, Jwk, JwsError, SigningKey, VerifyingKey};
@@ -37,10 +38,11 @@ pub enum CryptoError {
     MasterKey(String),
 }
 
-/// Fills an array with cryptographically secure random bytes.
+/// Fills an array with cryptographically secure random bytes (aws-lc's
+/// generator, drawn a block at a time per thread: see `random.rs`).
 pub fn random_bytes<const N: usize>() -> Result<[u8; N], CryptoError> {
     let mut b = [0u8; N];
-    aws_lc_rs::rand::fill(&mut b).map_err(|_| CryptoError::Rng)?;
+    random::fill(&mut b)?;
     Ok(b)
 }
 
