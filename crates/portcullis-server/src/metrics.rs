@@ -11,8 +11,10 @@
 //! methods a fixed set, grant types, algorithms and revocation kinds our own
 //! constants. Nothing a caller sends becomes a label value.
 
+use ::metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{LazyLock, OnceLock, RwLock};
 use std::time::Duration;
 
 /// Requests answered, by `route` (matched template), `method` and `status`.
@@ -167,21 +169,73 @@ pub fn set_presigned_signatures() {
 }
 
 /// One answered HTTP request: its matched route template, method, status and latency.
-pub fn http_request(route: String, method: &'static str, status: u16, elapsed: Duration) {
-    ::metrics::counter!(
+pub fn http_request(route: &str, method: &'static str, status: u16, elapsed: Duration) {
+    let seconds = elapsed.as_secs_f64();
+    if let Ok(routes) = HTTP_SERIES.read()
+        && let Some((count, time)) = routes.get(route).and_then(|r| r.get(&(method, status)))
+    {
+        count.increment(1);
+        time.record(seconds);
+        return;
+    }
+    let count = ::metrics::counter!(
         HTTP_REQUESTS,
         "method" => method,
-        "route" => route.clone(),
+        "route" => route.to_owned(),
         "status" => status.to_string()
-    )
-    .increment(1);
-    ::metrics::histogram!(HTTP_REQUEST_DURATION, "method" => method, "route" => route)
-        .record(elapsed.as_secs_f64());
+    );
+    let time = ::metrics::histogram!(
+        HTTP_REQUEST_DURATION,
+        "method" => method,
+        "route" => route.to_owned()
+    );
+    count.increment(1);
+    time.record(seconds);
+    if installed()
+        && let Ok(mut routes) = HTTP_SERIES.write()
+    {
+        routes
+            .entry(route.into())
+            .or_default()
+            .insert((method, status), (count, time));
+    }
 }
 
 /// An access token was issued with `grant` (a `GrantType` name) and signed with `alg`.
 pub fn token_issued(grant: &'static str, alg: &'static str) {
-    ::metrics::counter!(TOKENS_ISSUED, "alg" => alg, "grant" => grant).increment(1);
+    if let Ok(series) = TOKEN_SERIES.read()
+        && let Some(count) = series.get(&(grant, alg))
+    {
+        count.increment(1);
+        return;
+    }
+    let count = ::metrics::counter!(TOKENS_ISSUED, "alg" => alg, "grant" => grant);
+    count.increment(1);
+    if installed()
+        && let Ok(mut series) = TOKEN_SERIES.write()
+    {
+        series.insert((grant, alg), count);
+    }
+}
+
+// The per-request series' handles, made once each. `counter!` with labels known
+// only at run time builds its key (allocating the labels), looks it up in the
+// recorder's registry and copies it there on every call: 16 of the 120 heap
+// allocations of a client-credentials request. The handles stay valid: the one
+// recorder lives as long as the process and never drops a series. A handle is
+// kept only once the recorder is installed (before, it is a no-op's).
+
+/// By route template, then method and status: the request counter and the
+/// latency histogram (the same histogram for every status of a method).
+type RouteSeries = HashMap<(&'static str, u16), (Counter, Histogram)>;
+static HTTP_SERIES: LazyLock<RwLock<HashMap<Box<str>, RouteSeries>>> =
+    LazyLock::new(RwLock::default);
+/// By grant type and algorithm.
+static TOKEN_SERIES: LazyLock<RwLock<HashMap<(&'static str, &'static str), Counter>>> =
+    LazyLock::new(RwLock::default);
+
+fn installed() -> bool {
+    HANDLE.get().is_some_and(Result::is_ok)
 }
 
 /// A refresh token was rotated.

@@ -16,13 +16,15 @@ pub const UNMATCHED: &str = "unmatched";
 /// `portcullis_http_request_duration_seconds` for the request.
 pub async fn track(req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| UNMATCHED.to_owned(), |p| p.as_str().to_owned());
+    let route = req.extensions().get::<MatchedPath>().cloned();
     let method = method_label(req.method());
     let resp = next.run(req).await;
-    crate::metrics::http_request(route, method, resp.status().as_u16(), started.elapsed());
+    crate::metrics::http_request(
+        route.as_ref().map_or(UNMATCHED, MatchedPath::as_str),
+        method,
+        resp.status().as_u16(),
+        started.elapsed(),
+    );
     resp
 }
 

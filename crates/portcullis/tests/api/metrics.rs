@@ -35,6 +35,8 @@ async fn counts_tokens_failures_uploads_and_requests_by_route_template() {
     assert_eq!(sample(&before, "portcullis_denylist_entries"), Some(0.0));
 
     let issued = get_token(&s, &id, &secret, &[("label", "home-1")]).await;
+    // A second time: the series' handles are kept after their first use.
+    get_token(&s, &id, &secret, &[("label", "home-2")]).await;
     let at = issued["access_token"].as_str().unwrap();
     let rt = issued["refresh_token"].as_str().unwrap();
     let wrong = token_basic(
@@ -71,7 +73,7 @@ async fn counts_tokens_failures_uploads_and_requests_by_route_template() {
     let expect = [
         (
             r#"portcullis_tokens_issued_total{alg="RS256",grant="client_credentials"}"#,
-            1.0,
+            2.0,
         ),
         (
             r#"portcullis_tokens_issued_total{alg="RS256",grant="refresh_token"}"#,
@@ -86,7 +88,7 @@ async fn counts_tokens_failures_uploads_and_requests_by_route_template() {
         ("portcullis_denylist_entries", 1.0),
         (
             r#"portcullis_http_requests_total{method="POST",route="/oauth/token",status="200"}"#,
-            2.0,
+            3.0,
         ),
         (
             r#"portcullis_http_requests_total{method="POST",route="/oauth/token",status="401"}"#,
@@ -110,11 +112,11 @@ async fn counts_tokens_failures_uploads_and_requests_by_route_template() {
         ),
         (
             r#"portcullis_http_request_duration_seconds_count{method="POST",route="/oauth/token"}"#,
-            4.0,
+            5.0,
         ),
         (
             r#"portcullis_http_request_duration_seconds_bucket{method="POST",route="/oauth/token",le="2.5"}"#,
-            4.0,
+            5.0,
         ),
     ];
     for (series, value) in expect {
