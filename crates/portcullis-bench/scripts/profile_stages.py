@@ -13,8 +13,9 @@ The SQLite writer thread (`portcullis-writ`) is its own stage: the group
 commit's statements and fsync calls. So is the presigning thread
 (`portcullis-pres`: ES256 and EdDSA nonce halves made ahead), which counts as
 signing. Everything else runs on the async workers (`tokio-rt-worker`) and is
-told apart by symbol. The last lines add up signing (both signing stages) and
-everything outside it.
+told apart by symbol. SHA-512 counts as signing: on the workers only Ed25519
+signatures use it (secrets are keyed with HMAC-SHA-256). The last lines add up
+signing (both signing stages) and everything outside it.
 """
 
 import re
@@ -23,9 +24,9 @@ import sys
 
 # (stage, pattern on "library symbol"), first match wins.
 STAGES = [
-    ("signing (ECDSA/EdDSA/RSA)", r"extract_multiplier|rsaz|ecp_nistz256|ecdsa|p256|bignum|Lbignum|bn_|ec_GFp|ed25519|edwards25519|x25519|curve25519|fiat_|rsa|RSA|ec_point|ec_scalar|EC_|ECDSA|presign"),
-    ("hashing (HMAC, SHA-256)", r"sha256|sha512|sha2::|hmac|HMAC|SHA256|SHA512|sha1"),
-    ("randomness", r"rdrand|CTR_DRBG|RAND_bytes|getrandom|rand_core|rand::"),
+    ("signing (ECDSA/EdDSA/RSA)", r"extract_multiplier|rsaz|ecp_nistz256|ecdsa|p256|bignum|Lbignum|bn_|ec_GFp|ed25519|edwards25519|x25519|curve25519|fiat_|rsa|RSA|ec_point|ec_scalar|EC_|ECDSA|presign|sha512|SHA512"),
+    ("hashing (HMAC, SHA-256)", r"sha256|sha2::|hmac|HMAC|SHA256|sha1"),
+    ("randomness", r"rdrand|CTR_DRBG|ctr_drbg|rand_bytes|RAND_bytes|aes_hw|getrandom|rand_core|rand::"),
     ("SQLite reads on the workers", r"sqlite3|pcache|btree|vdbe|Vdbe|wal[A-Z]|rusqlite|walFind"),
     ("JSON, base64, formatting", r"serde|base64|itoa|ryu|core::fmt|alloc::fmt|format_escaped|jsonwebtoken"),
     ("HTTP (hyper, axum, parsing)", r"hyper|axum|http::|httparse|tower|matchit|bytes::|form_urlencoded|percent_encoding|headers"),
