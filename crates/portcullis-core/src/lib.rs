@@ -23,7 +23,7 @@ pub mod time;
 pub mod user;
 
 pub use audit::AuditKind;
-pub use claims::{AccessClaims, Audience};
+pub use claims::{AccessClaims, Audience, IssuedClaims};
 pub use client::{Client, ClientStatus};
 #[cfg(debug_assertions)]
 pub use clock::OffsetFileClock;

@@ -318,7 +318,9 @@ impl SigningKey {
 
     /// Signs `claims` as a compact JWS with header `{"alg","kid","typ":"at+jwt"}`.
     pub fn sign_jwt<T: Serialize>(&self, claims: &T) -> Result<String, CryptoError> {
-        let payload = serde_json::to_vec(claims)
+        // Room for a token's claims at once, instead of growing from 8 bytes.
+        let mut payload = Vec::with_capacity(512);
+        serde_json::to_writer(&mut payload, claims)
             .map_err(|e| CryptoError::Key(format!("cannot encode claims: {e}")))?;
         let mut out = String::with_capacity(self.header_b64.len() + payload.len() * 4 / 3 + 400);
         out.push_str(&self.header_b64);

@@ -30,7 +30,7 @@ use crate::service::revocation::Revoker;
 use crate::service::verified_cache::VerifiedCache;
 pub use code::CodeExchange;
 use portcullis_core::OAuthError;
-use portcullis_core::{AccessClaims, Audience, Client, Clock, GrantType, Label, ScopeSet, Ttl};
+use portcullis_core::{AccessClaims, Client, Clock, GrantType, IssuedClaims, Label, ScopeSet, Ttl};
 use portcullis_crypto::{
     CryptoError, JwsError, MasterKey, PlainToken, TokenHasher, TokenKind, ordered_id_now,
 };
@@ -209,18 +209,21 @@ impl TokenService {
         // then revoked by `iat`: a token refreshed into the narrower grant in that
         // same second is stamped just after it (valid at once: `nbf` is now).
         let iat = self.denylist.issue_time(family_id, now);
-        let claims = AccessClaims {
-            iss: self.issuer.clone(),
-            sub: subject.to_owned(),
-            aud: Audience::One(self.audience.clone()),
-            client_id: client.id.to_string(),
-            jti: format!("{family_id}.{}", portcullis_crypto::b64::encode(jti_rand)),
+        let mut jti = String::with_capacity(family_id.len() + 13);
+        jti.push_str(family_id);
+        jti.push('.');
+        portcullis_crypto::b64::encode_into(jti_rand, &mut jti);
+        let claims = IssuedClaims {
+            iss: &self.issuer,
+            sub: subject,
+            aud: &self.audience,
+            client_id: client.id.as_str(),
+            jti: &jti,
             iat,
             nbf: now,
             exp,
-            scope: scopes.to_string(),
-            scopes: scopes.to_vec(),
-            label,
+            scopes,
+            label: label.as_deref(),
         };
         let token = self.keys.get().current.sign_jwt(&claims)?;
         Ok((token, self.access_ttl_for(client)))

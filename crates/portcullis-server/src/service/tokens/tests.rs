@@ -3,8 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use super::*;
 use crate::keyring::create_signing_key;
-use portcullis_core::AuditKind;
 use portcullis_core::FixedClock;
+use portcullis_core::{Audience, AuditKind};
 use portcullis_crypto::Algorithm;
 use portcullis_store::{NewAuditEvent, NewGrant, SqliteStore};
 
