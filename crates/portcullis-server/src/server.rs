@@ -125,8 +125,11 @@ pub async fn build_state(
 /// The setting under which `serve` records its access token lifetime (seconds).
 pub const SERVED_ACCESS_TTL: &str = "access_token_ttl";
 
-/// Serves until SIGTERM or Ctrl-C: plain HTTP, or HTTPS with `tls`.
-pub async fn serve(listener: TcpListener, tls: Option<Tls>, state: AppState) -> anyhow::Result<()> {
+/// What must be in place before the server says it is listening: the metrics
+/// recorder, and the settings the command line reads from the database (a
+/// script that runs `portcullis token issue` as soon as the server is listening
+/// found no issuer when they were recorded after that line).
+pub async fn prepare(state: &AppState) -> anyhow::Result<()> {
     crate::metrics::Metrics::install().context("installing the metrics recorder")?;
     // Remember the issuer so `portcullis token issue` mints tokens this server accepts.
     state
@@ -149,6 +152,12 @@ pub async fn serve(listener: TcpListener, tls: Option<Tls>, state: AppState) -> 
         )
         .await
         .context("recording the access token lifetime")?;
+    Ok(())
+}
+
+/// Serves until SIGTERM or Ctrl-C: plain HTTP, or HTTPS with `tls`. Call
+/// [`prepare`] first.
+pub async fn serve(listener: TcpListener, tls: Option<Tls>, state: AppState) -> anyhow::Result<()> {
     let background = spawn_background(&state);
     let refresher = {
         let state = state.clone();

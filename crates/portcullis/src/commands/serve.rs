@@ -25,6 +25,7 @@ pub async fn run(global: &GlobalArgs, server: &ServerArgs) -> anyhow::Result<()>
         ctx.clock.clone(),
     )
     .await?;
+    portcullis_server::server::prepare(&state).await?;
     // SIGHUP would end the process; from before "listening" on, it reloads the certificate.
     let hangups = tls::reload_on_hangup(tls.clone())?;
     if let Some((name, password)) = &ctx.bootstrapped.first_admin {
