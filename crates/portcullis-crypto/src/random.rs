@@ -18,7 +18,7 @@ use zeroize::Zeroize;
 
 /// Bytes drawn from the generator at once, per thread: four or five requests'
 /// worth (a client-credentials grant draws 61 bytes).
-pub(crate) const POOL: usize = 256;
+const POOL: usize = 256;
 
 /// Draws longer than this go to the generator directly.
 const LONGEST_FROM_POOL: usize = 64;

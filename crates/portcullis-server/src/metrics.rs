@@ -191,14 +191,12 @@ pub fn http_request(route: &str, method: &'static str, status: u16, elapsed: Dur
     );
     count.increment(1);
     time.record(seconds);
-    if installed()
-        && let Ok(mut routes) = HTTP_SERIES.write()
-    {
+    keep(&HTTP_SERIES, |routes| {
         routes
             .entry(route.into())
             .or_default()
             .insert((method, status), (count, time));
-    }
+    });
 }
 
 /// An access token was issued with `grant` (a `GrantType` name) and signed with `alg`.
@@ -211,11 +209,9 @@ pub fn token_issued(grant: &'static str, alg: &'static str) {
     }
     let count = ::metrics::counter!(TOKENS_ISSUED, "alg" => alg, "grant" => grant);
     count.increment(1);
-    if installed()
-        && let Ok(mut series) = TOKEN_SERIES.write()
-    {
+    keep(&TOKEN_SERIES, |series| {
         series.insert((grant, alg), count);
-    }
+    });
 }
 
 // The per-request series' handles, made once each. `counter!` with labels known
@@ -234,8 +230,14 @@ static HTTP_SERIES: LazyLock<RwLock<HashMap<Box<str>, RouteSeries>>> =
 static TOKEN_SERIES: LazyLock<RwLock<HashMap<(&'static str, &'static str), Counter>>> =
     LazyLock::new(RwLock::default);
 
-fn installed() -> bool {
-    HANDLE.get().is_some_and(Result::is_ok)
+/// Puts handles just made into `series` for the next requests, once the
+/// recorder is installed.
+fn keep<T>(series: &RwLock<T>, put: impl FnOnce(&mut T)) {
+    if HANDLE.get().is_some_and(Result::is_ok)
+        && let Ok(mut series) = series.write()
+    {
+        put(&mut series);
+    }
 }
 
 /// A refresh token was rotated.
