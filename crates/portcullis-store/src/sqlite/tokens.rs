@@ -29,16 +29,17 @@ fn family_from_row(r: &Row<'_>) -> rusqlite::Result<FamilyRecord> {
 }
 
 /// A refresh token by its selector, with its family and whether the token that
-/// replaced it is still unused (for the grace rule).
+/// replaced it is still unused (for the grace rule), and the family's rowid (for
+/// the writer, which updates the family it has just read).
 fn refresh_token(
     conn: &Connection,
     id: &str,
-) -> rusqlite::Result<Option<(Vec<u8>, RefreshLookup)>> {
+) -> rusqlite::Result<Option<(Vec<u8>, RefreshLookup, i64)>> {
     let mut stmt = conn.prepare_cached(
         "SELECT r.token_hash, r.scopes, r.expires_at, r.spent_at, r.grace_response, \
          f.id, f.client_id, f.label, f.subject, f.scopes, f.grant_type, f.created_at, \
          f.last_used_at, f.expires_at, f.revoked_at, \
-         s.id IS NOT NULL AND s.spent_at IS NULL \
+         s.id IS NOT NULL AND s.spent_at IS NULL, f.rowid \
          FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id \
          LEFT JOIN refresh_tokens s ON s.id = r.replaced_by \
          WHERE r.id = ?1",
@@ -70,19 +71,23 @@ fn refresh_token(
                 grace_response: r.get(4)?,
                 successor_unused: r.get(15)?,
             },
+            r.get(16)?,
         ))
     })
     .optional()
 }
 
-/// A found refresh token with its stored hash, checked for length.
-fn checked_hash(found: Option<(Vec<u8>, RefreshLookup)>) -> StoreResult<Option<RefreshLookup>> {
+/// A found refresh token with its stored hash, checked for length, and its
+/// family's rowid.
+fn checked_hash(
+    found: Option<(Vec<u8>, RefreshLookup, i64)>,
+) -> StoreResult<Option<(RefreshLookup, i64)>> {
     found
-        .map(|(hash, mut found)| {
+        .map(|(hash, mut found, family_rowid)| {
             found.token_hash = hash
                 .try_into()
                 .map_err(|_| StoreError::Backend("unreadable stored refresh token hash".into()))?;
-            Ok(found)
+            Ok((found, family_rowid))
         })
         .transpose()
 }
@@ -91,26 +96,76 @@ fn checked_hash(found: Option<(Vec<u8>, RefreshLookup)>) -> StoreResult<Option<R
 /// [`TokenStore::spend_refresh_token`]): the writer reads the token through its
 /// own page cache, which the batches keep warm, where a reader's cache is thrown
 /// away at every commit and the lookup re-read its eight pages from the log.
-pub(super) fn spend(tx: &Connection, spend: &SpendRefresh) -> StoreResult<SpentRefresh> {
+///
+/// The token, its family and the client's status are read in the transaction
+/// that spends it, so the spend needs none of [`rotate`]'s conditions in SQL:
+/// [`spendable`] checks them on the rows just read, and the writes find their
+/// rows by key (the token by its selector, the family by its rowid) without
+/// looking the family and the client up again.
+pub(super) fn spend(
+    tx: &Connection,
+    spend: &SpendRefresh,
+    active: &mut ActiveClients,
+) -> StoreResult<SpentRefresh> {
     let found = match &spend.key {
         RefreshKey::Selector(id) => refresh_token(tx, id)?,
         RefreshKey::Hash(hash) => refresh_token(tx, &legacy_refresh_id(hash))?,
     };
-    let found = checked_hash(found)?;
-    let Some(found) = found else {
+    let Some((found, family_rowid)) = checked_hash(found)? else {
         return Ok(SpentRefresh {
             found: None,
             rotated: None,
         });
     };
     let rotated = match (spend.judge)(&found) {
-        Some(rotation) => rotate(tx, &rotation)?.then_some(rotation.scopes),
-        None => None,
+        Some(r) if spendable(&found, &r) && client_active(tx, &r.client_id, active)? => {
+            rotate_found(tx, &r, family_rowid)?;
+            Some(r.scopes)
+        }
+        _ => None,
     };
     Ok(SpentRefresh {
         found: Some(found),
         rotated,
     })
+}
+
+/// What [`SPEND_REFRESH_TOKEN`]'s conditions check in SQL, checked on the token
+/// and family the spend has just read in its own transaction: the token presented
+/// (its hash, compared in constant time), unspent and unexpired, in the family
+/// named, which the client owns and nobody has revoked. The judge has checked
+/// the same; the store does not rely on it.
+fn spendable(found: &RefreshLookup, r: &Rotation) -> bool {
+    let differing = found
+        .token_hash
+        .iter()
+        .zip(&r.old_hash)
+        .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+    std::hint::black_box(differing) == 0
+        && found.id == r.old_id
+        && found.spent_at.is_none()
+        && found.expires_at > r.now
+        && found.family.id == r.family_id
+        && found.family.client_id == r.client_id
+        && found.family.revoked_at.is_none()
+}
+
+/// Whether a client is active, read once per batch (see [`ActiveClients`]).
+fn client_active(
+    tx: &Connection,
+    client_id: &str,
+    active: &mut ActiveClients,
+) -> StoreResult<bool> {
+    if let Some(a) = active.get(client_id) {
+        return Ok(*a);
+    }
+    let a = tx
+        .prepare_cached("SELECT status = 'active' FROM clients WHERE id = ?1")?
+        .query_row([client_id], |r| r.get::<_, bool>(0))
+        .optional()?
+        .unwrap_or(false);
+    active.insert(client_id.to_owned(), a);
+    Ok(a)
 }
 
 /// The row key migration 5 gave a refresh token issued before selectors: `h` +
@@ -137,7 +192,10 @@ impl TokenStore for SqliteStore {
 
     async fn find_refresh_token(&self, id: &str) -> StoreResult<Option<RefreshLookup>> {
         let id = id.to_owned();
-        checked_hash(self.readers.with(move |c| refresh_token(c, &id)).await?)
+        Ok(
+            checked_hash(self.readers.with(move |c| refresh_token(c, &id)).await?)?
+                .map(|(found, _)| found),
+        )
     }
 
     async fn find_refresh_token_by_hash(
@@ -292,19 +350,7 @@ pub(super) fn insert_grant(
     g: &NewGrant,
     active: &mut ActiveClients,
 ) -> StoreResult<bool> {
-    let is_active = match active.get(&g.client_id) {
-        Some(a) => *a,
-        None => {
-            let a = tx
-                .prepare_cached("SELECT status = 'active' FROM clients WHERE id = ?1")?
-                .query_row([&g.client_id], |r| r.get::<_, bool>(0))
-                .optional()?
-                .unwrap_or(false);
-            active.insert(g.client_id.clone(), a);
-            a
-        }
-    };
-    if !is_active {
+    if !client_active(tx, &g.client_id, active)? {
         return Ok(false);
     }
     if let Some(code) = &g.spends_code {
@@ -410,6 +456,47 @@ pub(super) fn rotate(tx: &Connection, r: &Rotation) -> StoreResult<bool> {
     if spent != 1 {
         return Ok(false);
     }
+    insert_successor(tx, r)?;
+    tx.prepare_cached(
+        "UPDATE token_families SET expires_at = max(expires_at, ?1), last_issued_at = ?3 \
+         WHERE id = ?2",
+    )?
+    .execute(params![r.family_expires_at, r.family_id, r.now])?;
+    super::audit::insert(tx, &r.audit)?;
+    Ok(true)
+}
+
+/// A rotation whose token, family and client [`spend`] has read and checked in
+/// this transaction: the same writes as [`rotate`]'s, by key.
+fn rotate_found(tx: &Connection, r: &Rotation, family_rowid: i64) -> StoreResult<()> {
+    let spent = tx
+        .prepare_cached(
+            "UPDATE refresh_tokens SET spent_at = ?1, replaced_by = ?2, grace_response = ?3 \
+             WHERE id = ?4 AND spent_at IS NULL",
+        )?
+        .execute(params![
+            r.now,
+            r.new.id,
+            r.grace_response.as_deref(),
+            r.old_id
+        ])?;
+    if spent != 1 {
+        // Read unspent a moment ago in this transaction.
+        return Err(StoreError::Backend(
+            "a refresh token changed under its spend".into(),
+        ));
+    }
+    insert_successor(tx, r)?;
+    tx.prepare_cached(
+        "UPDATE token_families SET expires_at = max(expires_at, ?1), last_issued_at = ?3 \
+         WHERE rowid = ?2",
+    )?
+    .execute(params![r.family_expires_at, family_rowid, r.now])?;
+    super::audit::insert(tx, &r.audit)
+}
+
+/// A rotation's new refresh token.
+fn insert_successor(tx: &Connection, r: &Rotation) -> StoreResult<()> {
     tx.prepare_cached(
         "INSERT INTO refresh_tokens (id, token_hash, family_id, scopes, created_at, expires_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -422,12 +509,7 @@ pub(super) fn rotate(tx: &Connection, r: &Rotation) -> StoreResult<bool> {
         r.now,
         r.new.expires_at
     ])?;
-    // The family's last issue is its label's (migration 13).
-    tx.prepare_cached(
-        "UPDATE token_families SET expires_at = max(expires_at, ?1), last_issued_at = ?3 \
-         WHERE id = ?2",
-    )?
-    .execute(params![r.family_expires_at, r.family_id, r.now])?;
-    super::audit::insert(tx, &r.audit)?;
-    Ok(true)
+    // The family's last issue is its label's (migration 13), recorded by the
+    // caller's update of the family.
+    Ok(())
 }

@@ -379,7 +379,9 @@ fn apply_batch(conn: &mut Connection, jobs: &[WriteJob]) -> StoreResult<Vec<Outc
                     Outcome::Granted(super::tokens::insert_grant(tx, g, &mut active)?)
                 }
                 WriteJob::Rotate(r, _) => Outcome::Rotated(super::tokens::rotate(tx, r)?),
-                WriteJob::Spend(s, _) => Outcome::Spent(Box::new(super::tokens::spend(tx, s)?)),
+                WriteJob::Spend(s, _) => {
+                    Outcome::Spent(Box::new(super::tokens::spend(tx, s, &mut active)?))
+                }
                 WriteJob::Upload(u, _) => Outcome::Uploaded(super::data::upload(tx, u)?),
                 WriteJob::Audit(e, _) => {
                     super::audit::insert(tx, e)?;

@@ -112,11 +112,14 @@ impl TokenService {
         // While the key has presigned ES256 or EdDSA halves ready, a signature costs about
         // two microseconds: signing after the commit is cheaper than the task's
         // wake-up that overlapping it costs (refresh +5%, `docs/BENCHMARKS.md`).
-        let overlap = !self.keys.get().current.signs_at_once();
-        let (judged_tx, mut judged) = tokio::sync::mpsc::unbounded_channel();
-        // Without the overlap the sender is dropped here, so `judged` yields
-        // nothing and the loop below only waits for the spend.
-        let judged_tx = overlap.then_some(judged_tx);
+        // Without the overlap there is no channel (its allocation and wake-up
+        // cost more than nothing) and the request only waits for the spend.
+        let (judged_tx, judged) = if self.keys.get().current.signs_at_once() {
+            (None, None)
+        } else {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            (Some(tx), Some(rx))
+        };
         let judge = {
             let (checks, denylist) = (Arc::clone(checks), Arc::clone(&self.denylist));
             let successor = next.stored;
@@ -133,14 +136,20 @@ impl TokenService {
             client_id: checks.client_id.clone(),
             judge,
         });
-        tokio::pin!(spend);
         let mut signed: Option<(Claimed, TokenResponse)> = None;
-        let spent = loop {
-            tokio::select! {
-                spent = &mut spend => break spent?,
-                Some(claimed) = judged.recv(), if signed.is_none() => {
-                    let response = self.answer(client, &claimed, &next.token, checks.now)?;
-                    signed = Some((claimed, response));
+        let spent = match judged {
+            None => spend.await?,
+            Some(mut judged) => {
+                tokio::pin!(spend);
+                loop {
+                    tokio::select! {
+                        spent = &mut spend => break spent?,
+                        Some(claimed) = judged.recv(), if signed.is_none() => {
+                            let response =
+                                self.answer(client, &claimed, &next.token, checks.now)?;
+                            signed = Some((claimed, response));
+                        }
+                    }
                 }
             }
         };

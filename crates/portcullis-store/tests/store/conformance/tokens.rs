@@ -701,6 +701,31 @@ pub async fn a_spend_its_judge_refuses_or_its_conditions_forbid_changes_nothing<
     assert_eq!(spent_at(s, &rt("fam_1")).await, None);
     assert!(s.find_refresh_token("rt_2").await.unwrap().is_none());
     assert!(audit_of(s, "token.refresh").await.is_empty());
+
+    // Nor one for another client, or once the token has expired (at 1000), or
+    // once the client is disabled.
+    let judged_yes = |client: &'static str, now: i64| SpendRefresh {
+        key: RefreshKey::Selector(rt("fam_1")),
+        client_id: client.into(),
+        judge: Box::new(move |found| {
+            Some(Rotation {
+                old_hash: found.token_hash,
+                ..rotation(client, &found.family.id, &found.id, "rt_2", now)
+            })
+        }),
+    };
+    for (client, now) in [("other", 200), (PC, 1000)] {
+        let spent = s.spend_refresh_token(judged_yes(client, now)).await.unwrap();
+        assert!(spent.rotated.is_none(), "{client} at {now}");
+    }
+    s.disable_client(&cid(PC), 300, 2000, &admin_event(300, "client.disable", PC))
+        .await
+        .unwrap();
+    let spent = s.spend_refresh_token(judged_yes(PC, 400)).await.unwrap();
+    assert!(spent.rotated.is_none());
+    assert_eq!(spent_at(s, &rt("fam_1")).await, None);
+    assert!(s.find_refresh_token("rt_2").await.unwrap().is_none());
+    assert!(audit_of(s, "token.refresh").await.is_empty());
 }
 
 pub async fn a_spend_of_an_unknown_token_finds_nothing_and_never_judges<S: Store + ?Sized>(s: &S) {
