@@ -32,12 +32,17 @@ pub(crate) fn open(path: &Path, role: Role) -> StoreResult<Connection> {
         Role::Writer => {
             conn.busy_timeout(WRITE_BUSY_TIMEOUT)?;
             // WAL: readers never block the writer nor it them. FULL: a commit is on
-            // disk before it is acknowledged. A 64 MiB page cache and memory-mapped
+            // disk before it is acknowledged. A 16 MiB page cache and memory-mapped
             // reads: the pages a batch updates (the tails of the indexes, the
             // labels) stay in memory instead of going through read() per insert.
+            // Not larger: when a B-tree balance swaps two pages' numbers it parks
+            // one at the pending-byte page (262,145), and the commit after it then
+            // walks every page of the cache to drop pages past the end of the
+            // file. At 64 MiB that walk took 2% of a refresh's CPU
+            // (docs/BENCHMARKS.md, "The writer's page cache").
             conn.execute_batch(
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                 PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536; \
+                 PRAGMA foreign_keys = ON; PRAGMA cache_size = -16384; \
                  PRAGMA mmap_size = 268435456; PRAGMA temp_store = memory;",
             )?;
             conn.set_prepared_statement_cache_capacity(64);
