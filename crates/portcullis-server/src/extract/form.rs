@@ -174,6 +174,28 @@ mod tests {
     }
 
     #[test]
+    fn a_repeated_parameter_is_refused_by_its_first_repeat_in_short_and_long_forms() {
+        for body in [
+            "grant_type=a&scope=x&grant_type=b&scope=y".to_owned(),
+            format!(
+                "{}&grant_type=a&scope=x&grant_type=b&scope=y",
+                (0..40)
+                    .map(|i| format!("p{i}=v"))
+                    .collect::<Vec<_>>()
+                    .join("&")
+            ),
+        ] {
+            let err = OAuthForm::parse(body.as_bytes()).unwrap_err();
+            assert_eq!(err.code, portcullis_core::OAuthErrorCode::InvalidRequest);
+            assert_eq!(err.description, "parameter grant_type is repeated");
+        }
+        // Forty distinct names and a repeat of none: parsed.
+        let many = (0..40).map(|i| format!("p{i}=v{i}")).collect::<Vec<_>>();
+        let f = OAuthForm::parse(many.join("&").as_bytes()).unwrap();
+        assert_eq!(f.get("p39"), Some("v39"));
+    }
+
+    #[test]
     fn invalid_utf8_raw_or_percent_encoded_is_refused() {
         for body in [&b"label=%FF"[..], b"label=\xff", b"%C3=x", b"label=%C3%28"] {
             let err = OAuthForm::parse(body).unwrap_err();

@@ -715,7 +715,10 @@ pub async fn a_spend_its_judge_refuses_or_its_conditions_forbid_changes_nothing<
         }),
     };
     for (client, now) in [("other", 200), (PC, 1000)] {
-        let spent = s.spend_refresh_token(judged_yes(client, now)).await.unwrap();
+        let spent = s
+            .spend_refresh_token(judged_yes(client, now))
+            .await
+            .unwrap();
         assert!(spent.rotated.is_none(), "{client} at {now}");
     }
     s.disable_client(&cid(PC), 300, 2000, &admin_event(300, "client.disable", PC))
