@@ -29,7 +29,15 @@ use tokio::sync::mpsc;
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
+/// Installs Chromium and ChromeDriver when missing. The tests of this binary run
+/// side by side (threads under `cargo test`, processes under nextest), and two
+/// `apt-get` runs at once fail on dpkg's lock: one test installs while the others
+/// wait on an exclusive lock of a file in the temporary directory, then find the
+/// browser there.
 fn ensure_chromium() {
+    let lock = std::fs::File::create(std::env::temp_dir().join("portcullis-chromium-install.lock"))
+        .unwrap();
+    lock.lock().unwrap();
     if Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists() {
         return;
     }
@@ -42,13 +50,22 @@ fn ensure_chromium() {
         root,
         "browser tests need {CHROMIUM} and {CHROMEDRIVER}: apt-get install chromium chromium-driver"
     );
+    // Another apt-get (outside these tests) holding dpkg's lock is waited for.
     let ok = Command::new("apt-get")
-        .args(["update", "-qq"])
+        .args(["-o", "DPkg::Lock::Timeout=300", "update", "-qq"])
         .status()
         .unwrap()
         .success()
         && Command::new("apt-get")
-            .args(["install", "-y", "-qq", "chromium", "chromium-driver"])
+            .args([
+                "-o",
+                "DPkg::Lock::Timeout=300",
+                "install",
+                "-y",
+                "-qq",
+                "chromium",
+                "chromium-driver",
+            ])
             .env("DEBIAN_FRONTEND", "noninteractive")
             .status()
             .unwrap()
