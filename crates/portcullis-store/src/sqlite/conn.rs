@@ -38,8 +38,8 @@ pub(crate) fn open(path: &Path, role: Role) -> StoreResult<Connection> {
             // Not larger: when a B-tree balance swaps two pages' numbers it parks
             // one at the pending-byte page (262,145), and the commit after it then
             // walks every page of the cache to drop pages past the end of the
-            // file. At 64 MiB that walk took 2% of a refresh's CPU
-            // (docs/BENCHMARKS.md, "The writer's page cache").
+            // file. At 64 MiB that walk took 2% of a refresh's CPU (docs/BENCHMARKS.md,
+            // "Refresh: the spend by key and the writer's page cache").
             conn.execute_batch(
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
                  PRAGMA foreign_keys = ON; PRAGMA cache_size = -16384; \
