@@ -456,13 +456,7 @@ pub(super) fn rotate(tx: &Connection, r: &Rotation) -> StoreResult<bool> {
     if spent != 1 {
         return Ok(false);
     }
-    insert_successor(tx, r)?;
-    tx.prepare_cached(
-        "UPDATE token_families SET expires_at = max(expires_at, ?1), last_issued_at = ?3 \
-         WHERE id = ?2",
-    )?
-    .execute(params![r.family_expires_at, r.family_id, r.now])?;
-    super::audit::insert(tx, &r.audit)?;
+    record_rotation(tx, r, FamilyRow::Id(&r.family_id))?;
     Ok(true)
 }
 
@@ -486,17 +480,19 @@ fn rotate_found(tx: &Connection, r: &Rotation, family_rowid: i64) -> StoreResult
             "a refresh token changed under its spend".into(),
         ));
     }
-    insert_successor(tx, r)?;
-    tx.prepare_cached(
-        "UPDATE token_families SET expires_at = max(expires_at, ?1), last_issued_at = ?3 \
-         WHERE rowid = ?2",
-    )?
-    .execute(params![r.family_expires_at, family_rowid, r.now])?;
-    super::audit::insert(tx, &r.audit)
+    record_rotation(tx, r, FamilyRow::Rowid(family_rowid))
 }
 
-/// A rotation's new refresh token.
-fn insert_successor(tx: &Connection, r: &Rotation) -> StoreResult<()> {
+/// The family row a rotation updates: by its id, or by the rowid a read in the
+/// same transaction gave.
+enum FamilyRow<'a> {
+    Id(&'a str),
+    Rowid(i64),
+}
+
+/// A rotation's writes once its token is spent: the successor, the family's
+/// expiry and last issue (its label's, migration 13), and the audit event.
+fn record_rotation(tx: &Connection, r: &Rotation, family: FamilyRow<'_>) -> StoreResult<()> {
     tx.prepare_cached(
         "INSERT INTO refresh_tokens (id, token_hash, family_id, scopes, created_at, expires_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -509,7 +505,19 @@ fn insert_successor(tx: &Connection, r: &Rotation) -> StoreResult<()> {
         r.now,
         r.new.expires_at
     ])?;
-    // The family's last issue is its label's (migration 13), recorded by the
-    // caller's update of the family.
-    Ok(())
+    match family {
+        FamilyRow::Id(id) => tx
+            .prepare_cached(
+                "UPDATE token_families SET expires_at = max(expires_at, ?1), \
+                 last_issued_at = ?3 WHERE id = ?2",
+            )?
+            .execute(params![r.family_expires_at, id, r.now])?,
+        FamilyRow::Rowid(rowid) => tx
+            .prepare_cached(
+                "UPDATE token_families SET expires_at = max(expires_at, ?1), \
+                 last_issued_at = ?3 WHERE rowid = ?2",
+            )?
+            .execute(params![r.family_expires_at, rowid, r.now])?,
+    };
+    super::audit::insert(tx, &r.audit)
 }
