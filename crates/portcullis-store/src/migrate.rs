@@ -77,6 +77,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         "sites_from_the_index",
         include_str!("../migrations/sqlite/0014_sites_from_the_index.sql"),
     ),
+    (
+        15,
+        "grace_answers_apart",
+        include_str!("../migrations/sqlite/0015_grace_answers_apart.sql"),
+    ),
 ];
 
 /// PostgreSQL migrations, in order (the same numbers and names as SQLite's).
@@ -150,5 +155,10 @@ pub(crate) const POSTGRES: &[Migration] = &[
         14,
         "sites_from_the_index",
         include_str!("../migrations/postgres/0014_sites_from_the_index.sql"),
+    ),
+    (
+        15,
+        "grace_answers_apart",
+        include_str!("../migrations/postgres/0015_grace_answers_apart.sql"),
     ),
 ];

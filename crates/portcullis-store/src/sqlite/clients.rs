@@ -245,6 +245,11 @@ impl ClientStore for SqliteStore {
                  (SELECT id FROM token_families WHERE client_id = ?1)",
                 [&id],
             )?;
+            // Their grace answers (migration 15): the few kept since the last pass.
+            tx.execute(
+                "DELETE FROM refresh_grace WHERE id NOT IN (SELECT id FROM refresh_tokens)",
+                [],
+            )?;
             if tx.execute("DELETE FROM clients WHERE id = ?1", [&id])? == 0 {
                 return Err(StoreError::NotFound(format!("client {id}")));
             }

@@ -36,7 +36,9 @@ fn refresh_token(
     id: &str,
 ) -> rusqlite::Result<Option<(Vec<u8>, RefreshLookup, i64)>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT r.token_hash, r.scopes, r.expires_at, r.spent_at, r.grace_response, \
+        "SELECT r.token_hash, r.scopes, r.expires_at, r.spent_at, \
+         CASE WHEN r.spent_at IS NOT NULL THEN \
+         (SELECT g.response FROM refresh_grace g WHERE g.id = r.id) END, \
          f.id, f.client_id, f.label, f.subject, f.scopes, f.grant_type, f.created_at, \
          f.last_used_at, f.expires_at, f.revoked_at, \
          s.id IS NOT NULL AND s.spent_at IS NULL, f.rowid \
@@ -427,13 +429,13 @@ pub(super) const SITES_OF_A_CLIENT: &str = "SELECT label, revoked_at IS NULL AND
      FROM token_families WHERE client_id = ?1 AND label IS NOT NULL";
 
 /// The statement that spends a refresh token in [`rotate`]: `?1` now, `?2` the
-/// successor's selector, `?3` the grace response, `?4` the selector, `?5` the
-/// family, `?6` the client, `?7` the token's hash.
-pub(super) const SPEND_REFRESH_TOKEN: &str = "UPDATE refresh_tokens SET spent_at = ?1, replaced_by = ?2, grace_response = ?3 \
- WHERE id = ?4 AND token_hash = ?7 AND spent_at IS NULL AND expires_at > ?1 \
- AND family_id = ?5 \
+/// successor's selector, `?3` the selector, `?4` the family, `?5` the client, `?6`
+/// the token's hash.
+pub(super) const SPEND_REFRESH_TOKEN: &str = "UPDATE refresh_tokens SET spent_at = ?1, replaced_by = ?2 \
+ WHERE id = ?3 AND token_hash = ?6 AND spent_at IS NULL AND expires_at > ?1 \
+ AND family_id = ?4 \
  AND EXISTS (SELECT 1 FROM token_families f JOIN clients c ON c.id = f.client_id \
-             WHERE f.id = ?5 AND +f.client_id = ?6 AND f.revoked_at IS NULL \
+             WHERE f.id = ?4 AND +f.client_id = ?5 AND f.revoked_at IS NULL \
              AND c.status = 'active')";
 
 /// RFC 6749 §10.4 / RFC 9700 §4.14: one statement spends the token only if it is
@@ -447,7 +449,6 @@ pub(super) fn rotate(tx: &Connection, r: &Rotation) -> StoreResult<bool> {
     let spent = tx.prepare_cached(SPEND_REFRESH_TOKEN)?.execute(params![
         r.now,
         r.new.id,
-        r.grace_response.as_deref(),
         r.old_id,
         r.family_id,
         r.client_id,
@@ -465,15 +466,10 @@ pub(super) fn rotate(tx: &Connection, r: &Rotation) -> StoreResult<bool> {
 fn rotate_found(tx: &Connection, r: &Rotation, family_rowid: i64) -> StoreResult<()> {
     let spent = tx
         .prepare_cached(
-            "UPDATE refresh_tokens SET spent_at = ?1, replaced_by = ?2, grace_response = ?3 \
-             WHERE id = ?4 AND spent_at IS NULL",
+            "UPDATE refresh_tokens SET spent_at = ?1, replaced_by = ?2 \
+             WHERE id = ?3 AND spent_at IS NULL",
         )?
-        .execute(params![
-            r.now,
-            r.new.id,
-            r.grace_response.as_deref(),
-            r.old_id
-        ])?;
+        .execute(params![r.now, r.new.id, r.old_id])?;
     if spent != 1 {
         // Read unspent a moment ago in this transaction.
         return Err(StoreError::Backend(
@@ -490,9 +486,17 @@ enum FamilyRow<'a> {
     Rowid(i64),
 }
 
-/// A rotation's writes once its token is spent: the successor, the family's
-/// expiry and last issue (its label's, migration 13), and the audit event.
+/// A rotation's writes once its token is spent: its grace answer if it keeps one
+/// (in a table of its own, migration 15, so that a spend without one writes
+/// nothing there), the successor, the family's expiry and last issue (its
+/// label's, migration 13), and the audit event.
 fn record_rotation(tx: &Connection, r: &Rotation, family: FamilyRow<'_>) -> StoreResult<()> {
+    if let Some(answer) = &r.grace_response {
+        tx.prepare_cached(
+            "INSERT INTO refresh_grace (id, spent_at, response) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![r.old_id, r.now, answer])?;
+    }
     tx.prepare_cached(
         "INSERT INTO refresh_tokens (id, token_hash, family_id, scopes, created_at, expires_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
