@@ -413,41 +413,22 @@ async fn a_refresh_reads_its_family_by_id_on_a_grown_analysed_database() {
 /// and the count every live one. The same plans after `ANALYZE`.
 #[tokio::test]
 async fn sites_are_read_from_the_index_by_client() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
-    store.migrate().await.unwrap();
-    for analysed in [false, true] {
-        let plans: Vec<Vec<String>> = store
-            .write(move |tx| {
-                if analysed {
-                    tx.execute_batch(
-                        "WITH RECURSIVE c(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM c \
-                         WHERE i < 19) INSERT INTO clients (id, name, status, grant_types, \
-                         redirect_uris, created_at, updated_at) \
-                         SELECT 'pc_' || i, 'c', 'active', '[]', '[]', 0, 0 FROM c; \
-                         WITH RECURSIVE s(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM s \
-                         WHERE n < 19999) INSERT INTO token_families (id, client_id, label, \
-                         subject, scopes, grant_type, created_at, expires_at) \
-                         SELECT printf('fam_%026d', n), 'pc_' || (n % 20), \
-                         'home-' || (n % 7), 'pc_' || (n % 20), 's', 'client_credentials', \
-                         n, n + 100 FROM s; ANALYZE;",
-                    )?;
-                }
-                let mut plans = Vec::new();
-                for sql in [super::tokens::SITES_OF_A_CLIENT, super::audit::LIVE_SITES] {
-                    let mut stmt = tx.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
-                    let binds: &[&dyn rusqlite::ToSql] = if sql.contains("?2") {
-                        &[&"pc_3", &50]
-                    } else {
-                        &[&50]
-                    };
-                    let rows = stmt.query_map(binds, |r| r.get::<_, String>("detail"))?;
-                    plans.push(rows.collect::<Result<_, _>>()?);
-                }
-                Ok(plans)
-            })
-            .await
-            .unwrap();
+    let seed = "WITH RECURSIVE c(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM c WHERE i < 19) \
+                INSERT INTO clients (id, name, status, grant_types, redirect_uris, created_at, \
+                updated_at) SELECT 'pc_' || i, 'c', 'active', '[]', '[]', 0, 0 FROM c; \
+                WITH RECURSIVE s(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM s WHERE n < 19999) \
+                INSERT INTO token_families (id, client_id, label, subject, scopes, grant_type, \
+                created_at, expires_at) SELECT printf('fam_%026d', n), 'pc_' || (n % 20), \
+                'home-' || (n % 7), 'pc_' || (n % 20), 's', 'client_credentials', n, n + 100 \
+                FROM s;";
+    let statements = [
+        (
+            super::tokens::SITES_OF_A_CLIENT,
+            vec!["pc_3".to_owned().into(), 50.into()],
+        ),
+        (super::audit::LIVE_SITES, vec![50.into()]),
+    ];
+    for (analysed, plans) in plans_before_and_after_analyze(seed, &statements).await {
         let families: Vec<Vec<&String>> = plans
             .iter()
             .map(|p| p.iter().filter(|l| l.contains("token_families")).collect())
@@ -463,6 +444,40 @@ async fn sites_are_read_from_the_index_by_client() {
             "analysed: {analysed}, {plans:?}"
         );
     }
+}
+
+/// The plans of `statements` (each with its binds) on a new database, then on it
+/// again once `seed` has filled it and `ANALYZE` has run: `(analysed, plans)`.
+async fn plans_before_and_after_analyze(
+    seed: &'static str,
+    statements: &[(&'static str, Vec<rusqlite::types::Value>)],
+) -> Vec<(bool, Vec<Vec<String>>)> {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
+    store.migrate().await.unwrap();
+    let mut all = Vec::new();
+    for analysed in [false, true] {
+        let statements = statements.to_vec();
+        let plans = store
+            .write(move |tx| {
+                if analysed {
+                    tx.execute_batch(&format!("{seed} ANALYZE;"))?;
+                }
+                let mut plans = Vec::new();
+                for (sql, binds) in &statements {
+                    let mut stmt = tx.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+                    let rows = stmt.query_map(rusqlite::params_from_iter(binds), |r| {
+                        r.get::<_, String>("detail")
+                    })?;
+                    plans.push(rows.collect::<Result<Vec<String>, _>>()?);
+                }
+                Ok(plans)
+            })
+            .await
+            .unwrap();
+        all.push((analysed, plans));
+    }
+    all
 }
 
 /// The plan SQLite makes for the audit page's query, with the filter's own binds.
@@ -547,36 +562,16 @@ async fn audit_retention_removes_only_events_older_than_the_cutoff_in_batches() 
 /// last pass) may be read whole.
 #[tokio::test]
 async fn the_pruning_pass_reads_by_index() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
-    store.migrate().await.unwrap();
-    for analysed in [false, true] {
-        let plans: Vec<Vec<String>> = store
-            .write(move |tx| {
-                if analysed {
-                    tx.execute_batch(
-                        "INSERT INTO clients (id, name, status, grant_types, redirect_uris, \
-                         created_at, updated_at) VALUES ('pc_a', 'c', 'active', '[]', '[]', 0, 0); \
-                         WITH RECURSIVE s(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM s \
-                         WHERE n < 19999) INSERT INTO refresh_tokens (id, token_hash, family_id, \
-                         scopes, created_at, expires_at, spent_at) \
-                         SELECT printf('rt_%026d', n), x'00', printf('fam_%026d', n), 's', n, \
-                         n + 100, n + 1 FROM s; \
-                         INSERT INTO refresh_grace (id, spent_at, response) \
-                         SELECT id, spent_at, x'01' FROM refresh_tokens WHERE spent_at % 1000 = 0; \
-                         ANALYZE;",
-                    )?;
-                }
-                let mut plans = Vec::new();
-                for sql in super::prune::PRUNE {
-                    let mut stmt = tx.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
-                    let rows = stmt.query_map([50], |r| r.get::<_, String>("detail"))?;
-                    plans.push(rows.collect::<Result<Vec<String>, _>>()?);
-                }
-                Ok(plans)
-            })
-            .await
-            .unwrap();
+    let seed = "INSERT INTO clients (id, name, status, grant_types, redirect_uris, created_at, \
+                updated_at) VALUES ('pc_a', 'c', 'active', '[]', '[]', 0, 0); \
+                WITH RECURSIVE s(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM s WHERE n < 19999) \
+                INSERT INTO refresh_tokens (id, token_hash, family_id, scopes, created_at, \
+                expires_at, spent_at) SELECT printf('rt_%026d', n), x'00', \
+                printf('fam_%026d', n), 's', n, n + 100, n + 1 FROM s; \
+                INSERT INTO refresh_grace (id, spent_at, response) \
+                SELECT id, spent_at, x'01' FROM refresh_tokens WHERE spent_at % 1000 = 0;";
+    let statements = super::prune::PRUNE.map(|sql| (sql, vec![50.into()]));
+    for (analysed, plans) in plans_before_and_after_analyze(seed, &statements).await {
         let scans: Vec<&String> = plans
             .iter()
             .flatten()
