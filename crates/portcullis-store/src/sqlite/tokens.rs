@@ -138,12 +138,8 @@ pub(super) fn spend(
 /// named, which the client owns and nobody has revoked. The judge has checked
 /// the same; the store does not rely on it.
 fn spendable(found: &RefreshLookup, r: &Rotation) -> bool {
-    let differing = found
-        .token_hash
-        .iter()
-        .zip(&r.old_hash)
-        .fold(0u8, |acc, (a, b)| acc | (a ^ b));
-    std::hint::black_box(differing) == 0
+    use subtle::ConstantTimeEq;
+    bool::from(found.token_hash.ct_eq(&r.old_hash))
         && found.id == r.old_id
         && found.spent_at.is_none()
         && found.expires_at > r.now
