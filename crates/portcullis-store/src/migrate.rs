@@ -82,6 +82,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         "grace_answers_apart",
         include_str!("../migrations/sqlite/0015_grace_answers_apart.sql"),
     ),
+    (
+        16,
+        "refresh_sweep",
+        include_str!("../migrations/sqlite/0016_refresh_sweep.sql"),
+    ),
 ];
 
 /// PostgreSQL migrations, in order (the same numbers and names as SQLite's).
@@ -160,5 +165,10 @@ pub(crate) const POSTGRES: &[Migration] = &[
         15,
         "grace_answers_apart",
         include_str!("../migrations/postgres/0015_grace_answers_apart.sql"),
+    ),
+    (
+        16,
+        "refresh_sweep",
+        include_str!("../migrations/postgres/0016_refresh_sweep.sql"),
     ),
 ];

@@ -234,28 +234,32 @@ impl ClientStore for SqliteStore {
         audit: &NewAuditEvent,
     ) -> StoreResult<()> {
         let (id, audit) = (id.to_string(), audit.clone());
+        let client = id.clone();
         self.write(move |tx| {
             // The revocation outlives the client, so that every node's denylist
             // refuses its access tokens until they expire.
             revoke_all(tx, &id, now, deny_until)?;
-            // Refresh tokens have no foreign key to their family (migration 7): the
-            // families go by cascade, their refresh tokens here, in the same transaction.
+            // Refresh tokens have no foreign key to their family (migration 7) and
+            // no index by it: the families go by cascade, and are noted for the
+            // sweep of their refresh tokens below (migration 16).
             tx.execute(
-                "DELETE FROM refresh_tokens WHERE family_id IN \
-                 (SELECT id FROM token_families WHERE client_id = ?1)",
+                "INSERT OR IGNORE INTO refresh_sweep (family_id, client_id) \
+                 SELECT id, client_id FROM token_families WHERE client_id = ?1",
                 [&id],
-            )?;
-            // Their grace answers (migration 15): the few kept since the last pass.
-            tx.execute(
-                "DELETE FROM refresh_grace WHERE id NOT IN (SELECT id FROM refresh_tokens)",
-                [],
             )?;
             if tx.execute("DELETE FROM clients WHERE id = ?1", [&id])? == 0 {
                 return Err(StoreError::NotFound(format!("client {id}")));
             }
             audit::insert(tx, &audit)
         })
-        .await
+        .await?;
+        // The client is gone and its refresh tokens unusable; the call returns
+        // once they are deleted too. A sweep that fails here (the database
+        // stalled) is finished by the next pruning pass.
+        if let Err(e) = self.sweep_refresh_tokens(Some(client)).await {
+            tracing::warn!(error = %e, "a deleted client's refresh tokens are left for the next pruning pass");
+        }
+        Ok(())
     }
 
     async fn rotate_client_secret(

@@ -26,6 +26,7 @@ mod keys;
 mod prune;
 mod reader;
 mod revocations;
+mod sweep;
 mod tokens;
 pub use tokens::legacy_refresh_id;
 mod users;
@@ -50,6 +51,8 @@ pub struct SqliteStore {
     health: Arc<WriteHealth>,
     /// Announced grants and queued hot jobs (see [`writer::Gathering`]).
     gathering: Arc<writer::Gathering>,
+    /// Refresh tokens a slice of a deleted client's sweep reads ([`sweep`]).
+    sweep_slice: i64,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -133,6 +136,7 @@ impl SqliteStore {
             path: path.to_owned(),
             health,
             gathering,
+            sweep_slice: sweep::SLICE,
         })
     }
 
@@ -321,7 +325,29 @@ impl Store for SqliteStore {
     }
 
     async fn prune(&self, now: i64) -> StoreResult<Pruned> {
-        self.write(move |tx| prune::prune(tx, now)).await
+        let pruned = self.write(move |tx| prune::prune(tx, now)).await?;
+        // A deleted client's sweep cut short (migration 16) ends here. Its
+        // failure is not the pass's: the next pass tries again.
+        let resumed = async {
+            match self.sweep_pending().await? {
+                true => self.sweep_refresh_tokens(None).await.map(Some),
+                false => Ok(None),
+            }
+        };
+        match resumed.await {
+            Ok(None) => {}
+            Ok(Some(n)) => {
+                tracing::info!(
+                    refresh_tokens = n,
+                    "a deleted client's refresh tokens removed"
+                )
+            }
+            Err(e) => tracing::warn!(
+                error = %e,
+                "a deleted client's refresh tokens are left for the next pruning pass"
+            ),
+        }
+        Ok(pruned)
     }
 
     async fn backup_to(&self, dest: &Path) -> StoreResult<()> {

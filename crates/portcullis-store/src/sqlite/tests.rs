@@ -587,3 +587,159 @@ async fn the_pruning_pass_reads_by_index() {
         );
     }
 }
+
+/// Clients `pc_a` and `pc_b`, ten families each with a refresh token, their
+/// keys interleaved (`rt_00` `pc_a`'s, `rt_01` `pc_b`'s, …).
+const TWO_CLIENTS_TEN_TOKENS_EACH: &str = "INSERT INTO clients (id, name, status, grant_types, \
+     redirect_uris, created_at, updated_at) VALUES ('pc_a', 'a', 'active', '[]', '[]', 0, 0), \
+     ('pc_b', 'b', 'active', '[]', '[]', 0, 0); \
+     WITH RECURSIVE s(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM s WHERE n < 19) \
+     INSERT INTO token_families (id, client_id, subject, scopes, grant_type, created_at, \
+     expires_at) SELECT printf('fam_%02d', n), iif(n % 2, 'pc_b', 'pc_a'), 'x', 's', \
+     'client_credentials', 0, 5000 FROM s; \
+     INSERT INTO refresh_tokens (id, token_hash, family_id, scopes, created_at, expires_at) \
+     SELECT 'rt_' || substr(id, 5), zeroblob(32), id, 's', 0, 5000 FROM token_families;";
+
+/// The refresh tokens left, in key order.
+async fn refresh_ids(store: &SqliteStore) -> Vec<String> {
+    store
+        .read(|c| {
+            let mut stmt = c.prepare("SELECT id FROM refresh_tokens ORDER BY id")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+        .unwrap()
+}
+
+/// The families noted for a sweep (migration 16).
+async fn noted(store: &SqliteStore) -> i64 {
+    store
+        .read(|c| Ok(c.query_row("SELECT count(*) FROM refresh_sweep", [], |r| r.get(0))?))
+        .await
+        .unwrap()
+}
+
+/// A slice of the sweep deletes the noted families' tokens among the keys it
+/// reads, and only those; the last slice says it reached the end.
+#[tokio::test]
+async fn a_sweep_slice_deletes_noted_families_tokens_among_its_keys() {
+    let (_dir, store) = migrated_from(SQLITE.len(), TWO_CLIENTS_TEN_TOKENS_EACH).await;
+    store
+        .write(|tx| {
+            tx.execute_batch(
+                "INSERT INTO refresh_sweep (family_id, client_id) \
+                 SELECT id, client_id FROM token_families WHERE client_id = 'pc_a'; \
+                 DELETE FROM token_families WHERE client_id = 'pc_a';",
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let first = store
+        .write(|tx| super::sweep::sweep_slice(tx, "", 5))
+        .await
+        .unwrap();
+    assert_eq!(first, (3, Some("rt_04".to_owned())));
+    assert_eq!(
+        refresh_ids(&store).await[..4],
+        ["rt_01", "rt_03", "rt_05", "rt_06"]
+    );
+    let rest = store
+        .write(|tx| super::sweep::sweep_slice(tx, "rt_04", 100))
+        .await
+        .unwrap();
+    assert_eq!(rest, (7, None));
+    let left = refresh_ids(&store).await;
+    assert_eq!(left.len(), 10);
+    assert!(
+        left.iter()
+            .all(|id| id[3..].parse::<u32>().unwrap() % 2 == 1)
+    );
+}
+
+/// Deleting a client removes its refresh tokens a slice at a time and returns
+/// once they are gone; the other client's stay, and nothing is left noted.
+#[tokio::test]
+async fn a_deleted_client_s_refresh_tokens_go_in_slices() {
+    let (_dir, mut store) = migrated_from(SQLITE.len(), TWO_CLIENTS_TEN_TOKENS_EACH).await;
+    store.sweep_slice = 3;
+    let a = ClientId::parse("pc_a").unwrap();
+    store
+        .delete_client(&a, 200, 5000, &event(200, "client.delete", "pc_a", "-"))
+        .await
+        .unwrap();
+    let left = refresh_ids(&store).await;
+    assert_eq!(left.len(), 10, "{left:?}");
+    assert!(
+        left.iter()
+            .all(|id| id[3..].parse::<u32>().unwrap() % 2 == 1)
+    );
+    assert_eq!(noted(&store).await, 0);
+    assert!(store.find_refresh_token("rt_01").await.unwrap().is_some());
+}
+
+/// A sweep cut short (the process stopped after the delete committed) is ended
+/// by the next pruning pass, which the server runs at start.
+#[tokio::test]
+async fn a_sweep_cut_short_ends_at_the_next_pruning_pass() {
+    let sql = format!(
+        "{TWO_CLIENTS_TEN_TOKENS_EACH} \
+         INSERT INTO refresh_sweep (family_id, client_id) \
+         SELECT id, client_id FROM token_families WHERE client_id = 'pc_a'; \
+         DELETE FROM clients WHERE id = 'pc_a';"
+    );
+    let (_dir, mut store) = migrated_from(SQLITE.len(), &sql).await;
+    store.sweep_slice = 4;
+    assert_eq!(refresh_ids(&store).await.len(), 20);
+    // Unusable already: a refresh token is found through its family.
+    assert!(store.find_refresh_token("rt_00").await.unwrap().is_none());
+    store.prune(100).await.unwrap();
+    let left = refresh_ids(&store).await;
+    assert_eq!(left.len(), 10, "{left:?}");
+    assert!(
+        left.iter()
+            .all(|id| id[3..].parse::<u32>().unwrap() % 2 == 1)
+    );
+    assert_eq!(noted(&store).await, 0);
+}
+
+/// A slice reads refresh tokens by key range and finds a noted family by
+/// `refresh_sweep`'s key, and the sweep's end finds the grace answers left by
+/// the refresh tokens' key: none of them reads a large table whole.
+#[tokio::test]
+async fn a_sweep_reads_by_key() {
+    let seed = "WITH RECURSIVE s(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM s WHERE n < 19999) \
+                INSERT INTO refresh_tokens (id, token_hash, family_id, scopes, created_at, \
+                expires_at) SELECT printf('rt_%026d', n), x'00', printf('fam_%026d', n), 's', \
+                n, n + 100 FROM s; \
+                INSERT INTO refresh_sweep (family_id, client_id) \
+                SELECT family_id, 'pc_a' FROM refresh_tokens WHERE created_at % 10 = 0; \
+                INSERT INTO refresh_grace (id, spent_at, response) VALUES ('rt_x', 1, x'01');";
+    let statements = [
+        (
+            super::sweep::SWEEP_RANGE,
+            vec!["rt_1".to_owned().into(), "rt_2".to_owned().into()],
+        ),
+        (
+            "DELETE FROM refresh_grace WHERE id NOT IN (SELECT id FROM refresh_tokens)",
+            vec![],
+        ),
+    ];
+    for (analysed, plans) in plans_before_and_after_analyze(seed, &statements).await {
+        assert_eq!(
+            plans,
+            [
+                [
+                    "SEARCH refresh_tokens USING PRIMARY KEY (id>? AND id<?)",
+                    "USING INDEX sqlite_autoindex_refresh_sweep_1 FOR IN-OPERATOR"
+                ],
+                [
+                    "SCAN refresh_grace",
+                    "USING INDEX sqlite_autoindex_refresh_tokens_1 FOR IN-OPERATOR"
+                ]
+            ],
+            "analysed: {analysed}"
+        );
+    }
+}

@@ -462,6 +462,57 @@ async fn introspection_of_every_kind_of_token() {
     assert_eq!(r.status(), 401);
 }
 
+/// Deleting a client through the admin API ends its refresh tokens with it: a
+/// resource server that could introspect them sees them inactive once the delete
+/// has answered, while another client's stay active. (On SQLite they are deleted a
+/// slice at a time after the client; the store's tests check the rows.)
+#[tokio::test]
+async fn a_deleted_client_s_refresh_tokens_are_inactive_when_the_delete_answers() {
+    let sv = server(&[]);
+    let (id, secret) = sv.create_client("Closing group", &[]).unwrap();
+    let (kept, ksec) = sv.create_client("Staying group", &[]).unwrap();
+    let (rs, rsec) = sv
+        .create_client("Resource server", &["--scope", "introspect"])
+        .unwrap();
+    let mut refresh_tokens = Vec::new();
+    for home in ["home-1", "home-2", "home-3"] {
+        let t = get_token(&sv, &id, &secret, &[("label", home)]).await;
+        refresh_tokens.push(s(&t, "refresh_token"));
+    }
+    let other = s(&get_token(&sv, &kept, &ksec, &[]).await, "refresh_token");
+    let active = |token: String| {
+        let (url, rs, rsec) = (sv.url.clone(), rs.clone(), rsec.clone());
+        async move {
+            let r = http()
+                .post(format!("{url}/oauth/introspect"))
+                .basic_auth(&rs, Some(&rsec))
+                .form(&[("token", token.as_str())])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            r.json::<Value>().await.unwrap()["active"] == true
+        }
+    };
+    for rt in &refresh_tokens {
+        assert!(active(rt.clone()).await);
+    }
+    let admin = admin_token(&sv).await;
+    let r = http()
+        .delete(format!("{}/admin/api/v1/clients/{id}", sv.url))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    for rt in &refresh_tokens {
+        assert!(!active(rt.clone()).await, "{rt} still active");
+    }
+    assert!(active(other.clone()).await);
+    let next = refresh(&sv, &kept, &ksec, &other, None).await;
+    assert_eq!(next.status(), 200);
+}
+
 #[tokio::test]
 async fn cli_revocation_reaches_a_running_server_and_survives_a_restart() {
     let issuer = ["--issuer", "http://portcullis.test"];
