@@ -8,6 +8,8 @@
 -- refresh tokens' key order, each its own short transaction, with grants
 -- committing between them. A sweep cut short (the process stopped) is finished
 -- by the next pruning pass; a family's row here goes when its sweep has ended.
+-- (PostgreSQL's 0016 adds the same table: there the read held the client's lock,
+-- and with it every grant batch carrying one of its grants.)
 CREATE TABLE refresh_sweep (
     family_id TEXT PRIMARY KEY,   -- a deleted family
     client_id TEXT NOT NULL       -- its deleted client

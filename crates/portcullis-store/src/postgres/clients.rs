@@ -297,21 +297,31 @@ impl ClientStore for PgStore {
             // The revocation outlives the client, so every node's denylist
             // refuses its access tokens until they expire.
             revoke_all(tx, id, now, deny_until).await?;
-            // Refresh tokens have no foreign key to their family (migration 7).
+            // Refresh tokens have no foreign key to their family (migration 7) and
+            // no index by it: the families are noted for the sweep of their
+            // refresh tokens below (migration 16).
             tx.execute(
-                "DELETE FROM refresh_tokens WHERE family_id IN \
-                     (SELECT id FROM token_families WHERE client_id = $1)",
+                "INSERT INTO refresh_sweep (family_id, client_id) \
+                 SELECT id, client_id FROM token_families WHERE client_id = $1 \
+                 ON CONFLICT (family_id) DO NOTHING",
                 &[&id],
             )
             .await?;
-            // Nor families to their client (migration 0009).
+            // Families have no foreign key to their client (migration 0009).
             tx.execute("DELETE FROM token_families WHERE client_id = $1", &[&id])
                 .await?;
             tx.execute("DELETE FROM clients WHERE id = $1", &[&id])
                 .await?;
             audit::insert(tx, audit).await?;
             changed(tx, id).await
-        })
+        })?;
+        // The client is gone and its refresh tokens unusable; the call returns
+        // once they are deleted too. A sweep that fails here (the database
+        // stalled) is finished by the next pruning pass.
+        if let Err(e) = self.sweep_refresh_tokens(Some(id.to_string())).await {
+            tracing::warn!(error = %e, "a deleted client's refresh tokens are left for the next pruning pass");
+        }
+        Ok(())
     }
 
     async fn rotate_client_secret(

@@ -48,6 +48,7 @@ mod keys;
 mod listen;
 mod prune;
 mod revocations;
+mod sweep;
 mod tokens;
 mod users;
 mod writer;
@@ -439,11 +440,33 @@ impl Store for PgStore {
     }
 
     async fn prune(&self, now: i64) -> StoreResult<Pruned> {
-        bounded(async {
+        let pruned = bounded(async {
             let mut c = self.conn().await?;
             prune::prune(&mut c, now).await
         })
-        .await
+        .await?;
+        // A deleted client's sweep cut short (migration 16) ends here. Its
+        // failure is not the pass's: the next pass tries again.
+        let resumed = async {
+            match self.sweep_pending().await? {
+                true => self.sweep_refresh_tokens(None).await.map(Some),
+                false => Ok(None),
+            }
+        };
+        match resumed.await {
+            Ok(None) => {}
+            Ok(Some(n)) => {
+                tracing::info!(
+                    refresh_tokens = n,
+                    "a deleted client's refresh tokens removed"
+                )
+            }
+            Err(e) => tracing::warn!(
+                error = %e,
+                "a deleted client's refresh tokens are left for the next pruning pass"
+            ),
+        }
+        Ok(pruned)
     }
 
     async fn backup_to(&self, _dest: &std::path::Path) -> StoreResult<()> {

@@ -214,3 +214,84 @@ async fn a_database_that_cannot_be_reached_fails_fast_as_unavailable() {
     assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
     assert!(started.elapsed() < Duration::from_secs(5));
 }
+
+/// Families of `pc_a` and `pc_b`, 12,500 each with a refresh token, their keys
+/// interleaved: more than two slices of the sweep.
+const TWO_CLIENTS_MANY_TOKENS: &str = "INSERT INTO token_families (id, client_id, subject, \
+     scopes, grant_type, created_at, expires_at) SELECT 'fam_' || lpad(n::text, 5, '0'), \
+     CASE WHEN n % 2 = 0 THEN 'pc_a' ELSE 'pc_b' END, 'x', 's', 'client_credentials', 0, 5000 \
+     FROM generate_series(0, 24999) n; \
+     INSERT INTO refresh_tokens (id, token_hash, family_id, scopes, created_at, expires_at) \
+     SELECT 'rt_' || substr(id, 5), '\\x00'::bytea, id, 's', 0, 5000 FROM token_families;";
+
+/// The refresh tokens of each client's families left, and the families noted for
+/// a sweep.
+async fn tokens_left(raw: &tokio_postgres::Client) -> (i64, i64, i64) {
+    let row = raw
+        .query_one(
+            "SELECT count(*) FILTER (WHERE substr(id, 4)::int % 2 = 0), \
+             count(*) FILTER (WHERE substr(id, 4)::int % 2 = 1), \
+             (SELECT count(*) FROM refresh_sweep) FROM refresh_tokens",
+            &[],
+        )
+        .await
+        .unwrap();
+    (row.get(0), row.get(1), row.get(2))
+}
+
+/// Deleting a client removes its refresh tokens a slice at a time (three slices
+/// here) and returns once they are gone; the other client's stay, and nothing is
+/// left noted.
+#[tokio::test]
+async fn a_deleted_client_s_refresh_tokens_go_in_slices() {
+    let db = database().await;
+    let store = store_on(db.url()).await;
+    store.migrate().await.unwrap();
+    fixtures::create(&store, "pc_a").await;
+    fixtures::create(&store, "pc_b").await;
+    let raw = beside(db.url()).await;
+    raw.batch_execute(TWO_CLIENTS_MANY_TOKENS).await.unwrap();
+    assert_eq!(tokens_left(&raw).await, (12_500, 12_500, 0));
+    store
+        .delete_client(
+            &fixtures::cid("pc_a"),
+            200,
+            5000,
+            &fixtures::admin_event(200, "client.delete", "pc_a"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(tokens_left(&raw).await, (0, 12_500, 0));
+}
+
+/// A sweep cut short (the node stopped after the delete committed) is ended by
+/// the next pruning pass.
+#[tokio::test]
+async fn a_sweep_cut_short_ends_at_the_next_pruning_pass() {
+    let db = database().await;
+    let store = store_on(db.url()).await;
+    store.migrate().await.unwrap();
+    fixtures::create(&store, "pc_a").await;
+    fixtures::create(&store, "pc_b").await;
+    let raw = beside(db.url()).await;
+    raw.batch_execute(TWO_CLIENTS_MANY_TOKENS).await.unwrap();
+    raw.batch_execute(
+        "INSERT INTO refresh_sweep (family_id, client_id) \
+         SELECT id, client_id FROM token_families WHERE client_id = 'pc_a'; \
+         DELETE FROM token_families WHERE client_id = 'pc_a'; \
+         DELETE FROM clients WHERE id = 'pc_a';",
+    )
+    .await
+    .unwrap();
+    assert_eq!(tokens_left(&raw).await, (12_500, 12_500, 12_500));
+    // Unusable already: a refresh token is found through its family.
+    assert!(
+        store
+            .find_refresh_token("rt_00000")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    store.prune(100).await.unwrap();
+    assert_eq!(tokens_left(&raw).await, (0, 12_500, 0));
+}
