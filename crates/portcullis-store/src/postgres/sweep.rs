@@ -13,8 +13,11 @@
 use super::PgStore;
 use crate::StoreResult;
 
-/// Refresh tokens a slice reads.
-const SLICE: i64 = 10_000;
+/// Refresh tokens a slice reads. Larger than SQLite's: a slice holds no lock
+/// that a grant waits for, and from about this size PostgreSQL finds the noted
+/// families with one hash of them instead of a probe per token (at 10 million
+/// tokens the sweep took 11 s in slices of 10,000 and 7 s in slices of 100,000).
+const SLICE: i64 = 100_000;
 
 impl PgStore {
     /// Sweeps the refresh tokens of the families noted for `client`, or of every

@@ -215,12 +215,12 @@ async fn a_database_that_cannot_be_reached_fails_fast_as_unavailable() {
     assert!(started.elapsed() < Duration::from_secs(5));
 }
 
-/// Families of `pc_a` and `pc_b`, 12,500 each with a refresh token, their keys
-/// interleaved: more than two slices of the sweep.
+/// Families of `pc_a` and `pc_b`, 125,000 each with a refresh token, their keys
+/// interleaved: more than two slices of the sweep (100,000 keys each).
 const TWO_CLIENTS_MANY_TOKENS: &str = "INSERT INTO token_families (id, client_id, subject, \
-     scopes, grant_type, created_at, expires_at) SELECT 'fam_' || lpad(n::text, 5, '0'), \
+     scopes, grant_type, created_at, expires_at) SELECT 'fam_' || lpad(n::text, 6, '0'), \
      CASE WHEN n % 2 = 0 THEN 'pc_a' ELSE 'pc_b' END, 'x', 's', 'client_credentials', 0, 5000 \
-     FROM generate_series(0, 24999) n; \
+     FROM generate_series(0, 249999) n; \
      INSERT INTO refresh_tokens (id, token_hash, family_id, scopes, created_at, expires_at) \
      SELECT 'rt_' || substr(id, 5), '\\x00'::bytea, id, 's', 0, 5000 FROM token_families;";
 
@@ -251,7 +251,7 @@ async fn a_deleted_client_s_refresh_tokens_go_in_slices() {
     fixtures::create(&store, "pc_b").await;
     let raw = beside(db.url()).await;
     raw.batch_execute(TWO_CLIENTS_MANY_TOKENS).await.unwrap();
-    assert_eq!(tokens_left(&raw).await, (12_500, 12_500, 0));
+    assert_eq!(tokens_left(&raw).await, (125_000, 125_000, 0));
     store
         .delete_client(
             &fixtures::cid("pc_a"),
@@ -261,7 +261,7 @@ async fn a_deleted_client_s_refresh_tokens_go_in_slices() {
         )
         .await
         .unwrap();
-    assert_eq!(tokens_left(&raw).await, (0, 12_500, 0));
+    assert_eq!(tokens_left(&raw).await, (0, 125_000, 0));
 }
 
 /// A sweep cut short (the node stopped after the delete committed) is ended by
@@ -283,15 +283,15 @@ async fn a_sweep_cut_short_ends_at_the_next_pruning_pass() {
     )
     .await
     .unwrap();
-    assert_eq!(tokens_left(&raw).await, (12_500, 12_500, 12_500));
+    assert_eq!(tokens_left(&raw).await, (125_000, 125_000, 125_000));
     // Unusable already: a refresh token is found through its family.
     assert!(
         store
-            .find_refresh_token("rt_00000")
+            .find_refresh_token("rt_000000")
             .await
             .unwrap()
             .is_none()
     );
     store.prune(100).await.unwrap();
-    assert_eq!(tokens_left(&raw).await, (0, 12_500, 0));
+    assert_eq!(tokens_left(&raw).await, (0, 125_000, 0));
 }
