@@ -13,6 +13,7 @@ pub mod model;
 pub mod postgres;
 mod rows;
 pub mod sqlite;
+mod sweep;
 
 pub use bound::OP_TIMEOUT;
 pub use model::*;

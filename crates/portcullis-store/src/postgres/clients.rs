@@ -4,6 +4,7 @@
 
 use super::{PgStore, audit, bounded, hash32, notify};
 use crate::rows::{ClientColumns, ClientValues};
+use crate::sweep::RefreshSweep;
 use crate::{ClientAuth, ClientStore, NewAuditEvent, ScopeRecord, StoreError, StoreResult};
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Transaction};
@@ -315,12 +316,8 @@ impl ClientStore for PgStore {
             audit::insert(tx, audit).await?;
             changed(tx, id).await
         })?;
-        // The client is gone and its refresh tokens unusable; the call returns
-        // once they are deleted too. A sweep that fails here (the database
-        // stalled) is finished by the next pruning pass.
-        if let Err(e) = self.sweep_refresh_tokens(Some(id.to_string())).await {
-            tracing::warn!(error = %e, "a deleted client's refresh tokens are left for the next pruning pass");
-        }
+        // The call returns once its refresh tokens are deleted too.
+        self.sweep_deleted(id.to_string()).await;
         Ok(())
     }
 

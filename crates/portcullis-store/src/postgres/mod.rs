@@ -54,6 +54,7 @@ mod users;
 mod writer;
 
 use crate::migrate::{Migration, POSTGRES};
+use crate::sweep::RefreshSweep;
 use crate::{Pruned, Store, StoreError, StoreEvent, StoreResult};
 use async_trait::async_trait;
 use deadpool_postgres::{
@@ -445,27 +446,8 @@ impl Store for PgStore {
             prune::prune(&mut c, now).await
         })
         .await?;
-        // A deleted client's sweep cut short (migration 16) ends here. Its
-        // failure is not the pass's: the next pass tries again.
-        let resumed = async {
-            match self.sweep_pending().await? {
-                true => self.sweep_refresh_tokens(None).await.map(Some),
-                false => Ok(None),
-            }
-        };
-        match resumed.await {
-            Ok(None) => {}
-            Ok(Some(n)) => {
-                tracing::info!(
-                    refresh_tokens = n,
-                    "a deleted client's refresh tokens removed"
-                )
-            }
-            Err(e) => tracing::warn!(
-                error = %e,
-                "a deleted client's refresh tokens are left for the next pruning pass"
-            ),
-        }
+        // A deleted client's sweep cut short (migration 16) ends here.
+        self.finish_cut_short_sweep().await;
         Ok(pruned)
     }
 

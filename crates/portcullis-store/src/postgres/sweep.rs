@@ -12,6 +12,8 @@
 
 use super::PgStore;
 use crate::StoreResult;
+use crate::sweep::RefreshSweep;
+use async_trait::async_trait;
 
 /// Refresh tokens a slice reads. Larger than SQLite's: a slice holds no lock
 /// that a grant waits for, and from about this size PostgreSQL finds the noted
@@ -19,12 +21,9 @@ use crate::StoreResult;
 /// tokens the sweep took 11 s in slices of 10,000 and 7 s in slices of 100,000).
 const SLICE: i64 = 100_000;
 
-impl PgStore {
-    /// Sweeps the refresh tokens of the families noted for `client`, or of every
-    /// family noted (a sweep cut short, when `client` is `None`), and forgets
-    /// those families when it has read every refresh token. Returns the tokens
-    /// deleted.
-    pub(super) async fn sweep_refresh_tokens(&self, client: Option<String>) -> StoreResult<u64> {
+#[async_trait]
+impl RefreshSweep for PgStore {
+    async fn sweep_refresh_tokens(&self, client: Option<String>) -> StoreResult<u64> {
         // The clients whose notes this sweep ends: those noted before its first
         // slice. A client deleted meanwhile has its own sweep, which reads every
         // token after its families were noted.
@@ -90,8 +89,7 @@ impl PgStore {
         Ok(deleted)
     }
 
-    /// Whether a sweep was cut short (the process stopped during it).
-    pub(super) async fn sweep_pending(&self) -> StoreResult<bool> {
+    async fn sweep_pending(&self) -> StoreResult<bool> {
         in_tx!(self, |tx| {
             Ok(tx
                 .query_opt("SELECT 1 FROM refresh_sweep LIMIT 1", &[])

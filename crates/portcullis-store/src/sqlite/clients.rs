@@ -2,6 +2,7 @@
 
 use super::{SqliteStore, audit, unreadable};
 use crate::rows::{ClientColumns, ClientValues};
+use crate::sweep::RefreshSweep;
 use crate::{ClientAuth, ClientStore, NewAuditEvent, ScopeRecord, StoreError, StoreResult};
 use async_trait::async_trait;
 use portcullis_core::{Client, ClientId, ClientStatus};
@@ -253,12 +254,8 @@ impl ClientStore for SqliteStore {
             audit::insert(tx, &audit)
         })
         .await?;
-        // The client is gone and its refresh tokens unusable; the call returns
-        // once they are deleted too. A sweep that fails here (the database
-        // stalled) is finished by the next pruning pass.
-        if let Err(e) = self.sweep_refresh_tokens(Some(client)).await {
-            tracing::warn!(error = %e, "a deleted client's refresh tokens are left for the next pruning pass");
-        }
+        // The call returns once its refresh tokens are deleted too.
+        self.sweep_deleted(client).await;
         Ok(())
     }
 

@@ -35,6 +35,7 @@ mod writer;
 use crate::bound::bounded;
 use crate::health::WriteHealth;
 use crate::migrate::{Migration, SQLITE};
+use crate::sweep::RefreshSweep;
 use crate::{Pruned, Store, StoreError, StoreResult};
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
@@ -326,27 +327,8 @@ impl Store for SqliteStore {
 
     async fn prune(&self, now: i64) -> StoreResult<Pruned> {
         let pruned = self.write(move |tx| prune::prune(tx, now)).await?;
-        // A deleted client's sweep cut short (migration 16) ends here. Its
-        // failure is not the pass's: the next pass tries again.
-        let resumed = async {
-            match self.sweep_pending().await? {
-                true => self.sweep_refresh_tokens(None).await.map(Some),
-                false => Ok(None),
-            }
-        };
-        match resumed.await {
-            Ok(None) => {}
-            Ok(Some(n)) => {
-                tracing::info!(
-                    refresh_tokens = n,
-                    "a deleted client's refresh tokens removed"
-                )
-            }
-            Err(e) => tracing::warn!(
-                error = %e,
-                "a deleted client's refresh tokens are left for the next pruning pass"
-            ),
-        }
+        // A deleted client's sweep cut short (migration 16) ends here.
+        self.finish_cut_short_sweep().await;
         Ok(pruned)
     }
 

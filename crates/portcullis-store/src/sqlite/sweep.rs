@@ -11,17 +11,16 @@
 
 use super::{SqliteStore, changed};
 use crate::StoreResult;
+use crate::sweep::RefreshSweep;
+use async_trait::async_trait;
 use rusqlite::{OptionalExtension, Transaction, params};
 
 /// Refresh tokens a slice reads: a few milliseconds of the writer.
 pub(super) const SLICE: i64 = 10_000;
 
-impl SqliteStore {
-    /// Sweeps the refresh tokens of the families noted for `client`, or of every
-    /// family noted (a sweep cut short, when `client` is `None`), and forgets
-    /// those families when it has read every refresh token. Returns the tokens
-    /// deleted.
-    pub(super) async fn sweep_refresh_tokens(&self, client: Option<String>) -> StoreResult<u64> {
+#[async_trait]
+impl RefreshSweep for SqliteStore {
+    async fn sweep_refresh_tokens(&self, client: Option<String>) -> StoreResult<u64> {
         let slice = self.sweep_slice;
         // The clients whose notes this sweep ends: those noted before its first
         // slice. A client deleted meanwhile has its own sweep, which reads every
@@ -79,8 +78,7 @@ impl SqliteStore {
         Ok(deleted)
     }
 
-    /// Whether a sweep was cut short (the process stopped during it).
-    pub(super) async fn sweep_pending(&self) -> StoreResult<bool> {
+    async fn sweep_pending(&self) -> StoreResult<bool> {
         self.read(|c| {
             Ok(c.prepare_cached("SELECT 1 FROM refresh_sweep LIMIT 1")?
                 .query_row([], |_| Ok(()))

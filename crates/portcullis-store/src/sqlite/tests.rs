@@ -620,6 +620,17 @@ async fn noted(store: &SqliteStore) -> i64 {
         .unwrap()
 }
 
+/// Only `pc_b`'s ten refresh tokens are left (the odd keys).
+async fn assert_only_pc_b_s_tokens_left(store: &SqliteStore) {
+    let left = refresh_ids(store).await;
+    assert_eq!(left.len(), 10, "{left:?}");
+    assert!(
+        left.iter()
+            .all(|id| id[3..].parse::<u32>().unwrap() % 2 == 1),
+        "{left:?}"
+    );
+}
+
 /// A slice of the sweep deletes the noted families' tokens among the keys it
 /// reads, and only those; the last slice says it reached the end.
 #[tokio::test]
@@ -650,12 +661,7 @@ async fn a_sweep_slice_deletes_noted_families_tokens_among_its_keys() {
         .await
         .unwrap();
     assert_eq!(rest, (7, None));
-    let left = refresh_ids(&store).await;
-    assert_eq!(left.len(), 10);
-    assert!(
-        left.iter()
-            .all(|id| id[3..].parse::<u32>().unwrap() % 2 == 1)
-    );
+    assert_only_pc_b_s_tokens_left(&store).await;
 }
 
 /// Deleting a client removes its refresh tokens a slice at a time and returns
@@ -669,12 +675,7 @@ async fn a_deleted_client_s_refresh_tokens_go_in_slices() {
         .delete_client(&a, 200, 5000, &event(200, "client.delete", "pc_a", "-"))
         .await
         .unwrap();
-    let left = refresh_ids(&store).await;
-    assert_eq!(left.len(), 10, "{left:?}");
-    assert!(
-        left.iter()
-            .all(|id| id[3..].parse::<u32>().unwrap() % 2 == 1)
-    );
+    assert_only_pc_b_s_tokens_left(&store).await;
     assert_eq!(noted(&store).await, 0);
     assert!(store.find_refresh_token("rt_01").await.unwrap().is_some());
 }
@@ -695,12 +696,7 @@ async fn a_sweep_cut_short_ends_at_the_next_pruning_pass() {
     // Unusable already: a refresh token is found through its family.
     assert!(store.find_refresh_token("rt_00").await.unwrap().is_none());
     store.prune(100).await.unwrap();
-    let left = refresh_ids(&store).await;
-    assert_eq!(left.len(), 10, "{left:?}");
-    assert!(
-        left.iter()
-            .all(|id| id[3..].parse::<u32>().unwrap() % 2 == 1)
-    );
+    assert_only_pc_b_s_tokens_left(&store).await;
     assert_eq!(noted(&store).await, 0);
 }
 

@@ -239,11 +239,9 @@ async fn tokens_left(raw: &tokio_postgres::Client) -> (i64, i64, i64) {
     (row.get(0), row.get(1), row.get(2))
 }
 
-/// Deleting a client removes its refresh tokens a slice at a time (three slices
-/// here) and returns once they are gone; the other client's stay, and nothing is
-/// left noted.
-#[tokio::test]
-async fn a_deleted_client_s_refresh_tokens_go_in_slices() {
+/// A new, migrated database with [`TWO_CLIENTS_MANY_TOKENS`], a store on it, and
+/// a connection of its own to read it.
+async fn two_clients_many_tokens() -> (TestDatabase, PgStore, tokio_postgres::Client) {
     let db = database().await;
     let store = store_on(db.url()).await;
     store.migrate().await.unwrap();
@@ -251,6 +249,15 @@ async fn a_deleted_client_s_refresh_tokens_go_in_slices() {
     fixtures::create(&store, "pc_b").await;
     let raw = beside(db.url()).await;
     raw.batch_execute(TWO_CLIENTS_MANY_TOKENS).await.unwrap();
+    (db, store, raw)
+}
+
+/// Deleting a client removes its refresh tokens a slice at a time (three slices
+/// here) and returns once they are gone; the other client's stay, and nothing is
+/// left noted.
+#[tokio::test]
+async fn a_deleted_client_s_refresh_tokens_go_in_slices() {
+    let (_db, store, raw) = two_clients_many_tokens().await;
     assert_eq!(tokens_left(&raw).await, (125_000, 125_000, 0));
     store
         .delete_client(
@@ -268,13 +275,7 @@ async fn a_deleted_client_s_refresh_tokens_go_in_slices() {
 /// the next pruning pass.
 #[tokio::test]
 async fn a_sweep_cut_short_ends_at_the_next_pruning_pass() {
-    let db = database().await;
-    let store = store_on(db.url()).await;
-    store.migrate().await.unwrap();
-    fixtures::create(&store, "pc_a").await;
-    fixtures::create(&store, "pc_b").await;
-    let raw = beside(db.url()).await;
-    raw.batch_execute(TWO_CLIENTS_MANY_TOKENS).await.unwrap();
+    let (_db, store, raw) = two_clients_many_tokens().await;
     raw.batch_execute(
         "INSERT INTO refresh_sweep (family_id, client_id) \
          SELECT id, client_id FROM token_families WHERE client_id = 'pc_a'; \
