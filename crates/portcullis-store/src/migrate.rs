@@ -87,6 +87,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         "refresh_sweep",
         include_str!("../migrations/sqlite/0016_refresh_sweep.sql"),
     ),
+    (
+        17,
+        "uploads_by_client",
+        include_str!("../migrations/sqlite/0017_uploads_by_client.sql"),
+    ),
 ];
 
 /// PostgreSQL migrations, in order (the same numbers and names as SQLite's).
@@ -170,5 +175,10 @@ pub(crate) const POSTGRES: &[Migration] = &[
         16,
         "refresh_sweep",
         include_str!("../migrations/postgres/0016_refresh_sweep.sql"),
+    ),
+    (
+        17,
+        "uploads_by_client",
+        include_str!("../migrations/postgres/0017_uploads_by_client.sql"),
     ),
 ];

@@ -739,3 +739,36 @@ async fn a_sweep_reads_by_key() {
         );
     }
 }
+
+/// Deleting a client finds what it owns by index (families, labels, secrets,
+/// scopes, consents, counters, and since migration 17 its upload batches),
+/// before and after `ANALYZE`: the delete holds the writer, and reading every
+/// batch stored held every grant back for 2 s at 10 million. Only the
+/// authorization codes, which live an hour, are read whole.
+#[tokio::test]
+async fn deleting_a_client_reads_what_it_owns_by_index() {
+    let seed = "INSERT INTO clients (id, name, status, grant_types, redirect_uris, created_at, \
+                updated_at) VALUES ('pc_a', 'a', 'active', '[]', '[]', 0, 0); \
+                WITH RECURSIVE s(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM s WHERE n < 9999) \
+                INSERT INTO data_batches (id, client_id, label, token_id, records, received_at) \
+                SELECT printf('bat_%026d', n), 'pc_a', 'home', 'jti', 1, n FROM s;";
+    let statements = [(
+        "DELETE FROM clients WHERE id = ?1",
+        vec!["pc_a".to_owned().into()],
+    )];
+    for (analysed, plans) in plans_before_and_after_analyze(seed, &statements).await {
+        let scans: Vec<&String> = plans[0].iter().filter(|l| l.starts_with("SCAN ")).collect();
+        assert_eq!(
+            scans,
+            ["SCAN authorization_codes"],
+            "analysed: {analysed}, {plans:?}"
+        );
+        assert!(
+            plans[0].contains(
+                &"SEARCH data_batches USING COVERING INDEX data_batches_by_client (client_id=?)"
+                    .to_owned()
+            ),
+            "{plans:?}"
+        );
+    }
+}
