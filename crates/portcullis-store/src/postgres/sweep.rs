@@ -12,8 +12,9 @@
 
 use super::PgStore;
 use crate::StoreResult;
-use crate::sweep::RefreshSweep;
+use crate::sweep::{RefreshSweep, Slice};
 use async_trait::async_trait;
+use std::time::Instant;
 
 /// Refresh tokens a slice reads. Larger than SQLite's: a slice holds no lock
 /// that a grant waits for, and from about this size PostgreSQL finds the noted
@@ -23,61 +24,55 @@ const SLICE: i64 = 100_000;
 
 #[async_trait]
 impl RefreshSweep for PgStore {
-    async fn sweep_refresh_tokens(&self, client: Option<String>) -> StoreResult<u64> {
-        // The clients whose notes this sweep ends: those noted before its first
-        // slice. A client deleted meanwhile has its own sweep, which reads every
-        // token after its families were noted.
-        let clients: Vec<String> = match client {
-            Some(c) => vec![c],
-            None => in_tx!(self, |tx| {
-                let rows = tx
-                    .query("SELECT DISTINCT client_id FROM refresh_sweep", &[])
-                    .await?;
-                rows.iter()
-                    .map(|r| r.try_get(0).map_err(Into::into))
-                    .collect::<StoreResult<Vec<String>>>()
-            })?,
-        };
-        if clients.is_empty() {
-            return Ok(0);
-        }
-        let mut after = String::new();
-        let mut deleted = 0;
-        loop {
-            let last: Option<String> = in_tx!(self, |tx| {
-                let last = tx
-                    .query_opt(
-                        "SELECT id FROM refresh_tokens WHERE id > $1 ORDER BY id LIMIT 1 OFFSET $2",
-                        &[&after, &(SLICE - 1)],
+    async fn noted_clients(&self) -> StoreResult<Vec<String>> {
+        in_tx!(self, |tx| {
+            let rows = tx
+                .query("SELECT DISTINCT client_id FROM refresh_sweep", &[])
+                .await?;
+            rows.iter()
+                .map(|r| r.try_get(0).map_err(Into::into))
+                .collect::<StoreResult<Vec<String>>>()
+        })
+    }
+
+    async fn delete_slice(&self, after: String) -> StoreResult<Slice> {
+        in_tx!(self, |tx| {
+            let start = Instant::now();
+            let last = tx
+                .query_opt(
+                    "SELECT id FROM refresh_tokens WHERE id > $1 ORDER BY id LIMIT 1 OFFSET $2",
+                    &[&after, &(SLICE - 1)],
+                )
+                .await?
+                .map(|r| r.try_get::<_, String>(0))
+                .transpose()?;
+            let deleted = match &last {
+                Some(last) => {
+                    tx.execute(
+                        "DELETE FROM refresh_tokens WHERE id > $1 AND id <= $2 \
+                         AND family_id IN (SELECT family_id FROM refresh_sweep)",
+                        &[&after, last],
                     )
                     .await?
-                    .map(|r| r.try_get::<_, String>(0))
-                    .transpose()?;
-                deleted += match &last {
-                    Some(last) => {
-                        tx.execute(
-                            "DELETE FROM refresh_tokens WHERE id > $1 AND id <= $2 \
-                             AND family_id IN (SELECT family_id FROM refresh_sweep)",
-                            &[&after, last],
-                        )
-                        .await?
-                    }
-                    None => {
-                        tx.execute(
-                            "DELETE FROM refresh_tokens WHERE id > $1 \
-                             AND family_id IN (SELECT family_id FROM refresh_sweep)",
-                            &[&after],
-                        )
-                        .await?
-                    }
-                };
-                Ok(last)
-            })?;
-            match last {
-                Some(last) => after = last,
-                None => break,
-            }
-        }
+                }
+                None => {
+                    tx.execute(
+                        "DELETE FROM refresh_tokens WHERE id > $1 \
+                         AND family_id IN (SELECT family_id FROM refresh_sweep)",
+                        &[&after],
+                    )
+                    .await?
+                }
+            };
+            Ok(Slice {
+                deleted,
+                last,
+                took: start.elapsed(),
+            })
+        })
+    }
+
+    async fn forget_noted(&self, clients: Vec<String>) -> StoreResult<()> {
         in_tx!(self, |tx| {
             tx.execute(
                 "DELETE FROM refresh_sweep WHERE client_id = ANY($1)",
@@ -85,16 +80,6 @@ impl RefreshSweep for PgStore {
             )
             .await?;
             Ok(())
-        })?;
-        Ok(deleted)
-    }
-
-    async fn sweep_pending(&self) -> StoreResult<bool> {
-        in_tx!(self, |tx| {
-            Ok(tx
-                .query_opt("SELECT 1 FROM refresh_sweep LIMIT 1", &[])
-                .await?
-                .is_some())
         })
     }
 }

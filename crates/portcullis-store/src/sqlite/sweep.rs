@@ -11,57 +11,40 @@
 
 use super::{SqliteStore, changed};
 use crate::StoreResult;
-use crate::sweep::RefreshSweep;
+use crate::sweep::{RefreshSweep, Slice};
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, Transaction, params};
+use std::time::Instant;
 
 /// Refresh tokens a slice reads: a few milliseconds of the writer.
 pub(super) const SLICE: i64 = 10_000;
 
 #[async_trait]
 impl RefreshSweep for SqliteStore {
-    async fn sweep_refresh_tokens(&self, client: Option<String>) -> StoreResult<u64> {
-        let slice = self.sweep_slice;
-        // The clients whose notes this sweep ends: those noted before its first
-        // slice. A client deleted meanwhile has its own sweep, which reads every
-        // token after its families were noted.
-        let clients: Vec<String> = match client {
-            Some(c) => vec![c],
-            None => {
-                self.write(|tx| {
-                    let mut stmt = tx.prepare("SELECT DISTINCT client_id FROM refresh_sweep")?;
-                    let rows = stmt.query_map([], |r| r.get(0))?;
-                    Ok(rows.collect::<Result<_, _>>()?)
-                })
-                .await?
-            }
-        };
-        if clients.is_empty() {
-            return Ok(0);
-        }
-        let mut after = String::new();
-        let (mut deleted, mut slices, mut longest) = (0, 0, std::time::Duration::ZERO);
-        loop {
-            let from = std::mem::take(&mut after);
-            let (n, last, took) = self
-                .write(move |tx| {
-                    let start = std::time::Instant::now();
-                    let (n, last) = sweep_slice(tx, &from, slice)?;
-                    Ok((n, last, start.elapsed()))
-                })
-                .await?;
-            (deleted, slices, longest) = (deleted + n, slices + 1, longest.max(took));
-            match last {
-                Some(last) => after = last,
-                None => break,
-            }
-        }
-        tracing::debug!(
-            refresh_tokens = deleted,
-            slices,
-            longest_slice_ms = longest.as_millis(),
-            "swept a deleted client's refresh tokens"
-        );
+    async fn noted_clients(&self) -> StoreResult<Vec<String>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached("SELECT DISTINCT client_id FROM refresh_sweep")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn delete_slice(&self, after: String) -> StoreResult<Slice> {
+        let keys = self.sweep_slice;
+        self.write(move |tx| {
+            let start = Instant::now();
+            let (deleted, last) = sweep_slice(tx, &after, keys)?;
+            Ok(Slice {
+                deleted,
+                last,
+                took: start.elapsed(),
+            })
+        })
+        .await
+    }
+
+    async fn forget_noted(&self, clients: Vec<String>) -> StoreResult<()> {
         self.write(move |tx| {
             for c in &clients {
                 tx.prepare_cached("DELETE FROM refresh_sweep WHERE client_id = ?1")?
@@ -73,17 +56,6 @@ impl RefreshSweep for SqliteStore {
                 [],
             )?;
             Ok(())
-        })
-        .await?;
-        Ok(deleted)
-    }
-
-    async fn sweep_pending(&self) -> StoreResult<bool> {
-        self.read(|c| {
-            Ok(c.prepare_cached("SELECT 1 FROM refresh_sweep LIMIT 1")?
-                .query_row([], |_| Ok(()))
-                .optional()?
-                .is_some())
         })
         .await
     }
